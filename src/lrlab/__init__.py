@@ -1,0 +1,29 @@
+"""lrlab: choose a learning-rate schedule with evidence.
+
+>>> import lrlab
+>>> s = lrlab.parse("warmup(5, cosine(0.1, decay_steps=95))")
+>>> round(s(50), 6)
+0.054129
+"""
+
+import os
+
+# Keras 3 picks TensorFlow when KERAS_BACKEND is unset; lrlab defaults to JAX.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from lrlab.errors import LrlabError, ScheduleError, SpecError  # noqa: E402
+from lrlab.schedules import REGISTRY, Schedule, from_dict  # noqa: E402
+from lrlab.spec import format_spec, parse  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REGISTRY",
+    "LrlabError",
+    "Schedule",
+    "ScheduleError",
+    "SpecError",
+    "format_spec",
+    "from_dict",
+    "parse",
+]

@@ -1,0 +1,133 @@
+"""The ``lrlab`` command line: argument handling and calls, nothing else.
+
+Every user error (a bad spec, config, file or flag) ends in one message on stderr and
+exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from lrlab.errors import LrlabError
+
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lrlab")
+def cli() -> None:
+    """lrlab: choose a learning-rate schedule with evidence."""
+
+
+# --------------------------------------------------------------------------- schedules
+@cli.command("list")
+def list_cmd() -> None:
+    """Every schedule with its signature and one line."""
+    from lrlab.schedules import REGISTRY
+    from lrlab.spec import describe, signature
+
+    for name in sorted(REGISTRY):
+        cls = REGISTRY[name]
+        click.echo(f"{signature(cls)}\n    {describe(cls)}")
+
+
+@cli.command()
+@click.argument("spec")
+@click.option(
+    "--steps",
+    "-n",
+    type=click.IntRange(min=1, max=100_000_000),
+    required=True,
+    help="Number of steps (0 .. N-1).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+def curve(spec: str, steps: int, fmt: str) -> None:
+    """The lr of SPEC at steps 0..N-1."""
+    from lrlab.spec import parse
+
+    values = parse(spec).curve(steps)
+    if fmt == "json":
+        click.echo(json.dumps([float(v) for v in values]))
+    elif fmt == "csv":
+        click.echo("step,lr")
+        click.echo("\n".join(f"{i},{float(v)!r}" for i, v in enumerate(values)))
+    else:
+        from lrlab.reporting.tables import curve_table
+
+        curve_table({spec: values}).print()
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--steps", "-n", type=click.IntRange(min=1, max=10_000_000), required=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="PNG file to write.",
+)
+@click.option("--log", is_flag=True, help="Logarithmic lr axis.")
+@click.option("--title", default=None)
+def plot(specs: tuple[str, ...], steps: int, output: Path, log: bool, title: str | None) -> None:
+    """Plot the lr curves of one or more SPECS on one labelled figure."""
+    from lrlab.reporting.plots import plot_schedules
+    from lrlab.spec import parse
+
+    schedules = {spec: parse(spec) for spec in specs}
+    plot_schedules(schedules, steps, output, log=log, title=title)
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/demo"),
+    show_default=True,
+)
+def demo(output: Path) -> None:
+    """The main job on offline data (see README)."""
+    from lrlab.demo import run_demo
+
+    run_demo(output)
+
+
+# (commands of the integrations, experiments and reports modules are added below)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one message and exit 2."""
+    try:
+        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("lrlab: interrupted", err=True)
+        return 130
+    except click.ClickException as err:
+        hint = ""
+        if err.ctx is not None and isinstance(err, click.UsageError):
+            hint = f" (see '{err.ctx.command_path} --help')"
+        click.echo(f"lrlab: error: {err.format_message()}{hint}", err=True)
+        return EXIT_USAGE
+    except LrlabError as err:
+        click.echo(f"lrlab: error: {err}", err=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        click.echo("lrlab: interrupted", err=True)
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

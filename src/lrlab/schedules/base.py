@@ -1,0 +1,304 @@
+"""The schedule base class, the registry, and the array-namespace shim.
+
+A schedule is a frozen dataclass: a small immutable value whose ``__call__`` is a
+pure function of the step. Step 0 is the first optimizer update.
+
+The same value evaluates on a Python int (returns a float), on numpy arrays, and on
+``jax.numpy``, ``torch`` or ``keras.ops`` tensors (pass the namespace as ``xp``), so one
+definition feeds Keras, PyTorch, optax and the population engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import types
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lrlab.errors import ScheduleError
+
+__all__ = [
+    "REGISTRY",
+    "Schedule",
+    "ReactiveSchedule",
+    "register",
+    "ops_for",
+]
+
+REGISTRY: dict[str, type[Schedule]] = {}
+
+
+def register(name: str):
+    """Class decorator: add a schedule class to the registry under ``name``."""
+
+    def wrap(cls: type[Schedule]) -> type[Schedule]:
+        if name in REGISTRY:
+            raise RuntimeError(f"schedule name {name!r} registered twice")
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+# --------------------------------------------------------------------------- xp shim
+class Ops:
+    """The handful of array operations a schedule needs, for one array namespace.
+
+    numpy, jax.numpy, torch and keras.ops agree on the names of most elementwise
+    functions (``floor``, ``cos``, ...); this class papers over the few that differ
+    (array creation, ``where`` with Python scalars, ``lgamma``).
+    """
+
+    def __init__(self, xp: Any):
+        self.xp = xp
+        self.kind = _namespace_kind(xp)
+
+    def __getattr__(self, name: str):  # floor, ceil, cos, exp, log, sqrt, minimum, maximum
+        return getattr(self.xp, name)
+
+    def asarray(self, x: Any) -> Any:
+        if self.kind == "numpy":
+            return np.asarray(x, dtype=np.float64)
+        if self.kind == "jax":
+            import jax.numpy as jnp
+
+            return jnp.asarray(x, dtype=jnp.result_type(float))
+        if self.kind == "torch":
+            import torch
+
+            if isinstance(x, torch.Tensor) and x.is_floating_point():
+                return x
+            return torch.as_tensor(x, dtype=torch.get_default_dtype())
+        import keras
+
+        return keras.ops.convert_to_tensor(x, dtype=keras.config.floatx())
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return self.xp.where(cond, self.asarray(a), self.asarray(b))
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return self.xp.minimum(self.xp.maximum(x, self.asarray(lo)), self.asarray(hi))
+
+    def lgamma(self, x: Any) -> Any:
+        if self.kind == "numpy":
+            return np.vectorize(math.lgamma, otypes=[np.float64])(x)
+        if self.kind == "jax":
+            import jax
+
+            return jax.lax.lgamma(x)
+        if self.kind == "torch":
+            import torch
+
+            return torch.lgamma(x)
+        import keras
+
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            return jax.lax.lgamma(x)
+        if backend == "torch":
+            import torch
+
+            return torch.lgamma(x)
+        import tensorflow as tf
+
+        return tf.math.lgamma(x)
+
+
+def _namespace_kind(xp: Any) -> str:
+    name = getattr(xp, "__name__", "") if isinstance(xp, types.ModuleType) else ""
+    if xp is np or name == "numpy":
+        return "numpy"
+    if name.startswith("jax"):
+        return "jax"
+    if name == "torch":
+        return "torch"
+    if name.startswith("keras"):
+        return "keras"
+    raise TypeError(f"unsupported array namespace {xp!r}: use numpy, jax.numpy, torch or keras.ops")
+
+
+_OPS_CACHE: dict[int, Ops] = {}
+
+
+def ops_for(xp: Any) -> Ops:
+    """Return the (cached) :class:`Ops` for an array namespace module."""
+    key = id(xp)
+    if key not in _OPS_CACHE:
+        _OPS_CACHE[key] = Ops(xp)
+    return _OPS_CACHE[key]
+
+
+# --------------------------------------------------------------------------- base
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Base of every schedule: ``lr = schedule(step)``.
+
+    Subclasses are frozen dataclasses; they declare their arguments as fields,
+    check them in :meth:`_check` (raising :class:`ScheduleError` naming the
+    argument) and compute the value in :meth:`_value` with the :class:`Ops` given.
+    Positional arguments in the spec language are the fields without defaults,
+    in declaration order; ``INT_FIELDS`` are coerced to int, ``SCHEDULE_FIELDS``
+    hold nested schedules.
+    """
+
+    name: ClassVar[str] = ""
+    INT_FIELDS: ClassVar[tuple[str, ...]] = ()
+    INT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
+    FLOAT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
+    BOOL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    STR_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    SCHEDULE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    SCHEDULE_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    reactive: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, self._coerce(f.name, getattr(self, f.name)))
+        self._check()
+
+    # -- construction helpers ------------------------------------------------
+    def _fail(self, arg: str, problem: str) -> ScheduleError:
+        return ScheduleError(f"{self.name}: argument '{arg}' {problem}")
+
+    def _coerce(self, arg: str, value: Any) -> Any:
+        if value is None and arg in self.OPTIONAL_FIELDS:
+            return None
+        if arg in self.SCHEDULE_FIELDS:
+            if not isinstance(value, Schedule):
+                raise self._fail(arg, f"must be a schedule, got {value!r}")
+            return value
+        if arg in self.SCHEDULE_LIST_FIELDS:
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(v, Schedule) for v in value
+            ):
+                raise self._fail(arg, f"must be a list of schedules, got {value!r}")
+            return tuple(value)
+        if arg in self.BOOL_FIELDS:
+            if not isinstance(value, bool):
+                raise self._fail(arg, f"must be true or false, got {value!r}")
+            return value
+        if arg in self.STR_CHOICES:
+            choices = self.STR_CHOICES[arg]
+            if value not in choices:
+                raise self._fail(
+                    arg, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+                )
+            return value
+        if arg in self.INT_LIST_FIELDS:
+            if not isinstance(value, list | tuple):
+                raise self._fail(arg, f"must be a list of integers, got {value!r}")
+            return tuple(_as_int(self, arg, v) for v in value)
+        if arg in self.FLOAT_LIST_FIELDS:
+            if not isinstance(value, list | tuple):
+                raise self._fail(arg, f"must be a list of numbers, got {value!r}")
+            return tuple(_as_float(self, arg, v) for v in value)
+        if arg in self.INT_FIELDS:
+            return _as_int(self, arg, value)
+        return _as_float(self, arg, value)
+
+    def _check(self) -> None:
+        """Validate arguments; subclasses raise ``self._fail(arg, problem)``."""
+
+    def _require(self, arg: str, condition: bool, problem: str) -> None:
+        if not condition:
+            raise self._fail(arg, problem)
+
+    # -- evaluation ------------------------------------------------------------
+    def __call__(self, step: Any, xp: Any = None) -> Any:
+        """The learning rate at ``step`` (int -> float; array -> array of ``xp``)."""
+        if xp is None:
+            if isinstance(step, numbers.Real) and not isinstance(step, np.ndarray):
+                _check_steps(np.float64(step))
+                return float(self._value(np.float64(step), ops_for(np)))
+            xp = _infer_namespace(step)
+        if xp is np:
+            _check_steps(np.asarray(step, dtype=np.float64))
+        ops = ops_for(xp)
+        return self._value(ops.asarray(step), ops)
+
+    def _value(self, t: Any, ops: Ops) -> Any:
+        raise NotImplementedError
+
+    def curve(self, steps: int) -> np.ndarray:
+        """The values at steps ``0 .. steps-1`` as a float64 numpy array."""
+        return np.asarray(self(np.arange(steps, dtype=np.float64), np), dtype=np.float64)
+
+    # -- serialization -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict ``{"name": ..., <argument>: ...}``; nested schedules nest."""
+        out: dict[str, Any] = {"name": self.name}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Schedule):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = [v.to_dict() if isinstance(v, Schedule) else v for v in value]
+            out[f.name] = value
+        return out
+
+    def __str__(self) -> str:
+        from lrlab.spec import format_spec
+
+        return format_spec(self)
+
+
+class ReactiveSchedule(Schedule):
+    """A schedule that reacts to a metric; it has no curve of its own."""
+
+    reactive: ClassVar[bool] = True
+
+    def __call__(self, step: Any, xp: Any = None) -> Any:
+        raise ScheduleError(
+            f"{self.name} reacts to a metric and has no curve of its own; "
+            "combine it with a schedule in an integration (e.g. lrlab.keras.Scheduler"
+            "(spec, plateau=...)) instead of evaluating it"
+        )
+
+
+def _check_steps(steps: np.ndarray) -> None:
+    if not np.all(np.isfinite(steps)) or np.any(steps < 0):
+        bad = steps[~(np.isfinite(steps) & (steps >= 0))] if steps.ndim else steps
+        raise ScheduleError(f"steps must be finite and >= 0, got {np.ravel(bad)[0]}")
+
+
+def _as_float(sched: Schedule, arg: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise sched._fail(arg, f"must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise sched._fail(arg, f"must be finite, got {value}")
+    return value
+
+
+def _as_int(sched: Schedule, arg: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise sched._fail(arg, f"must be an integer, got {value!r}")
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
+        raise sched._fail(arg, f"must be an integer, got {value!r}")
+    if abs(value) > 2**53:
+        raise sched._fail(arg, f"must be at most 2**53 in size, got {value:.3g}")
+    return int(value)
+
+
+def _infer_namespace(step: Any) -> Any:
+    module = type(step).__module__
+    if module.startswith("jax") or module.startswith("jaxlib"):
+        import jax.numpy as jnp
+
+        return jnp
+    if module.startswith("torch"):
+        import torch
+
+        return torch
+    if module.startswith("numpy"):
+        return np
+    import keras
+
+    return keras.ops

@@ -1,0 +1,193 @@
+"""Cosine family: Keras CosineDecay (clamped), torch CosineAnnealingLR (periodic),
+Keras CosineDecayRestarts (SGDR), and warmup-stable-decay (transformers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from lrlab.schedules.base import Ops, Schedule, register
+
+
+def _half_cosine(frac, ops: Ops):
+    """``(1 + cos(pi * frac)) / 2``: 1 at frac = 0, 0 at frac = 1."""
+    return 0.5 * (1.0 + ops.cos(math.pi * frac))
+
+
+@register("cosine")
+@dataclasses.dataclass(frozen=True)
+class Cosine(Schedule):
+    """Keras ``CosineDecay``, clamped after ``decay_steps`` (= optax ``cosine_decay_schedule``).
+
+    Without warmup: ``lr * ((1 - alpha) * c + alpha)``, ``c = (1 + cos(pi * min(t, D) / D)) / 2``.
+    With ``warmup_target`` and ``warmup_steps = W``: linear from ``lr`` to
+    ``warmup_target`` over ``W`` steps, then the same decay from ``warmup_target`` on
+    ``t - W``. Past the end it holds ``alpha * peak`` (torch's periodic form is
+    :class:`CosineAnnealing`).
+
+    >>> s = Cosine(0.1, decay_steps=100)
+    >>> s(0), round(s(50), 12), s(100), s(150)
+    (0.1, 0.05, 0.0, 0.0)
+    """
+
+    lr: float
+    decay_steps: int
+    alpha: float = 0.0
+    warmup_target: float | None = None
+    warmup_steps: int = 0
+    INT_FIELDS = ("decay_steps", "warmup_steps")
+    OPTIONAL_FIELDS = ("warmup_target",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
+        self._require("alpha", 0 <= self.alpha <= 1, f"must be in [0, 1], got {self.alpha}")
+        self._require(
+            "warmup_steps", self.warmup_steps >= 0, f"must be >= 0, got {self.warmup_steps}"
+        )
+        if self.warmup_target is not None:
+            self._require(
+                "warmup_target", self.warmup_target >= 0, f"must be >= 0, got {self.warmup_target}"
+            )
+
+    def _decay(self, t, peak: float, ops: Ops):
+        frac = ops.minimum(t, ops.asarray(float(self.decay_steps))) / self.decay_steps
+        return peak * ((1.0 - self.alpha) * _half_cosine(frac, ops) + self.alpha)
+
+    def _value(self, t, ops: Ops):
+        if self.warmup_target is None:
+            return self._decay(t, self.lr, ops)
+        w = self.warmup_steps
+        decayed = self._decay(ops.maximum(t - w, ops.asarray(0.0)), self.warmup_target, ops)
+        if w == 0:
+            return decayed
+        warm = (self.warmup_target - self.lr) * (t / w) + self.lr
+        return ops.where(t < w, warm, decayed)
+
+
+@register("cosine_annealing")
+@dataclasses.dataclass(frozen=True)
+class CosineAnnealing(Schedule):
+    """torch ``CosineAnnealingLR`` in closed form (periodic, not clamped).
+
+    ``eta_min + (lr - eta_min) * (1 + cos(pi * t / t_max)) / 2``.
+
+    Periodic past ``t_max`` (it climbs back to ``lr`` at ``2 * t_max``), exactly as
+    torch's closed form; Keras' :class:`Cosine` is clamped instead.
+
+    >>> s = CosineAnnealing(1.0, t_max=10)
+    >>> s(0), round(s(10), 12), round(s(20), 12)
+    (1.0, 0.0, 1.0)
+    """
+
+    lr: float
+    t_max: int
+    eta_min: float = 0.0
+    INT_FIELDS = ("t_max",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("t_max", self.t_max > 0, f"must be > 0, got {self.t_max}")
+        self._require("eta_min", self.eta_min >= 0, f"must be >= 0, got {self.eta_min}")
+
+    def _value(self, t, ops: Ops):
+        return self.eta_min + (self.lr - self.eta_min) * _half_cosine(t / self.t_max, ops)
+
+
+@register("cosine_restarts")
+@dataclasses.dataclass(frozen=True)
+class CosineRestarts(Schedule):
+    """Keras ``CosineDecayRestarts`` (SGDR, Loshchilov & Hutter 2017).
+
+    Period ``i`` lasts ``first_decay_steps * t_mul**i`` steps and peaks at
+    ``lr * m_mul**i``; within a period with progress ``f``:
+    ``lr * ((1 - alpha) * m_mul**i * (1 + cos(pi f)) / 2 + alpha)``.
+    Equal to torch ``CosineAnnealingWarmRestarts(T_0=first_decay_steps, T_mult=t_mul,
+    eta_min=alpha * lr)`` when ``m_mul = 1`` (torch needs an integer ``t_mul``).
+
+    >>> s = CosineRestarts(1.0, first_decay_steps=10, t_mul=2.0)
+    >>> s(0), round(s(5), 12), s(10), round(s(20), 12)
+    (1.0, 0.5, 1.0, 0.5)
+    """
+
+    lr: float
+    first_decay_steps: int
+    t_mul: float = 2.0
+    m_mul: float = 1.0
+    alpha: float = 0.0
+    INT_FIELDS = ("first_decay_steps",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require(
+            "first_decay_steps",
+            self.first_decay_steps > 0,
+            f"must be > 0, got {self.first_decay_steps}",
+        )
+        self._require("t_mul", self.t_mul >= 1, f"must be >= 1, got {self.t_mul}")
+        self._require("m_mul", self.m_mul > 0, f"must be > 0, got {self.m_mul}")
+        self._require("alpha", 0 <= self.alpha <= 1, f"must be in [0, 1], got {self.alpha}")
+
+    def _value(self, t, ops: Ops):
+        frac = t / self.first_decay_steps
+        if self.t_mul == 1.0:
+            i_restart = ops.floor(frac)
+            frac = frac - i_restart
+        else:
+            i_restart = ops.floor(ops.log(1.0 - frac * (1.0 - self.t_mul)) / math.log(self.t_mul))
+            done = (1.0 - self.t_mul**i_restart) / (1.0 - self.t_mul)
+            frac = (frac - done) / self.t_mul**i_restart
+        cosine = self.m_mul**i_restart * _half_cosine(frac, ops)
+        return self.lr * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+@register("wsd")
+@dataclasses.dataclass(frozen=True)
+class WarmupStableDecay(Schedule):
+    """Warmup-stable-decay, as transformers ``get_wsd_schedule``.
+
+    With ``r = min_lr / lr``, ``W, S, D`` the phase lengths and ``p`` the progress in
+    the current phase: warmup ``lr * (r + (1 - r) * t / W)``; stable ``lr``; decay
+    ``lr * (r + (1 - r) * g(p))`` with ``g`` = ``(1 + cos(pi p)) / 2`` (``cosine``),
+    ``1 - p`` (``linear``) or ``1 - sqrt(p)`` (``sqrt``, transformers' ``1-sqrt``);
+    ``min_lr`` after ``W + S + D``.
+
+    >>> s = WarmupStableDecay(1.0, warmup_steps=2, stable_steps=2, decay_steps=4, decay="linear")
+    >>> [s(t) for t in range(9)]
+    [0.0, 0.5, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    """
+
+    lr: float
+    warmup_steps: int
+    stable_steps: int
+    decay_steps: int
+    min_lr: float = 0.0
+    decay: str = "cosine"
+    INT_FIELDS = ("warmup_steps", "stable_steps", "decay_steps")
+    STR_CHOICES = {"decay": ("cosine", "linear", "sqrt")}
+
+    def _check(self) -> None:
+        self._require("lr", self.lr > 0, f"must be > 0, got {self.lr}")
+        for arg in ("warmup_steps", "stable_steps", "decay_steps"):
+            value = getattr(self, arg)
+            self._require(arg, value >= 0, f"must be >= 0, got {value}")
+        self._require(
+            "min_lr", 0 <= self.min_lr <= self.lr, f"must be in [0, lr], got {self.min_lr}"
+        )
+
+    def _value(self, t, ops: Ops):
+        w, s, d = self.warmup_steps, self.stable_steps, self.decay_steps
+        r = self.min_lr / self.lr
+        warm = r + (1.0 - r) * t / max(1, w)
+        p = ops.clip((t - w - s) / max(1, d), 0.0, 1.0)
+        if self.decay == "cosine":
+            g = _half_cosine(p, ops)
+        elif self.decay == "linear":
+            g = 1.0 - p
+        else:
+            g = 1.0 - ops.sqrt(p)
+        decayed = r + (1.0 - r) * g
+        factor = ops.where(t < w + s + d, decayed, r)
+        factor = ops.where(t < w + s, 1.0, factor)
+        factor = ops.where(t < w, warm, factor)
+        return self.lr * ops.maximum(factor, ops.asarray(0.0))

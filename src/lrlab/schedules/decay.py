@@ -1,0 +1,361 @@
+"""Monotone decays: constant, time-based, exponential, step, piecewise, polynomial, linear.
+
+Every formula below uses ``t`` for the step (0 = first optimizer update).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lrlab.schedules.base import Ops, Schedule, register
+
+
+@register("constant")
+@dataclasses.dataclass(frozen=True)
+class Constant(Schedule):
+    """``lr(t) = lr``.
+
+    >>> Constant(0.1)(1000)
+    0.1
+    """
+
+    lr: float
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+
+    def _value(self, t, ops: Ops):
+        return t * 0.0 + self.lr
+
+
+@register("time_decay")
+@dataclasses.dataclass(frozen=True)
+class TimeDecay(Schedule):
+    """Keras 2's ``SGD(decay=...)``: ``lr(t) = lr / (1 + decay * t)``.
+
+    This is the per-update formula Keras 2 applied with ``iterations`` as ``t``
+    (Keras 3 ignores ``decay=`` with a warning). With ``cumulative=true`` it is the
+    recursion ``lr_t = lr_{t-1} / (1 + decay * t)`` that produces the table printed in
+    the seed tutorial, i.e. ``lr * prod_{i=1..t} 1 / (1 + decay * i)``, evaluated in
+    closed form through ``lgamma`` (float32 namespaces lose ~1e-4 relative accuracy).
+
+    >>> s = TimeDecay(0.1, decay=0.001, cumulative=True)
+    >>> [round(s(t), 11) for t in range(5)]
+    [0.1, 0.0999000999, 0.0997006985, 0.09940249103, 0.09900646517]
+    >>> round(TimeDecay(0.1, decay=0.002)(100), 10)
+    0.0833333333
+    """
+
+    lr: float
+    decay: float
+    cumulative: bool = False
+    BOOL_FIELDS = ("cumulative",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("decay", self.decay >= 0, f"must be >= 0, got {self.decay}")
+
+    def _value(self, t, ops: Ops):
+        if not self.cumulative:
+            return self.lr / (1.0 + self.decay * t)
+        if self.decay == 0.0:
+            return t * 0.0 + self.lr
+        # prod_{i=1..t} (1 + d i) = d^t * Gamma(t + 1 + 1/d) / Gamma(1 + 1/d)
+        a = 1.0 + 1.0 / self.decay
+        log_prod = t * _log(self.decay) + ops.lgamma(t + a) - ops.lgamma(ops.asarray(a))
+        return self.lr * ops.exp(-log_prod)
+
+
+def _log(x: float) -> float:
+    import math
+
+    return math.log(x)
+
+
+@register("inverse_time")
+@dataclasses.dataclass(frozen=True)
+class InverseTime(Schedule):
+    """Keras ``InverseTimeDecay``: ``lr / (1 + decay_rate * p)``, ``p = t / decay_steps``.
+
+    With ``staircase=true``, ``p = floor(t / decay_steps)``.
+
+    >>> InverseTime(0.1, decay_steps=10, decay_rate=1.0)(10)
+    0.05
+    """
+
+    lr: float
+    decay_steps: int
+    decay_rate: float
+    staircase: bool = False
+    INT_FIELDS = ("decay_steps",)
+    BOOL_FIELDS = ("staircase",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
+        self._require("decay_rate", self.decay_rate >= 0, f"must be >= 0, got {self.decay_rate}")
+
+    def _value(self, t, ops: Ops):
+        p = t / self.decay_steps
+        if self.staircase:
+            p = ops.floor(p)
+        return self.lr / (1.0 + self.decay_rate * p)
+
+
+@register("exponential")
+@dataclasses.dataclass(frozen=True)
+class Exponential(Schedule):
+    """Keras ``ExponentialDecay`` = optax ``exponential_decay``: ``lr * decay_rate ** p``.
+
+    ``p = t / decay_steps`` (``floor`` of it with ``staircase=true``). With
+    ``decay_steps=1`` it is torch ``ExponentialLR(gamma=decay_rate)``.
+
+    >>> round(Exponential(0.1, decay_steps=10, decay_rate=0.96, staircase=True)(25), 6)
+    0.09216
+    """
+
+    lr: float
+    decay_steps: int
+    decay_rate: float
+    staircase: bool = False
+    INT_FIELDS = ("decay_steps",)
+    BOOL_FIELDS = ("staircase",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
+        self._require("decay_rate", self.decay_rate > 0, f"must be > 0, got {self.decay_rate}")
+
+    def _value(self, t, ops: Ops):
+        p = t / self.decay_steps
+        if self.staircase:
+            p = ops.floor(p)
+        return self.lr * self.decay_rate**p
+
+
+@register("exp_decay")
+@dataclasses.dataclass(frozen=True)
+class ExpDecay(Schedule):
+    """The seed tutorial's ``exp_decay``: ``lr * exp(-k * t)``.
+
+    >>> round(ExpDecay(0.1, k=0.1)(10), 8)
+    0.03678794
+    """
+
+    lr: float
+    k: float
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("k", self.k >= 0, f"must be >= 0, got {self.k}")
+
+    def _value(self, t, ops: Ops):
+        return self.lr * ops.exp(-self.k * t)
+
+
+@register("step_decay")
+@dataclasses.dataclass(frozen=True)
+class StepDecay(Schedule):
+    """Drops by ``drop`` every ``every`` steps: ``lr * drop ** floor((t + offset) / every)``.
+
+    ``offset=0`` is torch ``StepLR(step_size=every, gamma=drop)``; ``offset=1`` is the
+    seed tutorial's ``floor((1 + epoch) / epochs_drop)``, which drops one step early
+    (the first drop comes at t = every - 1).
+
+    >>> s = StepDecay(0.1, drop=0.5, every=10, offset=1)
+    >>> [s(t) for t in (0, 8, 9, 19)]
+    [0.1, 0.1, 0.05, 0.025]
+    """
+
+    lr: float
+    drop: float
+    every: int
+    offset: int = 0
+    INT_FIELDS = ("every", "offset")
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("drop", self.drop > 0, f"must be > 0, got {self.drop}")
+        self._require("every", self.every > 0, f"must be > 0, got {self.every}")
+        self._require("offset", self.offset >= 0, f"must be >= 0, got {self.offset}")
+
+    def _value(self, t, ops: Ops):
+        return self.lr * self.drop ** ops.floor((t + self.offset) / self.every)
+
+
+@register("multistep")
+@dataclasses.dataclass(frozen=True)
+class MultiStep(Schedule):
+    """torch ``MultiStepLR``: multiply by ``gamma`` at each milestone, ``t >= m``.
+
+    ``lr * gamma ** #{m in milestones : m <= t}``. The lr changes *at* the milestone;
+    compare :class:`Piecewise` (Keras), which changes one step *after* a boundary.
+
+    >>> s = MultiStep(0.1, milestones=[3, 5], gamma=0.1)
+    >>> [round(s(t), 6) for t in range(7)]
+    [0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    """
+
+    lr: float
+    milestones: tuple[int, ...]
+    gamma: float
+    INT_LIST_FIELDS = ("milestones",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("gamma", self.gamma > 0, f"must be > 0, got {self.gamma}")
+        ms = self.milestones
+        self._require("milestones", len(ms) > 0, "must not be empty")
+        self._require("milestones", all(m >= 0 for m in ms), f"must be >= 0, got {list(ms)}")
+        self._require("milestones", list(ms) == sorted(ms), f"must be increasing, got {list(ms)}")
+
+    def _value(self, t, ops: Ops):
+        out = t * 0.0 + self.lr
+        for m in self.milestones:
+            out = ops.where(t >= m, out * self.gamma, out)
+        return out
+
+
+@register("piecewise")
+@dataclasses.dataclass(frozen=True)
+class Piecewise(Schedule):
+    """Keras ``PiecewiseConstantDecay``: ``values[i]`` for ``b[i-1] < t <= b[i]``.
+
+    ``values[0]`` while ``t <= boundaries[0]``, then ``values[1]`` while
+    ``t <= boundaries[1]``, ..., ``values[-1]`` after the last boundary. The value
+    changes one step *after* a boundary (``t = b + 1``), unlike :class:`MultiStep`,
+    which changes *at* its milestone.
+
+    >>> s = Piecewise(boundaries=[2, 4], values=[1.0, 0.5, 0.1])
+    >>> [s(t) for t in range(6)]
+    [1.0, 1.0, 1.0, 0.5, 0.5, 0.1]
+    """
+
+    POSITIONAL = 0
+
+    boundaries: tuple[int, ...]
+    values: tuple[float, ...]
+    INT_LIST_FIELDS = ("boundaries",)
+    FLOAT_LIST_FIELDS = ("values",)
+
+    def _check(self) -> None:
+        b, v = self.boundaries, self.values
+        self._require("boundaries", len(b) > 0, "must not be empty")
+        self._require(
+            "values",
+            len(v) == len(b) + 1,
+            f"must have one more entry than boundaries ({len(b) + 1}), got {len(v)}",
+        )
+        self._require("boundaries", list(b) == sorted(b), f"must be increasing, got {list(b)}")
+        self._require("values", all(x >= 0 for x in v), f"must be >= 0, got {list(v)}")
+
+    def _value(self, t, ops: Ops):
+        out = t * 0.0 + self.values[-1]
+        for boundary, value in reversed(list(zip(self.boundaries, self.values, strict=False))):
+            out = ops.where(t <= boundary, value, out)
+        return out
+
+
+@register("polynomial")
+@dataclasses.dataclass(frozen=True)
+class Polynomial(Schedule):
+    """Keras ``PolynomialDecay``: ``(lr - end_lr) * (1 - t / decay_steps) ** power + end_lr``.
+
+    ``t`` is clamped to ``decay_steps``; with ``cycle=true`` the horizon grows instead
+    to ``decay_steps * ceil(t / decay_steps)`` (1 at t = 0).
+
+    >>> Polynomial(0.1, decay_steps=10, end_lr=0.0)(5)
+    0.05
+    """
+
+    lr: float
+    decay_steps: int
+    end_lr: float = 0.0001
+    power: float = 1.0
+    cycle: bool = False
+    INT_FIELDS = ("decay_steps",)
+    BOOL_FIELDS = ("cycle",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
+        self._require("end_lr", self.end_lr >= 0, f"must be >= 0, got {self.end_lr}")
+        self._require("power", self.power > 0, f"must be > 0, got {self.power}")
+
+    def _value(self, t, ops: Ops):
+        horizon = ops.asarray(float(self.decay_steps))
+        if self.cycle:
+            multiplier = ops.where(t == 0, 1.0, ops.ceil(t / self.decay_steps))
+            horizon = horizon * multiplier
+        else:
+            t = ops.minimum(t, horizon)
+        return (self.lr - self.end_lr) * (1.0 - t / horizon) ** self.power + self.end_lr
+
+
+@register("linear")
+@dataclasses.dataclass(frozen=True)
+class Linear(Schedule):
+    """A straight line from ``start`` to ``end`` over ``steps``, then ``end``.
+
+    ``start + (end - start) * min(t, steps) / steps``: optax ``linear_schedule``, and
+    torch ``LinearLR`` with ``start = base * start_factor``, ``end = base * end_factor``.
+
+    >>> Linear(0.0, 1.0, steps=4)(2), Linear(0.0, 1.0, steps=4)(9)
+    (0.5, 1.0)
+    """
+
+    POSITIONAL = 2
+
+    start: float
+    end: float
+    steps: int
+    INT_FIELDS = ("steps",)
+
+    def _check(self) -> None:
+        self._require("start", self.start >= 0, f"must be >= 0, got {self.start}")
+        self._require("end", self.end >= 0, f"must be >= 0, got {self.end}")
+        self._require("steps", self.steps > 0, f"must be > 0, got {self.steps}")
+
+    def _value(self, t, ops: Ops):
+        frac = ops.clip(t / self.steps, 0.0, 1.0)
+        return self.start + (self.end - self.start) * frac
+
+
+@register("inverse_sqrt")
+@dataclasses.dataclass(frozen=True)
+class InverseSqrt(Schedule):
+    """transformers ``get_inverse_sqrt_schedule``: linear warmup, then ``1/sqrt`` decay.
+
+    ``lr * t / warmup_steps`` for ``t < warmup_steps``, then
+    ``lr / sqrt((t + timescale - warmup_steps) / timescale)``; ``timescale`` defaults to
+    ``warmup_steps`` (10,000 when there is no warmup), as in transformers.
+
+    >>> s = InverseSqrt(1.0, warmup_steps=4)
+    >>> [s(t) for t in (0, 2, 4, 16)]
+    [0.0, 0.5, 1.0, 0.5]
+    """
+
+    lr: float
+    warmup_steps: int
+    timescale: int | None = None
+    INT_FIELDS = ("warmup_steps", "timescale")
+    OPTIONAL_FIELDS = ("timescale",)
+
+    def _check(self) -> None:
+        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
+        self._require(
+            "warmup_steps", self.warmup_steps >= 0, f"must be >= 0, got {self.warmup_steps}"
+        )
+        if self.timescale is not None:
+            self._require("timescale", self.timescale > 0, f"must be > 0, got {self.timescale}")
+
+    @property
+    def effective_timescale(self) -> int:
+        return self.timescale if self.timescale is not None else (self.warmup_steps or 10_000)
+
+    def _value(self, t, ops: Ops):
+        tau = self.effective_timescale
+        warm = self.lr * t / max(1, self.warmup_steps)
+        decay_arg = ops.maximum((t + (tau - self.warmup_steps)) / tau, ops.asarray(1e-30))
+        decayed = self.lr / ops.sqrt(decay_arg)
+        return ops.where(t < self.warmup_steps, warm, decayed)

@@ -1,0 +1,363 @@
+"""The spec language: ``"warmup(5, cosine(0.1, decay_steps=95))"`` <-> schedule values.
+
+Grammar (a safe recursive-descent parser; nothing is ever evaluated as Python)::
+
+    spec  := call
+    call  := NAME [ "(" [ arg ("," arg)* [","] ] ")" ]
+    arg   := NAME "=" value | value
+    value := NUMBER | true | false | none | STRING | "[" [value ("," value)* [","]] "]" | call
+
+Errors raise :class:`~lrlab.errors.SpecError` whose message names the fault, shows
+the spec with a caret under it, and hints at the fix (closest names, valid arguments).
+
+>>> s = parse("warmup(5, cosine(0.1, decay_steps=95))")
+>>> str(s)
+'warmup(5, cosine(0.1, decay_steps=95))'
+>>> round(s(5), 6), round(s(100), 6)
+(0.1, 0.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from typing import Any
+
+from lrlab.errors import LrlabError, ScheduleError, SpecError
+from lrlab.schedules import REGISTRY, Schedule
+
+__all__ = [
+    "parse",
+    "format_spec",
+    "schedule_from_dict",
+    "signature",
+    "MAX_SPEC_LENGTH",
+    "MAX_DEPTH",
+]
+
+MAX_SPEC_LENGTH = 4096
+MAX_DEPTH = 24
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<string>"[^"\n]*"|'[^'\n]*')
+  | (?P<punct>[(),=\[\]])
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _fault(spec: str, pos: int, message: str, hint: str = "") -> SpecError:
+    caret = " " * pos + "^"
+    tail = f"; {hint}" if hint else ""
+    return SpecError(f"bad spec at column {pos + 1}: {message}{tail}\n  {spec}\n  {caret}")
+
+
+def _tokenize(spec: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(spec):
+        m = _TOKEN.match(spec, pos)
+        if m is None:
+            ch = spec[pos]
+            hint = "strings need matching quotes" if ch in "\"'" else "remove it"
+            raise _fault(spec, pos, f"unexpected character {ch!r}", hint)
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            toks.append(_Tok(kind, m.group(), pos))
+        pos = m.end()
+    toks.append(_Tok("end", "", len(spec)))
+    return toks
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    name: str
+    pos: int
+    args: tuple[tuple[str | None, Any, int], ...]  # (keyword or None, value, position)
+
+
+class _Parser:
+    def __init__(self, spec: str):
+        self.spec = spec
+        self.toks = _tokenize(spec)
+        self.i = 0
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, text: str, what: str) -> _Tok:
+        tok = self.peek()
+        if tok.text != text:
+            found = repr(tok.text) if tok.kind != "end" else "the end of the spec"
+            raise _fault(self.spec, tok.pos, f"expected {what}, found {found}")
+        return self.take()
+
+    def parse(self) -> _Call:
+        tok = self.peek()
+        if tok.kind != "name":
+            raise _fault(
+                self.spec,
+                tok.pos,
+                "a spec starts with a schedule name",
+                "e.g. cosine(0.1, decay_steps=100)",
+            )
+        call = self.call(depth=1)
+        end = self.peek()
+        if end.kind != "end":
+            raise _fault(
+                self.spec, end.pos, f"unexpected {end.text!r} after the schedule", "remove it"
+            )
+        return call
+
+    def call(self, depth: int) -> _Call:
+        if depth > MAX_DEPTH:
+            raise _fault(
+                self.spec,
+                self.peek().pos,
+                f"nested deeper than {MAX_DEPTH} levels",
+                "flatten the spec",
+            )
+        name = self.take()
+        args: list[tuple[str | None, Any, int]] = []
+        if self.peek().text != "(":
+            return _Call(name.text, name.pos, ())
+        self.take()
+        while self.peek().text != ")":
+            tok = self.peek()
+            keyword = None
+            if tok.kind == "name" and self.toks[self.i + 1].text == "=":
+                keyword = tok.text
+                self.i += 2
+            value_pos = self.peek().pos
+            args.append((keyword, self.value(depth), tok.pos if keyword else value_pos))
+            if self.peek().text == ",":
+                self.take()
+            elif self.peek().text != ")":
+                self.expect(")", "',' or ')'")
+        self.take()
+        return _Call(name.text, name.pos, tuple(args))
+
+    def value(self, depth: int) -> Any:
+        tok = self.peek()
+        if tok.kind == "number":
+            self.take()
+            return _number(self.spec, tok)
+        if tok.kind == "string":
+            self.take()
+            return tok.text[1:-1]
+        if tok.kind == "name":
+            low = tok.text.lower()
+            if low in ("true", "false", "none") and self.toks[self.i + 1].text != "(":
+                self.take()
+                return {"true": True, "false": False, "none": None}[low]
+            return self.call(depth + 1)
+        if tok.text == "[":
+            self.take()
+            items = []
+            while self.peek().text != "]":
+                items.append(self.value(depth + 1))
+                if self.peek().text == ",":
+                    self.take()
+                elif self.peek().text != "]":
+                    self.expect("]", "',' or ']'")
+            self.take()
+            return items
+        found = repr(tok.text) if tok.kind != "end" else "the end of the spec"
+        raise _fault(
+            self.spec,
+            tok.pos,
+            f"expected a value, found {found}",
+            "values are numbers, true/false, none, 'strings', [lists] or schedules",
+        )
+
+
+def _number(spec: str, tok: _Tok) -> int | float:
+    text = tok.text
+    if re.fullmatch(r"[+-]?\d+", text):
+        if len(text.lstrip("+-")) > 18:
+            raise _fault(spec, tok.pos, f"integer {text[:20]}... is too large")
+        return int(text)
+    return float(text)
+
+
+def _build(spec: str, call: _Call) -> Schedule:
+    cls = REGISTRY.get(call.name)
+    if cls is None:
+        close = difflib.get_close_matches(call.name, list(REGISTRY), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else "run 'lrlab list' for the names"
+        raise _fault(spec, call.pos, f"unknown schedule {call.name!r}", hint)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for index, (keyword, value, pos) in enumerate(call.args):
+        if keyword is None:
+            if kwargs.keys() - set(fields[:index]):
+                raise _fault(
+                    spec,
+                    pos,
+                    "a positional argument after a keyword argument",
+                    "name this argument too",
+                )
+            if index >= len(fields):
+                raise _fault(
+                    spec,
+                    pos,
+                    f"{call.name} takes at most {len(fields)} arguments",
+                    f"signature: {signature(cls)}",
+                )
+            keyword = fields[index]
+        elif keyword not in fields:
+            close = difflib.get_close_matches(keyword, fields, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise _fault(
+                spec,
+                pos,
+                f"{call.name} has no argument {keyword!r}",
+                f"{hint}valid: {', '.join(fields)}",
+            )
+        if keyword in kwargs:
+            raise _fault(spec, pos, f"argument {keyword!r} given twice")
+        kwargs[keyword] = _resolve(spec, value)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in kwargs and f.default is dataclasses.MISSING
+    ]
+    if missing:
+        raise _fault(
+            spec,
+            call.pos,
+            f"{call.name} is missing argument {missing[0]!r}",
+            f"signature: {signature(cls)}",
+        )
+    try:
+        return cls(**kwargs)
+    except ScheduleError as err:
+        raise _fault(spec, call.pos, str(err)) from None
+
+
+def _resolve(spec: str, value: Any) -> Any:
+    if isinstance(value, _Call):
+        return _build(spec, value)
+    if isinstance(value, list):
+        return [_resolve(spec, v) for v in value]
+    return value
+
+
+def parse(spec: str | Schedule) -> Schedule:
+    """Parse a spec string into a schedule (a schedule passes through unchanged).
+
+    >>> parse("step_decay(0.1, drop=0.5, every=10, offset=1)")(9)
+    0.05
+    >>> parse("cosin(0.1, decay_steps=10)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lrlab.errors.SpecError: bad spec at column 1: unknown schedule 'cosin'; did you mean cosine...
+    """
+    if isinstance(spec, Schedule):
+        return spec
+    if not isinstance(spec, str):
+        raise SpecError(f"a spec must be a string, got {type(spec).__name__}")
+    if len(spec) > MAX_SPEC_LENGTH:
+        raise SpecError(f"spec is {len(spec)} characters long; the limit is {MAX_SPEC_LENGTH}")
+    if not spec.strip():
+        raise SpecError("empty spec; write a schedule such as cosine(0.1, decay_steps=100)")
+    return _build(spec, _Parser(spec).parse())
+
+
+# --------------------------------------------------------------------------- formatting
+def _format_value(value: Any) -> str:
+    if isinstance(value, Schedule):
+        return format_spec(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def format_spec(schedule: Schedule) -> str:
+    """The canonical spec of a schedule: ``parse(format_spec(s)) == s``.
+
+    The leading ``POSITIONAL`` arguments are written by position, the rest by keyword,
+    and arguments equal to their default are left out.
+    """
+    parts = []
+    positional = getattr(type(schedule), "POSITIONAL", 1)
+    for index, f in enumerate(dataclasses.fields(schedule)):
+        value = getattr(schedule, f.name)
+        has_default = f.default is not dataclasses.MISSING
+        if has_default and value == f.default and type(value) is type(f.default):
+            continue
+        if index < positional and not has_default and len(parts) == index:
+            parts.append(_format_value(value))
+        else:
+            parts.append(f"{f.name}={_format_value(value)}")
+    return f"{schedule.name}({', '.join(parts)})"
+
+
+def signature(cls: type[Schedule]) -> str:
+    """``name(arg, arg=default, ...)`` for ``lrlab list`` and error hints."""
+    parts = []
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING:
+            parts.append(f.name)
+        else:
+            parts.append(f"{f.name}={_format_value(f.default)}")
+    return f"{cls.name}({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------- dicts
+def schedule_from_dict(data: Any) -> Schedule:
+    """Build a schedule from :meth:`Schedule.to_dict` output (nested dicts for nested schedules)."""
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ScheduleError(f"a schedule dict needs a 'name' string, got {data!r:.80}")
+    cls = REGISTRY.get(data["name"])
+    if cls is None:
+        raise ScheduleError(f"unknown schedule {data['name']!r}; run 'lrlab list' for the names")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key == "name":
+            continue
+        if key not in fields:
+            raise ScheduleError(
+                f"{cls.name} has no argument {key!r}; valid: {', '.join(sorted(fields))}"
+            )
+        if isinstance(value, dict):
+            value = schedule_from_dict(value)
+        elif isinstance(value, list):
+            value = [schedule_from_dict(v) if isinstance(v, dict) else v for v in value]
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # missing required argument
+        raise ScheduleError(f"{cls.name}: {err}; signature: {signature(cls)}") from None
+
+
+def describe(cls: type[Schedule]) -> str:
+    """The first line of a schedule class's docstring."""
+    return (cls.__doc__ or "").strip().splitlines()[0]
+
+
+__all__ += ["describe", "LrlabError"]
