@@ -1,0 +1,1 @@
+"""Reactive controllers that produce an lr *scale* (plateau reduction)."""

@@ -1,0 +1,1 @@
+"""Thin adapters from lrlab schedules to Keras, PyTorch and optax."""
