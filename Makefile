@@ -25,7 +25,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/lrlab demo
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check $(wildcard src tests bench examples scripts)
 
 test: lint
 	$(BIN)/python -m pytest -q
