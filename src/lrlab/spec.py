@@ -281,6 +281,49 @@ def parse(spec: str | Schedule) -> Schedule:
     return _build(spec, _Parser(spec).parse())
 
 
+def parse_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
+    """Parse ``name(arg, key=value, ...)`` with the spec grammar, building nothing.
+
+    For specs that are not schedules (e.g. model specs such as ``mlp(hidden=[34])``).
+    Values are numbers, true/false/none, strings and lists; a nested call comes back as
+    a ``(name, args, kwargs)`` tuple. Errors are :class:`SpecError` with a caret.
+
+    >>> parse_call('mlp(hidden=[34, 16], activation="relu")')
+    ('mlp', [], {'hidden': [34, 16], 'activation': 'relu'})
+    """
+    if not isinstance(text, str):
+        raise SpecError(f"a spec must be a string, got {type(text).__name__}")
+    if len(text) > MAX_SPEC_LENGTH:
+        raise SpecError(f"spec is {len(text)} characters long; the limit is {MAX_SPEC_LENGTH}")
+    return _unpack_call(text, _Parser(text).parse())
+
+
+def _unpack_call(text: str, call: _Call) -> tuple[str, list[Any], dict[str, Any]]:
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for keyword, value, pos in call.args:
+        value = _unpack_value(text, value)
+        if keyword is None:
+            if kwargs:
+                raise _fault(
+                    text, pos, "a positional argument after a keyword argument", "name it too"
+                )
+            args.append(value)
+        elif keyword in kwargs:
+            raise _fault(text, pos, f"argument {keyword!r} given twice")
+        else:
+            kwargs[keyword] = value
+    return call.name, args, kwargs
+
+
+def _unpack_value(text: str, value: Any) -> Any:
+    if isinstance(value, _Call):
+        return _unpack_call(text, value)
+    if isinstance(value, list):
+        return [_unpack_value(text, v) for v in value]
+    return value
+
+
 # --------------------------------------------------------------------------- formatting
 def _format_value(value: Any) -> str:
     if isinstance(value, Schedule):
@@ -360,4 +403,4 @@ def describe(cls: type[Schedule]) -> str:
     return (cls.__doc__ or "").strip().splitlines()[0]
 
 
-__all__ += ["describe", "LrlabError"]
+__all__ += ["describe", "LrlabError", "parse_call"]
