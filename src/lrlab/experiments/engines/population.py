@@ -1,0 +1,637 @@
+"""The population engine: hundreds of small trials trained as one vectorized JAX program.
+
+A trial here is exactly a Keras-engine trial (same model, initial weights, batch order,
+per-update lr, loss and metrics); what changes is how it runs. The trials of a *group*
+(same model, optimizer configuration, data shape, batch size and epochs) are stacked:
+
+- parameters, non-trainable state (e.g. a dropout seed), optimizer slots and metric
+  accumulators get a leading trial axis;
+- one trial's training is a ``jax.lax.scan`` over epochs whose body scans over that
+  epoch's batches (the last batch may be short, as in ``fit``) and then evaluates the
+  validation data; the forward pass is the Keras model's own ``stateless_call``, the loss
+  and metrics are Keras' own objects used statelessly, the optimizer is Keras' update
+  formula in JAX (:mod:`.population_optim`);
+- ``jax.vmap`` maps that over the trials and ``jax.jit`` compiles it once per group.
+
+Per trial it takes the lr of every update (an ``[N, steps]`` table, e.g. from
+``schedule.curve(steps)``), the seed of its initial weights (``build_model(seed)``), the
+seed of its batch order (:func:`lrlab.experiments.datasets.batch_order`) and, optionally,
+its data split and a plateau controller.
+
+Divergence: a trial whose epoch loss or validation loss is NaN/inf is *diverged* at that
+epoch (1-based, as the Keras engine reports it) and its history stops there. Its
+arithmetic may go on producing NaN until the chunk ends, but vmapped trials share no
+arithmetic, so this cannot change any other trial (a test pins that).
+
+Plateau schedules are supported per trial: the plateau state (scale, best, wait,
+cooldown, reductions) is part of the scanned state and moves at each epoch end on that
+trial's monitored metric, with :class:`~lrlab.controllers.plateau.PlateauController`'s
+semantics (the jnp port is tested against it). The lr of update ``t`` is then
+``table[t] * scale``, and ``min_lr`` is checked against ``table[t]`` for the next update,
+as the Keras engine does.
+
+Memory: a chunk of trials runs at once; its size comes from a budget (``memory``,
+default 1 GiB) divided by an estimate of one trial's working set (parameters, optimizer
+slots, gradients, the intermediates of one training and one evaluation batch, its lr
+table and batch orders). The last chunk is padded with copies so every chunk reuses
+one compiled program.
+
+>>> parse_memory("512MB"), parse_memory("1.5GB"), parse_memory(2048)
+(536870912, 1610612736, 2048)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from lrlab.errors import LrlabError
+from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.schedules import Plateau
+
+__all__ = [
+    "DEFAULT_MEMORY",
+    "PopulationResult",
+    "PopulationUnsupported",
+    "chunk_size",
+    "initial_weights",
+    "parse_memory",
+    "iter_population",
+    "plateau_update",
+    "train_population",
+]
+
+DEFAULT_MEMORY = 1 << 30
+#: the metrics the plateau controller can watch, besides ``loss``/``val_loss``
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20}
+_UNITS.update({"g": 1 << 30, "gb": 1 << 30, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30})
+
+
+class PopulationUnsupported(LrlabError):
+    """Something the population engine cannot run (the message says to use the keras engine)."""
+
+
+def parse_memory(value: int | float | str | None) -> int:
+    """A memory budget in bytes from ``2048``, ``"512MB"``, ``"1.5GB"`` (binary units).
+
+    ``None`` gives :data:`DEFAULT_MEMORY` (1 GiB).
+    """
+    if value is None:
+        return DEFAULT_MEMORY
+    if isinstance(value, bool):
+        raise LrlabError(f"memory must be a size like 512MB or 2GB, got {value!r}")
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", str(value))
+        if not match or match.group(2).lower() not in _UNITS:
+            raise LrlabError(f"memory must be a size like 512MB or 2GB, got {value!r}")
+        number, unit = float(match.group(1)), match.group(2).lower()
+    size = int(number * _UNITS[unit])
+    if not math.isfinite(number) or size < 1 << 20:
+        raise LrlabError(f"memory must be at least 1MB, got {value!r}")
+    return size
+
+
+# --------------------------------------------------------------------------- results
+@dataclasses.dataclass
+class PopulationResult:
+    """Per-trial, per-epoch results of :func:`train_population`.
+
+    ``history[name]`` is ``[N, epochs]`` with Keras' names (``loss``, ``accuracy``,
+    ``val_loss``, ``val_accuracy``, ...); rows after a trial's divergence are NaN.
+    ``lr[n, e]`` is the lr of epoch ``e``'s last update (plateau scale included),
+    ``scale[n, e]`` the plateau scale after epoch ``e``'s end (1 without plateau).
+    ``diverged_epoch[n]`` is the 1-based epoch where trial ``n`` diverged, 0 if it did not.
+    """
+
+    history: dict[str, np.ndarray]
+    lr: np.ndarray
+    scale: np.ndarray
+    diverged_epoch: np.ndarray
+    chunk_size: int
+    chunks: int
+    compile_seconds: float
+    seconds: float
+
+    def rows(self, n: int) -> list[dict[str, float]]:
+        """Trial ``n``'s epochs as the engines' rows: ``epoch`` (1-based), ``lr``, metrics."""
+        stop = int(self.diverged_epoch[n]) or self.lr.shape[1]
+        out = []
+        for e in range(stop):
+            row: dict[str, float] = {"epoch": e + 1, "lr": float(self.lr[n, e])}
+            row.update({k: float(v[n, e]) for k, v in self.history.items()})
+            out.append(row)
+        return out
+
+
+# --------------------------------------------------------------------------- inputs
+def initial_weights(
+    build_model: Callable[[int], Any], seeds: Sequence[int]
+) -> tuple[Any, list[np.ndarray], list[np.ndarray]]:
+    """The models' initial variables for each seed, stacked on a leading trial axis.
+
+    ``build_model(seed)`` is called once per *distinct* seed (a grid repeats each seed
+    across its configs), so the weights are exactly the Keras engine's. Returns the
+    template model (the first seed's) and the stacked trainable and non-trainable values.
+    """
+    seeds = [int(s) for s in seeds]
+    distinct = sorted(set(seeds))
+    template = None
+    trainable: list[list[np.ndarray]] = []
+    non_trainable: list[list[np.ndarray]] = []
+    for seed in distinct:
+        model = build_model(seed)
+        if template is None:
+            template = model
+        trainable.append([np.asarray(v.value) for v in model.trainable_variables])
+        non_trainable.append([np.asarray(v.value) for v in model.non_trainable_variables])
+    index = np.array([distinct.index(s) for s in seeds])
+    tv = [np.stack([w[i] for w in trainable])[index] for i in range(len(trainable[0]))]
+    ntv = [np.stack([w[i] for w in non_trainable])[index] for i in range(len(non_trainable[0]))]
+    return template, tv, ntv
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(unique, index)`` with ``unique[index] == rows`` (first-seen order)."""
+    unique, first, index = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return unique[order], rank[index.reshape(-1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plateaus:
+    """Per-trial plateau parameters as arrays (``enabled`` False: scale stays 1)."""
+
+    enabled: np.ndarray
+    factor: np.ndarray
+    patience: np.ndarray
+    min_delta: np.ndarray
+    cooldown: np.ndarray
+    min_lr: np.ndarray
+    mode_max: np.ndarray
+    monitor: np.ndarray  # index into the epoch metric vector
+
+    @classmethod
+    def build(cls, plateaus: Sequence[Any], monitors: Sequence[str], names: Sequence[str]):
+        n = len(plateaus)
+        f32 = np.zeros(n, np.float32)
+        out = {k: f32.copy() for k in ("factor", "min_delta", "min_lr")}
+        out.update({k: np.zeros(n, np.int32) for k in ("patience", "cooldown", "monitor")})
+        out["enabled"] = np.zeros(n, bool)
+        out["mode_max"] = np.zeros(n, bool)
+        for i, (p, monitor) in enumerate(zip(plateaus, monitors, strict=True)):
+            if p is None:
+                out["factor"][i] = 1.0
+                continue
+            if monitor not in names:
+                raise PopulationUnsupported(
+                    f"plateau monitor {monitor!r} is not logged (have: {', '.join(names)}); "
+                    "use one of those"
+                )
+            out["enabled"][i] = True
+            out["factor"][i] = p.factor
+            out["patience"][i] = p.patience
+            out["min_delta"][i] = p.min_delta
+            out["cooldown"][i] = p.cooldown
+            out["min_lr"][i] = p.min_lr
+            out["mode_max"][i] = p.mode == "max"
+            out["monitor"][i] = list(names).index(monitor)
+        return cls(**out)
+
+    def take(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
+
+
+def plateau_update(state: dict[str, Any], metric: Any, lr: Any, p: dict[str, Any]):
+    """:meth:`PlateauController.update <lrlab.controllers.plateau.PlateauController.update>`
+    in ``jax.numpy`` for one trial (vmapped): the same transitions, as ``where`` selects.
+
+    ``state`` holds ``scale``, ``best`` (NaN = no best yet), ``wait``, ``cooldown_left`` and
+    ``reductions``; ``p`` the plateau's arguments (``mode_max`` for ``mode="max"``) and
+    ``enabled`` (False: the state does not move).
+    """
+    import jax.numpy as jnp
+
+    cooldown_left, wait = state["cooldown_left"], state["wait"]
+    was_cooling = cooldown_left > 0
+    cooldown_left = jnp.where(was_cooling, cooldown_left - 1, cooldown_left)
+    wait = jnp.where(was_cooling, 0, wait)
+    best = state["best"]
+    beats = jnp.where(p["mode_max"], metric > best + p["min_delta"], metric < best - p["min_delta"])
+    improved = ~jnp.isnan(metric) & (jnp.isnan(best) | beats)
+    cooling = ~improved & (cooldown_left > 0)
+    wait = jnp.where(improved | cooling, 0, wait + 1)
+    hit = ~improved & ~cooling & (wait >= p["patience"])
+    scale = state["scale"]
+    reduce = hit & (lr * scale > p["min_lr"])
+    floor = jnp.where(lr > 0, p["min_lr"] / jnp.where(lr > 0, lr, 1), 0)
+    new = {
+        "scale": jnp.where(reduce, jnp.maximum(scale * p["factor"], floor), scale),
+        "best": jnp.where(improved, metric, best),
+        "wait": jnp.where(hit, 0, wait),
+        "cooldown_left": jnp.where(hit, p["cooldown"], cooldown_left),
+        "reductions": state["reductions"] + reduce.astype(state["reductions"].dtype),
+    }
+    return {k: jnp.where(p["enabled"], v, state[k]) for k, v in new.items()}
+
+
+# --------------------------------------------------------------------------- the program
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What a compiled program depends on (besides the model and optimizer)."""
+
+    epochs: int
+    batch_size: int
+    n_train: int
+    n_val: int
+    eval_batch: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.n_train // self.batch_size)
+
+
+class _Program:
+    """The jitted, vmapped training of one group (reused across its chunks)."""
+
+    def __init__(self, model, optimizer: KerasOptimizer, loss, metrics, shape: _Shape):
+        import jax
+
+        self.model = model
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = list(metrics)
+        self.shape = shape
+        self.names = ["loss", *[m.name for m in self.metrics]]
+        self.names += [f"val_{n}" for n in self.names]
+        self.run = jax.jit(self._run)
+
+    # -- one trial ----------------------------------------------------------------
+    def _forward_loss(self, tv, ntv, x, y, training: bool):
+        import jax.numpy as jnp
+
+        y_pred, ntv, losses = self.model.stateless_call(
+            tv, ntv, x, training=training, return_losses=True
+        )
+        loss = self.loss(y, y_pred)
+        if losses:
+            loss = loss + jnp.sum(jnp.stack([jnp.sum(v) for v in losses]))
+        return loss, (y_pred, ntv)
+
+    def _metric_init(self):
+        import jax.numpy as jnp
+
+        return [[jnp.zeros(v.shape, v.dtype) for v in m.variables] for m in self.metrics]
+
+    def _metric_update(self, mvars, y, y_pred):
+        return [
+            m.stateless_update_state(v, y, y_pred) for m, v in zip(self.metrics, mvars, strict=True)
+        ]
+
+    def _metric_results(self, mvars):
+        import jax.numpy as jnp
+
+        return [
+            jnp.asarray(m.stateless_result(v), jnp.float32)
+            for m, v in zip(self.metrics, mvars, strict=True)
+        ]
+
+    def _trial(self, tv, ntv, split, order, table, plateau, data):
+        import jax
+        import jax.numpy as jnp
+
+        X, Y, XV, YV, orders, tables = data
+        s = self.shape
+        B, nb = s.batch_size, s.n_train // s.batch_size
+        rem = s.n_train - nb * B
+        grad_fn = jax.value_and_grad(self._forward_loss, has_aux=True)
+        opt = self.optimizer
+        dtype = jax.tree.leaves(tv)[0].dtype if tv else jnp.float32
+
+        def lr_at(t):
+            return tables[table, jnp.minimum(t, tables.shape[1] - 1)].astype(dtype)
+
+        def step(c, rows):
+            x, y = X[split, rows], Y[split, rows]
+            (loss, (y_pred, ntv_new)), grads = grad_fn(c["tv"], c["ntv"], x, y, True)
+            lr = lr_at(c["t"]) * c["plateau"]["scale"]
+            tv_new, opt_new = opt.apply(grads, c["tv"], c["opt"], lr, c["t"])
+            size = rows.shape[0]
+            c = dict(
+                c,
+                tv=tv_new,
+                ntv=ntv_new,
+                opt=opt_new,
+                t=c["t"] + 1,
+                last_lr=lr,
+                loss_sum=c["loss_sum"] + loss * size,
+                metrics=self._metric_update(c["metrics"], y, y_pred),
+            )
+            return c, None
+
+        def evaluate(tv_, ntv_):
+            E = s.eval_batch
+            ne, erem = s.n_val // E, s.n_val % E
+
+            def batch(acc, start, size):
+                rows = start + jnp.arange(size)
+                x, y = XV[split, rows], YV[split, rows]
+                loss, (y_pred, _) = self._forward_loss(tv_, ntv_, x, y, False)
+                total, mvars = acc
+                return (total + loss * size, self._metric_update(mvars, y, y_pred))
+
+            acc = (jnp.zeros((), jnp.float32), self._metric_init())
+            acc, _ = jax.lax.scan(lambda a, i: (batch(a, i * E, E), None), acc, jnp.arange(ne))
+            if erem:
+                acc = batch(acc, ne * E, erem)
+            total, mvars = acc
+            return [total / s.n_val, *self._metric_results(mvars)]
+
+        def epoch(c, e):
+            rows = orders[order, e]
+            c = dict(c, loss_sum=jnp.zeros((), jnp.float32), metrics=self._metric_init())
+            c, _ = jax.lax.scan(step, c, rows[: nb * B].reshape(nb, B))
+            if rem:
+                c, _ = step(c, rows[nb * B :])
+            train = [c["loss_sum"] / s.n_train, *self._metric_results(c["metrics"])]
+            values = jnp.stack(train + evaluate(c["tv"], c["ntv"]))
+            bad = ~jnp.isfinite(values[0]) | ~jnp.isfinite(values[len(train)])
+            diverged = jnp.where((c["diverged"] == 0) & bad, e + 1, c["diverged"])
+            metric = values[plateau["monitor"]]
+            base = lr_at(c["t"])  # the next update's schedule value, as the Keras engine
+            state = plateau_update(c["plateau"], metric, base, plateau)
+            c = dict(c, diverged=diverged, plateau=state)
+            return c, (values, c["last_lr"], state["scale"])
+
+        nan = jnp.asarray(jnp.nan, jnp.float32)
+        carry = {
+            "tv": tv,
+            "ntv": ntv,
+            "opt": opt.init(tv),
+            "t": jnp.zeros((), jnp.int32),
+            "last_lr": jnp.zeros((), dtype),
+            "loss_sum": jnp.zeros((), jnp.float32),
+            "metrics": self._metric_init(),
+            "diverged": jnp.zeros((), jnp.int32),
+            "plateau": {
+                "scale": jnp.ones((), jnp.float32),
+                "best": nan,
+                "wait": jnp.zeros((), jnp.int32),
+                "cooldown_left": jnp.zeros((), jnp.int32),
+                "reductions": jnp.zeros((), jnp.int32),
+            },
+        }
+        carry, (values, lrs, scales) = jax.lax.scan(epoch, carry, jnp.arange(s.epochs))
+        return values, lrs, scales, carry["diverged"]
+
+    def _run(self, tv, ntv, split, order, table, plateau, data):
+        import jax
+
+        trial = jax.vmap(self._trial, in_axes=(0, 0, 0, 0, 0, 0, None))
+        return trial(tv, ntv, split, order, table, plateau, data)
+
+    # -- memory --------------------------------------------------------------------
+    def trial_bytes(self, tv, ntv, sample_x, sample_y) -> int:
+        """An upper estimate of one trial's working set (see the module docstring)."""
+        import jax
+
+        s = self.shape
+        params = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in tv)
+        state = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in ntv)
+        slots = len(self.optimizer.slots)
+        one = ([a[0] for a in tv], [a[0] for a in ntv])
+
+        def train_step(tv_, ntv_, x, y):
+            return jax.value_and_grad(self._forward_loss, has_aux=True)(tv_, ntv_, x, y, True)
+
+        def eval_step(tv_, ntv_, x, y):
+            return self._forward_loss(tv_, ntv_, x, y, False)
+
+        xb = np.zeros((s.batch_size, *sample_x.shape[1:]), sample_x.dtype)
+        yb = np.zeros((s.batch_size, *sample_y.shape[1:]), sample_y.dtype)
+        xe = np.zeros((s.eval_batch, *sample_x.shape[1:]), sample_x.dtype)
+        ye = np.zeros((s.eval_batch, *sample_y.shape[1:]), sample_y.dtype)
+        inter = _jaxpr_bytes(train_step, *one, xb, yb) + _jaxpr_bytes(eval_step, *one, xe, ye)
+        return params * (4 + 2 * slots) + 2 * state + inter
+
+
+def _jaxpr_bytes(fn, *args) -> int:
+    """The bytes of every intermediate value in ``fn``'s jaxpr (an upper bound of its temps)."""
+    import jax
+    from jax.extend.core import jaxprs_in_params
+
+    closed = jax.make_jaxpr(fn)(*args)
+    total = 0
+    stack = [closed.jaxpr]
+    while stack:
+        jaxpr = stack.pop()
+        for eqn in jaxpr.eqns:
+            for var in eqn.outvars:
+                aval = var.aval
+                if hasattr(aval, "shape"):
+                    total += int(np.prod(aval.shape)) * np.dtype(aval.dtype).itemsize
+            for sub in jaxprs_in_params(eqn.params):
+                stack.append(sub)
+    return total
+
+
+def chunk_size(n_trials: int, trial_bytes: int, memory: int) -> int:
+    """How many trials run at once: the budget over one trial's bytes, balanced over chunks.
+
+    >>> chunk_size(1000, 1_000_000, 300_000_000)   # 300 fit -> 4 chunks of 250
+    250
+    >>> chunk_size(10, 1_000_000, 1 << 30)
+    10
+    """
+    fit = max(1, memory // max(trial_bytes, 1))
+    if fit >= n_trials:
+        return max(n_trials, 1)
+    chunks = -(-n_trials // fit)
+    return -(-n_trials // chunks)
+
+
+# --------------------------------------------------------------------------- the API
+def iter_population(
+    build_model: Callable[[int], Any],
+    splits: Sequence[Any],
+    *,
+    optimizer: KerasOptimizer | dict[str, Any],
+    lr: np.ndarray,
+    init_seeds: Sequence[int],
+    order_seeds: Sequence[int],
+    epochs: int,
+    batch_size: int,
+    loss: Any,
+    metrics: Sequence[Any] = (),
+    split_index: Sequence[int] | None = None,
+    plateaus: Sequence[Plateau | None] | None = None,
+    monitors: Sequence[str] | None = None,
+    batch_order: Callable[[int, int, int], np.ndarray] | None = None,
+    eval_batch: int | None = None,
+    memory: int | str | None = None,
+) -> Iterator[tuple[np.ndarray, PopulationResult]]:
+    """Train ``N`` trials chunk by chunk; yield ``(trial_indices, result)`` per chunk.
+
+    The arguments are :func:`train_population`'s; a chunk's result covers its trials
+    only (``result.history[k][j]`` is trial ``trial_indices[j]``).
+    """
+    import jax
+    import keras
+
+    if batch_order is None:
+        from lrlab.experiments.datasets import batch_order
+    if not isinstance(optimizer, KerasOptimizer):
+        optimizer = KerasOptimizer.from_config(optimizer)
+    lr = np.asarray(lr, dtype=np.float32)
+    n = len(init_seeds)
+    if lr.ndim != 2 or lr.shape[0] != n or len(order_seeds) != n:
+        raise ValueError(
+            f"lr must be [N, steps] and the seeds N long; got lr {lr.shape}, "
+            f"{n} init seeds, {len(order_seeds)} order seeds"
+        )
+    if n == 0:
+        return
+    split_index = np.zeros(n, np.int64) if split_index is None else np.asarray(split_index)
+    first = splits[0]
+    n_train, n_val = len(first.y_train), len(first.y_val)
+    shape = _Shape(epochs, batch_size, n_train, n_val, int(eval_batch or min(n_val, 1024)))
+    if lr.shape[1] < epochs * shape.steps_per_epoch:
+        raise ValueError(
+            f"lr has {lr.shape[1]} steps, the run needs {epochs * shape.steps_per_epoch}"
+        )
+    if isinstance(loss, str):
+        loss = keras.losses.LossFunctionWrapper(keras.losses.get(loss), name=loss)
+    plateaus = list(plateaus) if plateaus is not None else [None] * n
+    monitors = list(monitors) if monitors is not None else ["val_loss"] * n
+    budget = parse_memory(memory)
+
+    template, tv, ntv = initial_weights(build_model, init_seeds)
+    program = _Program(template, optimizer, loss, metrics, shape)
+    plateau_arrays = _Plateaus.build(plateaus, monitors, program.names)
+
+    # Shared inputs, deduplicated over the whole population: lr tables and batch orders.
+    tables, table_idx = _distinct_rows(lr[:, : epochs * shape.steps_per_epoch])
+    order_seeds = np.asarray(order_seeds, dtype=np.int64)
+    seeds, order_idx = np.unique(order_seeds, return_inverse=True)
+    orders = np.stack(
+        [np.stack([batch_order(int(s), e, n_train) for e in range(epochs)]) for s in seeds]
+    ).astype(np.int32)
+    shared = [jax.device_put(orders), jax.device_put(tables)]
+
+    # Data splits: all on the device at once when they fit in half the budget, else in
+    # groups of ``per_group`` splits (padded to the same count so shapes stay static).
+    split_bytes = sum(
+        np.asarray(getattr(splits[0], k)).nbytes for k in ("x_train", "y_train", "x_val", "y_val")
+    )
+    used = sorted(set(int(i) for i in split_index))
+    per_group = max(1, min(len(used), (budget // 2) // max(split_bytes, 1)))
+    per_trial = program.trial_bytes(tv, ntv, np.asarray(first.x_train), np.asarray(first.y_train))
+    size = chunk_size(n, per_trial, max(budget - per_group * split_bytes, budget // 4))
+    compiled = None
+    for g in range(0, len(used), per_group):
+        group = used[g : g + per_group]
+        group = group + [group[0]] * (per_group - len(group))
+        local = {s: j for j, s in enumerate(group)}
+        data = [
+            jax.device_put(np.stack([_targets_or_x(splits[s], k) for s in group]))
+            for k in ("x_train", "y_train", "x_val", "y_val")
+        ]
+        members = np.flatnonzero(np.isin(split_index, group))
+        for start in range(0, len(members), size):
+            index = members[start : start + size]
+            padded = np.concatenate([index, np.full(size - len(index), index[0])])
+            args = (
+                [jax.device_put(a[padded]) for a in tv],
+                [jax.device_put(a[padded]) for a in ntv],
+                jax.device_put(np.array([local[int(s)] for s in split_index[padded]], np.int32)),
+                jax.device_put(order_idx[padded].astype(np.int32)),
+                jax.device_put(table_idx[padded].astype(np.int32)),
+                {k: jax.device_put(v) for k, v in plateau_arrays.take(padded).items()},
+                (*data, *shared),
+            )
+            t0 = time.perf_counter()
+            compile_seconds = 0.0
+            if compiled is None:
+                compiled = program.run.lower(*args).compile()
+                compile_seconds = time.perf_counter() - t0
+            values, lrs, scales, diverged = jax.device_get(compiled(*args))
+            k = len(index)
+            result = PopulationResult(
+                history={name: values[:k, :, j] for j, name in enumerate(program.names)},
+                lr=lrs[:k],
+                scale=scales[:k],
+                diverged_epoch=diverged[:k],
+                chunk_size=size,
+                chunks=1,
+                compile_seconds=compile_seconds,
+                seconds=time.perf_counter() - t0,
+            )
+            for j, d in enumerate(result.diverged_epoch):
+                if d:
+                    for v in result.history.values():
+                        v[j, d:] = np.nan
+                    result.lr[j, d:] = np.nan
+            yield index, result
+
+
+def _targets_or_x(split: Any, key: str) -> np.ndarray:
+    return np.asarray(getattr(split, key))
+
+
+def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], **kwargs):
+    """Train ``N`` trials of one model and optimizer configuration as one JAX program.
+
+    Args:
+        build_model: ``seed -> keras.Model`` (built); called once per distinct init seed.
+        splits: objects with ``x_train, y_train, x_val, y_val`` (one, or one per distinct
+            data split; all of the same shapes), targets as the loss expects them.
+        optimizer: a :class:`~.population_optim.KerasOptimizer` or an experiment-file
+            table (``{"type": "sgd", "momentum": 0.8}``).
+        lr: ``[N, epochs * steps_per_epoch]``, the lr of every update of every trial.
+        init_seeds, order_seeds: per trial, the seed given to ``build_model`` and the seed
+            of the batch order (``batch_order(seed, epoch, n_train)``, default
+            :func:`lrlab.experiments.datasets.batch_order`).
+        epochs, batch_size: as ``fit``'s; ``steps_per_epoch = ceil(n_train / batch_size)``,
+            the last batch of an epoch holds the remainder.
+        loss: a Keras loss (object or name); metrics: Keras metric objects, used statelessly.
+        split_index: per trial, which of ``splits`` it trains on (default: the first).
+        plateaus: per trial a :class:`~lrlab.schedules.Plateau` or ``None``; ``monitors``:
+            the metric each one watches (default ``val_loss``).
+        eval_batch: validation batch size (default ``min(n_val, 1024)``, the Keras engine's).
+        memory: the budget that sets the chunk size (bytes or ``"512MB"``; default 1 GiB).
+
+    Returns:
+        A :class:`PopulationResult` for the ``N`` trials, in their order.
+    """
+    t0 = time.perf_counter()
+    parts = list(iter_population(build_model, splits, **kwargs))
+    n = len(kwargs["init_seeds"])
+    epochs = kwargs["epochs"]
+    names = list(parts[0][1].history) if parts else []
+    history = {k: np.full((n, epochs), np.nan, np.float32) for k in names}
+    lrs = np.full((n, epochs), np.nan, np.float32)
+    scales = np.ones((n, epochs), np.float32)
+    diverged = np.zeros(n, np.int32)
+    for index, part in parts:
+        for k in names:
+            history[k][index] = part.history[k]
+        lrs[index], scales[index], diverged[index] = part.lr, part.scale, part.diverged_epoch
+    return PopulationResult(
+        history=history,
+        lr=lrs,
+        scale=scales,
+        diverged_epoch=diverged,
+        chunk_size=parts[0][1].chunk_size if parts else 0,
+        chunks=len(parts),
+        compile_seconds=sum(p.compile_seconds for _, p in parts),
+        seconds=time.perf_counter() - t0,
+    )

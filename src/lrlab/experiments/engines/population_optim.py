@@ -1,0 +1,284 @@
+"""Keras 3's optimizers as pure JAX functions, for the population engine.
+
+Each optimizer is a pair of pure functions over pytrees of parameters (no Keras
+variables), so a whole population runs them under ``jax.vmap``. The update formulas are
+Keras 3's (``keras/src/optimizers/*.py``), written with the same operations in the same
+order so that a trial matches Keras ``fit`` to float32 rounding. ``t`` is Keras'
+``iterations`` (updates done before this one, 0 for the first), ``lr`` the learning
+rate of this update (``schedule(t)``):
+
+- every optimizer, when ``weight_decay`` is set: ``w <- w - w * weight_decay * lr``,
+  applied *before* the update (Keras' ``_apply_weight_decay``, all trainable variables);
+- ``sgd``: without momentum ``w <- w - g * lr``; with momentum
+  ``m <- m * momentum - g * lr``, then ``w <- w + m``, or with nesterov
+  ``w <- w + (m * momentum - g * lr)``;
+- ``adam`` (and ``adamw``, which only defaults ``weight_decay`` to 0.004):
+  ``alpha = lr * sqrt(1 - beta_2^(t+1)) / (1 - beta_1^(t+1))``,
+  ``m <- m + (g - m)(1 - beta_1)``, ``v <- v + (g^2 - v)(1 - beta_2)``
+  (amsgrad: ``vhat <- max(vhat, v)`` is used for ``v``), ``w <- w - m * alpha / (sqrt(v) + eps)``;
+- ``rmsprop``: ``v <- rho v + (1 - rho) g^2``; centered: ``a <- rho a + (1 - rho) g``,
+  ``d = v - a^2 + eps``, else ``d = v + eps``; ``inc = lr g / sqrt(d)``; with momentum
+  ``s <- momentum s + inc``, ``w <- w - s``, else ``w <- w - inc``;
+- ``adagrad``: ``acc`` starts at ``initial_accumulator_value`` (0.1);
+  ``acc <- acc + g^2``, ``w <- w - lr g / sqrt(acc + eps)``;
+- ``adadelta``: ``Eg <- rho Eg + (1 - rho) g^2``,
+  ``dx = -sqrt(Ex + eps) g / sqrt(Eg + eps)``, ``Ex <- rho Ex + (1 - rho) dx^2``,
+  ``w <- w + lr dx``.
+
+Where optax differs (which is why this module does not simply call optax):
+
+- ``sgd`` momentum: optax keeps a trace of *gradients* (``t <- g + momentum t``,
+  ``w <- w - lr t``); Keras keeps a trace of *steps* already scaled by the lr. They agree
+  for a constant lr and differ as soon as a schedule changes the lr (Keras' momentum
+  carries the old, larger lr forward).
+- ``adam``: optax puts the bias correction on ``m`` and ``v`` and ``eps`` outside it
+  (``m_hat / (sqrt(v_hat) + eps)``); Keras folds the correction into the lr, which is
+  optax's formula with ``eps * sqrt(1 - beta_2^t)``. Default ``eps``: Keras 1e-7, optax 1e-8.
+- ``adamw``: same decoupled decay ``lr * wd * w``; default ``weight_decay`` Keras 0.004,
+  optax 1e-4.
+- ``rmsprop``: Keras adds ``eps`` inside the square root (``sqrt(v + eps)``), optax
+  ``scale_by_rms`` by default too, but optax's default ``eps`` is 1e-8 (Keras 1e-7) and its
+  momentum variant traces the scaled gradient without the lr.
+- ``adagrad``: the same formula and defaults (0.1, 1e-7); optax maps a zero accumulator to
+  a zero update instead of ``g / sqrt(eps)``.
+- ``adadelta``: Keras multiplies the step by ``lr`` (default 0.001) and defaults
+  ``rho = 0.95, eps = 1e-7``; optax defaults ``rho = 0.9, eps = 1e-6``.
+
+>>> import jax.numpy as jnp
+>>> opt = KerasOptimizer.from_config({"type": "sgd", "momentum": 0.5})
+>>> w, s = jnp.array([1.0]), opt.init(jnp.array([1.0]))
+>>> w, s = opt.apply(jnp.array([2.0]), w, s, 0.1, 0)   # m = -0.2, w = 0.8
+>>> w, s = opt.apply(jnp.array([2.0]), w, s, 0.1, 1)   # m = -0.1 - 0.2, w = 0.5
+>>> [round(float(w[0]), 6), round(float(s["momentum"][0]), 6)]
+[0.5, -0.3]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from lrlab.errors import LrlabError
+
+__all__ = ["DEFAULTS", "KerasOptimizer", "OptimizerUnsupported"]
+
+#: optimizer type -> its hyperparameters with Keras 3's defaults
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": None},
+    "adam": {
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-7,
+        "amsgrad": False,
+        "weight_decay": None,
+    },
+    "adamw": {
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-7,
+        "amsgrad": False,
+        "weight_decay": 0.004,
+    },
+    "rmsprop": {
+        "rho": 0.9,
+        "momentum": 0.0,
+        "epsilon": 1e-7,
+        "centered": False,
+        "weight_decay": None,
+    },
+    "adagrad": {"initial_accumulator_value": 0.1, "epsilon": 1e-7, "weight_decay": None},
+    "adadelta": {"rho": 0.95, "epsilon": 1e-7, "weight_decay": None},
+}
+
+
+class OptimizerUnsupported(LrlabError):
+    """An optimizer setting the population engine does not implement."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasOptimizer:
+    """One Keras optimizer configuration as ``init`` / ``apply`` pure functions.
+
+    Hyperparameters are static (Python values): one compiled program per configuration.
+    The state is a dict of pytrees shaped like the parameters.
+    """
+
+    type: str
+    hyper: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> KerasOptimizer:
+        """From an experiment-file optimizer table (``{"type": "sgd", "momentum": 0.9}``)."""
+        config = dict(config)
+        kind = config.pop("type", None)
+        if kind not in DEFAULTS:
+            raise OptimizerUnsupported(
+                f"optimizer type {kind!r} is not implemented by the population engine; "
+                f'use one of {", ".join(DEFAULTS)} or engine = "keras"'
+            )
+        if config.get("clipnorm") is not None:
+            raise OptimizerUnsupported(
+                f"{kind}: clipnorm is not implemented by the population engine; "
+                'use engine = "keras"'
+            )
+        config.pop("clipnorm", None)
+        hyper = dict(DEFAULTS[kind])
+        for key, value in config.items():
+            if key not in hyper:
+                raise OptimizerUnsupported(
+                    f"{kind}: argument {key!r} is not implemented by the population engine; "
+                    f"known: {', '.join(hyper)}"
+                )
+            hyper[key] = value
+        return cls(kind, tuple(sorted(hyper.items())))
+
+    @property
+    def h(self) -> dict[str, Any]:
+        return dict(self.hyper)
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        """Names of the per-parameter state arrays (for memory estimates)."""
+        h = self.h
+        if self.type == "sgd":
+            return ("momentum",) if h["momentum"] != 0 else ()
+        if self.type in ("adam", "adamw"):
+            return ("m", "v", "vhat") if h["amsgrad"] else ("m", "v")
+        if self.type == "rmsprop":
+            names = ["velocity"]
+            if h["momentum"] > 0:
+                names.append("momentum")
+            if h["centered"]:
+                names.append("average_gradient")
+            return tuple(names)
+        if self.type == "adagrad":
+            return ("accumulator",)
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def init(self, params: Any) -> dict[str, Any]:
+        """The initial state for ``params`` (zeros; adagrad's accumulator at its value)."""
+        import jax
+        import jax.numpy as jnp
+
+        state = {}
+        for name in self.slots:
+            fill = self.h["initial_accumulator_value"] if name == "accumulator" else 0.0
+            state[name] = jax.tree.map(lambda p, f=fill: jnp.full_like(p, f), params)
+        return state
+
+    def apply(self, grads: Any, params: Any, state: dict[str, Any], lr: Any, t: Any):
+        """One update: ``(params, state)`` after gradient ``grads`` at lr ``lr``, step ``t``."""
+        import jax
+        import jax.numpy as jnp
+
+        h = self.h
+        dtype = jax.tree.leaves(params)[0].dtype
+        lr = jnp.asarray(lr, dtype)
+        if h.get("weight_decay") is not None:
+            wd = jnp.asarray(h["weight_decay"], dtype)
+            params = jax.tree.map(lambda w: w - w * wd * lr, params)
+        names = self.slots
+        leaves_p, treedef = jax.tree.flatten(params)
+        leaves_g = treedef.flatten_up_to(grads)
+        leaves_s = [treedef.flatten_up_to(state[n]) for n in names]
+        new_p, new_s = [], [[] for _ in names]
+        step = getattr(self, f"_{self.type.replace('adamw', 'adam')}")
+        for i, (w, g) in enumerate(zip(leaves_p, leaves_g, strict=True)):
+            g = g.astype(dtype)
+            w, slots = step(h, w, g, [s[i] for s in leaves_s], lr, t, dtype)
+            new_p.append(w)
+            for k, value in enumerate(slots):
+                new_s[k].append(value)
+        params = jax.tree.unflatten(treedef, new_p)
+        return params, {
+            n: jax.tree.unflatten(treedef, v) for n, v in zip(names, new_s, strict=True)
+        }
+
+    # -- per-variable updates (Keras' update_step) ----------------------------------
+    @staticmethod
+    def _sgd(h, w, g, slots, lr, t, dtype):
+        if not slots:
+            return w - g * lr, []
+        momentum = h["momentum"]
+        (m,) = slots
+        m = m * momentum - g * lr
+        if h["nesterov"]:
+            return w + (m * momentum - g * lr), [m]
+        return w + m, [m]
+
+    @staticmethod
+    def _adam(h, w, g, slots, lr, t, dtype):
+        import jax.numpy as jnp
+
+        local_step = jnp.asarray(t, dtype) + 1
+        beta_1_power = jnp.power(jnp.asarray(h["beta_1"], dtype), local_step)
+        beta_2_power = jnp.power(jnp.asarray(h["beta_2"], dtype), local_step)
+        alpha = lr * jnp.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        m, v = slots[0], slots[1]
+        m = m + (g - m) * (1 - h["beta_1"])
+        v = v + (jnp.square(g) - v) * (1 - h["beta_2"])
+        out = [m, v]
+        if h["amsgrad"]:
+            vhat = jnp.maximum(slots[2], v)
+            out.append(vhat)
+            v = vhat
+        return w - (m * alpha) / (jnp.sqrt(v) + h["epsilon"]), out
+
+    @staticmethod
+    def _rmsprop(h, w, g, slots, lr, t, dtype):
+        import jax.numpy as jnp
+
+        rho = h["rho"]
+        slots = list(slots)
+        velocity = rho * slots.pop(0) + (1 - rho) * jnp.square(g)
+        out = [velocity]
+        momentum = slots.pop(0) if h["momentum"] > 0 else None
+        if h["centered"]:
+            average = rho * slots.pop(0) + (1 - rho) * g
+            denominator = velocity - jnp.square(average) + h["epsilon"]
+        else:
+            denominator = velocity + h["epsilon"]
+        increment = (lr * g) / jnp.sqrt(denominator)
+        if momentum is not None:
+            momentum = h["momentum"] * momentum + increment
+            out.append(momentum)
+            w = w - momentum
+        else:
+            w = w - increment
+        if h["centered"]:
+            out.append(average)
+        return w, out
+
+    @staticmethod
+    def _adagrad(h, w, g, slots, lr, t, dtype):
+        import jax.numpy as jnp
+
+        (acc,) = slots
+        acc = acc + jnp.square(g)
+        return w - (lr * g) / jnp.sqrt(acc + h["epsilon"]), [acc]
+
+    @staticmethod
+    def _adadelta(h, w, g, slots, lr, t, dtype):
+        import jax.numpy as jnp
+
+        rho, eps = h["rho"], h["epsilon"]
+        acc_grad, acc_delta = slots
+        acc_grad = rho * acc_grad + (1 - rho) * jnp.square(g)
+        delta = -((jnp.sqrt(acc_delta + eps) * g) / jnp.sqrt(acc_grad + eps))
+        acc_delta = rho * acc_delta + (1 - rho) * jnp.square(delta)
+        return w + lr * delta, [acc_grad, acc_delta]
+
+    def keras(self, learning_rate: Any):
+        """The equivalent ``keras.optimizers`` object (for tests and the Keras engine)."""
+        import keras
+
+        classes = {
+            "sgd": keras.optimizers.SGD,
+            "adam": keras.optimizers.Adam,
+            "adamw": keras.optimizers.AdamW,
+            "rmsprop": keras.optimizers.RMSprop,
+            "adagrad": keras.optimizers.Adagrad,
+            "adadelta": keras.optimizers.Adadelta,
+        }
+        return classes[self.type](learning_rate=learning_rate, **self.h)
