@@ -1,0 +1,516 @@
+"""Datasets for experiments: loading by name, a seeded split, standardization on train only.
+
+A dataset reference (``[data] dataset = ...`` in an experiment file) is one of:
+
+- ``ionosphere``: the UCI Ionosphere data (351 x 34, labels ``g``/``b``), downloaded once
+  from :data:`IONOSPHERE_URL` into the cache directory (``$LRLAB_CACHE`` or
+  ``~/.cache/lrlab``) and checked against :data:`IONOSPHERE_SHA256`;
+- ``breast_cancer``, ``digits``, ``wine``, ``iris``: scikit-learn's bundled data (offline);
+  ``digits`` keeps its 8x8 image shape (an ``mlp`` flattens it, a ``cnn`` convolves it);
+- ``csv:PATH``: a numeric CSV file (an optional header row); the target is the last
+  column unless ``target`` names another (header name or 0-based index, negative from the
+  end); string labels are encoded as their sorted order (``b`` -> 0, ``g`` -> 1);
+- ``npz:PATH``: a NumPy ``.npz`` with arrays ``x`` and ``y``;
+- ``keras:cifar10``, ``keras:mnist``, ``keras:fashion_mnist``: ``keras.datasets`` (their
+  training part; needs the network on first use).
+
+Relative paths are relative to the experiment file's folder.
+
+Splitting (:func:`split_dataset`) takes ``floor(n * (1 - fraction))`` rows for training, as
+Keras' ``validation_split`` does. ``stratified`` (default for classification) and
+``random`` draw the rows from the trial's split seed; ``tail`` takes the last rows, fixed,
+exactly like Keras' ``validation_split``. Standardization (z-score per feature) is fit on
+the training rows only and applied to both parts.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import math
+import os
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lrlab.errors import LrlabError
+
+__all__ = [
+    "BUILTIN",
+    "IONOSPHERE_SHA256",
+    "IONOSPHERE_URL",
+    "Dataset",
+    "DatasetError",
+    "Split",
+    "batch_order",
+    "cache_dir",
+    "load_dataset",
+    "split_dataset",
+]
+
+IONOSPHERE_URL = (
+    "https://archive.ics.uci.edu/ml/machine-learning-databases/ionosphere/ionosphere.data"
+)
+#: sha256 of the UCI file. ../shared/data/ionosphere.csv is the same bytes without the final
+#: newline; the value agrees with an independent pin of the same URL (a Nix fetchurl hash).
+IONOSPHERE_SHA256 = "46d52186b84e20be52918adb93e8fb9926b34795ff7504c24350ae0616a04bbd"
+
+SKLEARN = ("breast_cancer", "digits", "wine", "iris")
+KERAS = ("cifar10", "mnist", "fashion_mnist")
+BUILTIN = ("ionosphere", *SKLEARN)
+TASKS = ("auto", "binary", "multiclass", "regression")
+SPLITS = ("stratified", "random", "tail")
+MAX_CLASSES_AUTO = 50
+
+
+class DatasetError(LrlabError):
+    """A dataset cannot be found, read or used (one line: what, and how to fix it)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """Features ``x`` (float32, ``(n, features)`` or ``(n, h, w, c)``) and targets ``y``.
+
+    ``y`` holds class indices (int64) for ``binary``/``multiclass`` tasks and float32
+    values for ``regression``; ``classes`` names the classes in index order.
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    classes: tuple[str, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x.shape[1:])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def fingerprint(self) -> str:
+        """sha256 over the arrays' shapes, dtypes and bytes (identifies in-memory data)."""
+        h = hashlib.sha256()
+        for a in (self.x, self.y):
+            h.update(f"{a.shape}{a.dtype}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Split:
+    """Training and validation arrays (standardized when asked) and the rows they came from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    train_rows: np.ndarray | None = None
+    val_rows: np.ndarray | None = None
+
+
+# --------------------------------------------------------------------------- loading
+def cache_dir() -> Path:
+    """Where downloads are kept: ``$LRLAB_CACHE`` or ``~/.cache/lrlab``."""
+    return Path(os.environ.get("LRLAB_CACHE") or Path.home() / ".cache" / "lrlab")
+
+
+def load_dataset(
+    ref: str,
+    *,
+    target: str | int | None = None,
+    task: str = "auto",
+    limit: int | None = None,
+    base: Path | None = None,
+) -> Dataset:
+    """Load a dataset by reference (see the module docstring).
+
+    Args:
+        ref: ``ionosphere``, ``digits``, ``csv:PATH``, ``npz:PATH``, ``keras:mnist``, ...
+        target: for CSV files, the target column (header name or index); default: last.
+        task: ``auto`` (classification when the target is text, or whole numbers with at
+            most 50 distinct values; otherwise regression), ``binary``, ``multiclass`` or
+            ``regression``.
+        limit: keep at most this many rows (a fixed random subset, the same every time).
+        base: folder that relative paths are relative to (default: the working directory).
+
+    >>> ds = load_dataset("iris")
+    >>> ds.x.shape, ds.task, ds.classes
+    ((150, 4), 'multiclass', ('setosa', 'versicolor', 'virginica'))
+    """
+    if not isinstance(ref, str) or not ref.strip():
+        raise DatasetError("empty dataset; use e.g. 'digits', 'ionosphere' or 'csv:PATH'")
+    if task not in TASKS:
+        raise DatasetError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    kind, _, rest = ref.partition(":")
+    if target is not None and kind != "csv":
+        raise DatasetError(f"target= applies to csv: datasets only, not {ref!r}; remove it")
+    if not rest:
+        if ref in BUILTIN:
+            ds = _ionosphere() if ref == "ionosphere" else _sklearn(ref)
+        else:
+            raise DatasetError(f"unknown dataset {ref!r}; {_dataset_hint(ref)}")
+    elif kind == "csv":
+        ds = _csv(_resolve(rest, base), target)
+    elif kind == "npz":
+        ds = _npz(_resolve(rest, base))
+    elif kind == "keras":
+        ds = _keras(rest)
+    else:
+        raise DatasetError(f"unknown dataset {ref!r}; {_dataset_hint(kind)}")
+    ds = _with_task(ds, task)
+    if limit is not None and limit < ds.n:
+        rows = np.sort(np.random.default_rng(0).permutation(ds.n)[:limit])
+        ds = dataclasses.replace(ds, x=ds.x[rows], y=ds.y[rows])
+    return ds
+
+
+def _dataset_hint(name: str) -> str:
+    import difflib
+
+    names = [*BUILTIN, *(f"keras:{k}" for k in KERAS)]
+    close = difflib.get_close_matches(name, names, n=1)
+    mean = f"did you mean {close[0]!r}? " if close else ""
+    return f"{mean}use one of {', '.join(BUILTIN)}, csv:PATH, npz:PATH, keras:{'|'.join(KERAS)}"
+
+
+def _resolve(path: str, base: Path | None) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    return p
+
+
+def _encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    classes = tuple(sorted(set(labels)))
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in labels], dtype=np.int64), classes
+
+
+def _with_task(ds: Dataset, task: str) -> Dataset:
+    """Fix the task: infer it (``auto``) or check that the requested one fits the target.
+
+    Loaders return ``task="classes"`` (text labels, already encoded) or ``"numeric"``.
+    """
+    if ds.task == "numeric":
+        values = np.asarray(ds.y, dtype=np.float64)
+        uniq = np.unique(values)
+        few_whole = bool(np.all(values == np.round(values))) and len(uniq) <= MAX_CLASSES_AUTO
+        if task == "regression" or (task == "auto" and not few_whole):
+            return dataclasses.replace(ds, y=values.astype(np.float32), task="regression")
+        classes = tuple(_format_number(u) for u in uniq)
+        y = np.searchsorted(uniq, values).astype(np.int64)
+        ds = dataclasses.replace(ds, y=y, task="classes", classes=classes)
+    elif task == "regression":
+        raise DatasetError(
+            f"{ds.name}: the target holds text labels, so task 'regression' does not fit; "
+            "use task = 'auto'"
+        )
+    k = len(ds.classes)
+    if k < 2:
+        raise DatasetError(f"{ds.name}: the target has {k} class; a classifier needs at least 2")
+    if task == "binary" and k != 2:
+        raise DatasetError(f"{ds.name}: task 'binary' needs 2 classes, the target has {k}")
+    return dataclasses.replace(ds, task="binary" if k == 2 else "multiclass")
+
+
+def _format_number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _ionosphere() -> Dataset:
+    path = fetch(IONOSPHERE_URL, IONOSPHERE_SHA256, "ionosphere.data")
+    ds = _csv(path, None)
+    return dataclasses.replace(ds, name="ionosphere")
+
+
+def fetch(url: str, sha256: str, filename: str) -> Path:
+    """The cached copy of ``url`` (downloaded on first use), checked against ``sha256``.
+
+    A cached file with the wrong checksum is downloaded again. Errors say where to put the
+    file by hand.
+    """
+    target = cache_dir() / filename
+    if target.is_file() and _sha256(target) == sha256:
+        return target
+    manual = f"put the file at {target} or use dataset = 'csv:PATH'"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{filename}.{os.getpid()}.part")
+        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
+            out.write(response.read())
+    except OSError as err:
+        raise DatasetError(f"could not download {url} ({_reason(err)}); {manual}") from None
+    got = _sha256(tmp)
+    if got != sha256:
+        tmp.unlink(missing_ok=True)
+        raise DatasetError(f"{url} has sha256 {got}, expected {sha256}; {manual}")
+    tmp.replace(target)
+    return target
+
+
+def _reason(err: OSError) -> str:
+    reason = getattr(err, "reason", None) or err.strerror or err
+    return str(reason).splitlines()[0] if str(reason) else type(err).__name__
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sklearn(name: str) -> Dataset:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    x = np.asarray(bunch.images if name == "digits" else bunch.data, dtype=np.float32)
+    if name == "digits":
+        x = x[..., None]
+    classes = tuple(str(c) for c in bunch.target_names)
+    return Dataset(name, x, np.asarray(bunch.target, dtype=np.int64), "classes", classes)
+
+
+def _csv(path: Path, target: str | int | None) -> Dataset:
+    name = str(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [row for row in csv.reader(f) if row and any(c.strip() for c in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise DatasetError(f"cannot read {name}: {reason}; check the path") from None
+    if not rows:
+        raise DatasetError(f"{name} holds no rows; give a CSV file with data")
+    width = len(rows[0])
+    header = [c.strip() for c in rows[0]] if _has_header(rows) else None
+    data = rows[1:] if header else rows
+    if not data:
+        raise DatasetError(f"{name} holds a header but no data rows; add data")
+    if width < 2:
+        raise DatasetError(f"{name} has {width} column; it needs features and a target")
+    col = _target_column(name, header, width, target)
+    first_line = 2 if header else 1
+    features = [i for i in range(width) if i != col]
+    x = np.empty((len(data), len(features)), dtype=np.float32)
+    labels: list[str] = []
+    for r, row in enumerate(data):
+        if len(row) != width:
+            raise DatasetError(
+                f"{name}: line {r + first_line} has {len(row)} columns, expected {width}; "
+                "fix the file so every row has the same number of columns"
+            )
+        for j, c in enumerate(features):
+            cell = row[c].strip()
+            try:
+                x[r, j] = float(cell)
+            except ValueError:
+                column = f"{c} ({header[c]!r})" if header else str(c)
+                what = "is empty" if not cell else f"holds {cell[:30]!r}, not a number"
+                raise DatasetError(
+                    f"{name}: line {r + first_line}, column {column} {what}; feature columns "
+                    "must be numeric (encode text first, or name the label column with target=)"
+                ) from None
+        labels.append(row[col].strip())
+    if not np.all(np.isfinite(x)):
+        raise DatasetError(f"{name}: features hold nan or inf; clean the file first")
+    if all(_is_number(v) for v in labels):
+        y = np.array([float(v) for v in labels], dtype=np.float64)
+        return Dataset(name, x, y, "numeric")
+    y, classes = _encode_labels(labels)
+    return Dataset(name, x, y, "classes", classes)
+
+
+def _has_header(rows: list[list[str]]) -> bool:
+    """A first row is a header when it has text where the next row has a number
+    (or when it is all text)."""
+    first = rows[0]
+    if all(not _is_number(c) for c in first):
+        return True
+    if len(rows) < 2:
+        return False
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, rows[1], strict=False))
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False
+
+
+def _target_column(name: str, header: list[str] | None, width: int, target: str | int | None):
+    if target is None:
+        return width - 1
+    if isinstance(target, bool):
+        raise DatasetError(f"target must be a column name or index, got {target!r}")
+    if isinstance(target, int):
+        if -width <= target < width:
+            return target % width
+        raise DatasetError(f"{name}: target column {target} does not exist; it has {width}")
+    if header is None:
+        raise DatasetError(
+            f"{name} has no header row, so target={target!r} cannot be found; "
+            "give the column index instead"
+        )
+    if target not in header:
+        import difflib
+
+        close = difflib.get_close_matches(target, header, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"columns: {', '.join(header[:12])}"
+        raise DatasetError(f"{name}: no column named {target!r}; {hint}")
+    return header.index(target)
+
+
+def _npz(path: Path) -> Dataset:
+    name = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise DatasetError(f"cannot read {name}: {reason}; give a NumPy .npz file") from None
+    if "x" not in arrays or "y" not in arrays:
+        raise DatasetError(
+            f"{name} holds {sorted(arrays)}; it needs arrays named 'x' and 'y' "
+            "(np.savez(path, x=features, y=targets))"
+        )
+    x, y = arrays["x"], np.ravel(arrays["y"])
+    if x.ndim < 2 or len(x) != len(y):
+        raise DatasetError(
+            f"{name}: x has shape {x.shape} and y {y.shape}; "
+            "x needs one row per example and y one value per row"
+        )
+    if not np.issubdtype(x.dtype, np.number):
+        raise DatasetError(f"{name}: x has dtype {x.dtype}; features must be numeric")
+    x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise DatasetError(f"{name}: x holds nan or inf; clean the data first")
+    if np.issubdtype(y.dtype, np.number):
+        return Dataset(name, x, y.astype(np.float64), "numeric")
+    y_idx, classes = _encode_labels([str(v) for v in y])
+    return Dataset(name, x, y_idx, "classes", classes)
+
+
+def _keras(which: str) -> Dataset:
+    if which not in KERAS:
+        raise DatasetError(f"unknown dataset 'keras:{which}'; {_dataset_hint('keras:' + which)}")
+    import keras
+
+    try:
+        (x, y), _ = getattr(keras.datasets, which).load_data()
+    except Exception as err:  # network errors surface as many exception types
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DatasetError(
+            f"keras:{which} is not available ({reason[:160]}); keras.datasets needs the "
+            "network on first use: connect once, or save the arrays as npz:PATH"
+        ) from None
+    x = np.asarray(x, dtype=np.float32) / 255.0
+    if x.ndim == 3:
+        x = x[..., None]
+    y = np.ravel(y).astype(np.int64)
+    names = {
+        "cifar10": ("airplane automobile bird cat deer dog frog horse ship truck".split()),
+        "fashion_mnist": (
+            "tshirt trouser pullover dress coat sandal shirt sneaker bag boot".split()
+        ),
+    }.get(which, [str(i) for i in range(10)])
+    return Dataset(f"keras:{which}", x, y, "classes", tuple(names))
+
+
+# --------------------------------------------------------------------------- splitting
+def split_dataset(
+    ds: Dataset,
+    *,
+    validation: float | Dataset,
+    method: str = "stratified",
+    seed: int = 0,
+    standardize: bool = True,
+) -> Split:
+    """Training and validation parts of ``ds`` for one trial.
+
+    ``validation`` is a fraction in (0, 1) or a holdout :class:`Dataset` (then all of
+    ``ds`` trains). The training part has ``floor(n * (1 - fraction))`` rows (Keras'
+    ``validation_split`` rule). ``stratified`` keeps each class's share (classes with
+    few rows are rounded by largest remainder), ``random`` draws rows uniformly, both
+    from ``seed``; ``tail`` takes the last rows, like Keras. Standardization is fit on the
+    training rows only (features with zero spread are left unscaled).
+
+    >>> ds = load_dataset("iris")
+    >>> s = split_dataset(ds, validation=0.2, seed=1)
+    >>> len(s.y_train), len(s.y_val), np.bincount(s.y_val).tolist()
+    (120, 30, [10, 10, 10])
+    >>> bool(abs(s.x_train.mean(axis=0)).max() < 1e-5)
+    True
+    """
+    if isinstance(validation, Dataset):
+        train_rows = val_rows = None
+        x_tr, y_tr, x_va, y_va = ds.x, ds.y, validation.x, validation.y
+    else:
+        n_train = int(math.floor(ds.n * (1.0 - float(validation))))
+        if n_train < 1 or n_train >= ds.n:
+            raise DatasetError(
+                f"validation fraction {validation} leaves {n_train} of {ds.n} rows for "
+                "training; use a fraction that keeps rows in both parts"
+            )
+        if method == "tail":
+            train_rows, val_rows = np.arange(n_train), np.arange(n_train, ds.n)
+        elif method == "random" or ds.task == "regression":
+            perm = np.random.default_rng(seed).permutation(ds.n)
+            train_rows, val_rows = np.sort(perm[:n_train]), np.sort(perm[n_train:])
+        elif method == "stratified":
+            train_rows, val_rows = _stratified(ds.y, ds.n - n_train, seed)
+        else:
+            raise DatasetError(f"unknown split {method!r}; use one of {', '.join(SPLITS)}")
+        x_tr, y_tr, x_va, y_va = ds.x[train_rows], ds.y[train_rows], ds.x[val_rows], ds.y[val_rows]
+    if standardize:
+        mean = x_tr.mean(axis=0, dtype=np.float64)
+        std = x_tr.std(axis=0, dtype=np.float64)
+        std = np.where(std > 1e-12, std, 1.0)
+        x_tr = ((x_tr - mean) / std).astype(np.float32)
+        x_va = ((x_va - mean) / std).astype(np.float32)
+    return Split(
+        np.ascontiguousarray(x_tr, dtype=np.float32),
+        y_tr,
+        np.ascontiguousarray(x_va, dtype=np.float32),
+        y_va,
+        train_rows,
+        val_rows,
+    )
+
+
+def _stratified(y: np.ndarray, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    exact = counts * (n_val / len(y))
+    take = np.floor(exact).astype(int)
+    rest = n_val - int(take.sum())
+    order = np.argsort(-(exact - take), kind="stable")
+    take[order[:rest]] += 1
+    val = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take, strict=True)]
+    val_rows = np.sort(np.concatenate(val))
+    train_rows = np.setdiff1d(np.arange(len(y)), val_rows)
+    return train_rows, val_rows
+
+
+def batch_order(order_seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order of the ``n`` training rows in ``epoch`` (0-based) for a trial's order seed.
+
+    Every engine feeds batches in this order: rows ``order[i*b:(i+1)*b]`` form batch ``i``
+    (the last batch may be short). Random access by epoch, so an engine can start anywhere.
+
+    >>> batch_order(7, 0, 5).tolist() == batch_order(7, 0, 5).tolist()
+    True
+    >>> sorted(batch_order(7, 3, 5).tolist())
+    [0, 1, 2, 3, 4]
+    """
+    return np.random.default_rng([int(order_seed), int(epoch)]).permutation(n)

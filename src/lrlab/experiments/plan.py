@@ -1,0 +1,360 @@
+"""A plan: the validated config with its data loaded, its model checked and its grid of trials.
+
+Everything that can be wrong with an experiment is found while building the plan, before
+anything is written: the runner creates the experiment folder and the store only after
+:func:`build_plan` succeeded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrlab.errors import LrlabError
+from lrlab.experiments.config import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    ConfigError,
+    ExperimentConfig,
+    config_hash,
+)
+from lrlab.experiments.datasets import Dataset, DatasetError, Split, load_dataset, split_dataset
+from lrlab.experiments.engines.base import Trial
+from lrlab.experiments.models import ModelError, ModelSpec, parse_model
+from lrlab.schedules import Schedule
+
+__all__ = ["HIGHER_IS_BETTER", "Plan", "build_plan", "higher_is_better"]
+
+HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall")
+
+
+def higher_is_better(metric: str) -> bool:
+    """True for accuracy-like metrics (``val_accuracy``, ``auc``...), False for losses/errors.
+
+    >>> higher_is_better("val_accuracy"), higher_is_better("val_loss")
+    (True, False)
+    """
+    return metric.removeprefix("val_") in HIGHER_IS_BETTER
+
+
+@dataclasses.dataclass(eq=False)
+class Plan:
+    """What a run needs: settings, data, model, trials (in run order) and the config hash."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    holdout: Dataset | None
+    model: Any  # ModelSpec, or any object with .text and .build(input_shape, task, n, seed)
+    trials: list[Trial]
+    labels: list[str]
+    steps_per_epoch: int
+    metrics: list[str]
+    metric: str
+    baseline: str
+    hash: str
+    canonical: dict[str, Any]
+    _splits: dict[int, Split] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def epochs(self) -> int:
+        return self.config.training.epochs
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.training.batch_size
+
+    @property
+    def schedule_unit(self) -> str:
+        return self.config.training.schedule_unit
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def higher_is_better(self) -> bool:
+        return higher_is_better(self.metric)
+
+    @cached_property
+    def loss(self) -> str:
+        from lrlab.experiments.models import head_for
+
+        return head_for(self.dataset.task, self.dataset.n_classes).loss
+
+    def split(self, seed: int) -> Split:
+        """The (standardized) training/validation split for a trial's split seed (cached)."""
+        if seed not in self._splits:
+            data = self.config.data
+            validation = self.holdout if self.holdout is not None else data.validation
+            if len(self._splits) >= 16:
+                self._splits.pop(next(iter(self._splits)))
+            self._splits[seed] = split_dataset(
+                self.dataset,
+                validation=validation,
+                method=data.split,
+                seed=seed,
+                standardize=data.standardize,
+            )
+        return self._splits[seed]
+
+    def schedule(self, trial: Trial) -> Schedule:
+        from lrlab.spec import parse
+
+        return parse(trial.spec)
+
+    def lr_table(self, trial: Trial) -> np.ndarray:
+        """The lr of every update ``0 .. epochs*steps_per_epoch - 1`` (float64).
+
+        ``schedule_unit = "epoch"``: update ``t`` uses ``schedule(t // steps_per_epoch)``.
+        """
+        return _lr_table(
+            self.schedule(trial), self.epochs, self.steps_per_epoch, self.schedule_unit
+        )
+
+
+def _lr_table(schedule: Schedule, epochs: int, steps_per_epoch: int, unit: str) -> np.ndarray:
+    if unit == "epoch":
+        return np.repeat(schedule.curve(epochs), steps_per_epoch)
+    return schedule.curve(epochs * steps_per_epoch)
+
+
+def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
+    return ConfigError(config.source, path, str(err).splitlines()[0], fix)
+
+
+def build_plan(
+    config: ExperimentConfig,
+    *,
+    dataset: Dataset | None = None,
+    model: Any | None = None,
+    check_model: bool = True,
+) -> Plan:
+    """Load the data, check the model and expand the grid; raise ConfigError if anything is bad.
+
+    ``dataset`` and ``model`` replace the file's (the Python API passes in-memory data and
+    model functions). ``check_model`` builds the model once to catch shape errors early.
+    """
+    data = config.data
+    base = config.base_dir
+    try:
+        if dataset is None:
+            dataset = load_dataset(
+                data.dataset, target=data.target, task=data.task, limit=data.limit, base=base
+            )
+    except DatasetError as err:
+        raise _fail(config, "data.dataset", err) from None
+    holdout = None
+    if isinstance(data.validation, str):
+        try:
+            holdout = _load_holdout(data.validation, data, dataset, base)
+        except DatasetError as err:
+            raise _fail(config, "data.validation", err) from None
+    if model is None:
+        try:
+            model = parse_model(config.model.spec)
+        except ModelError as err:
+            raise _fail(config, "model.spec", err) from None
+    metrics = _metrics(config, dataset)
+    n_train = dataset.n if holdout is not None else _n_train(dataset.n, data.validation)
+    if n_train < 1 or (holdout is None and n_train >= dataset.n):
+        raise ConfigError(
+            config.source,
+            "data.validation",
+            f"a fraction of {data.validation} leaves {n_train} of {dataset.n} rows for training",
+            "use a fraction that keeps rows in both parts",
+        )
+    steps_per_epoch = -(-n_train // config.training.batch_size)
+    trials, labels = _grid(config, steps_per_epoch)
+    metric = _primary_metric(config, metrics)
+    baseline = _baseline(config, labels)
+    canonical = config.canonical()
+    extra = dataset.fingerprint() + (holdout.fingerprint() if holdout is not None else "")
+    if not isinstance(model, ModelSpec):
+        canonical["model"]["spec"] = getattr(model, "text", repr(model))
+    plan = Plan(
+        config=config,
+        dataset=dataset,
+        holdout=holdout,
+        model=model,
+        trials=trials,
+        labels=labels,
+        steps_per_epoch=steps_per_epoch,
+        metrics=metrics,
+        metric=metric,
+        baseline=baseline,
+        hash=config_hash(canonical, extra),
+        canonical=canonical,
+    )
+    if check_model:
+        _check_model(plan)
+    return plan
+
+
+def _n_train(n: int, fraction: float) -> int:
+    import math
+
+    return int(math.floor(n * (1.0 - fraction)))
+
+
+def _load_holdout(ref: str, data: Any, dataset: Dataset, base: Path | None) -> Dataset:
+    holdout = load_dataset(ref, target=data.target, task="auto", base=base)
+    if holdout.input_shape != dataset.input_shape:
+        raise DatasetError(
+            f"holdout rows have shape {holdout.input_shape}, training rows "
+            f"{dataset.input_shape}; use files with the same columns"
+        )
+    if dataset.task == "regression":
+        return Dataset(holdout.name, holdout.x, np.asarray(holdout.y, np.float32), "regression")
+    index = {c: i for i, c in enumerate(dataset.classes)}
+    labels = _holdout_labels(holdout)
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise DatasetError(
+            f"holdout labels {unknown[:5]} do not occur in the training data; "
+            "use the same classes in both files"
+        )
+    y = np.array([index[v] for v in labels], dtype=np.int64)
+    return Dataset(holdout.name, holdout.x, y, dataset.task, dataset.classes)
+
+
+def _holdout_labels(holdout: Dataset) -> list[str]:
+    if holdout.task == "regression":
+        from lrlab.experiments.datasets import _format_number
+
+        return [_format_number(v) for v in holdout.y]
+    return [holdout.classes[i] for i in holdout.y]
+
+
+def _metrics(config: ExperimentConfig, dataset: Dataset) -> list[str]:
+    given = config.training.metrics
+    regression = dataset.task == "regression"
+    if given is None:
+        return ["mae"] if regression else ["accuracy"]
+    allowed = REGRESSION_METRICS if regression else CLASSIFICATION_METRICS
+    for m in given:
+        if m not in allowed:
+            raise ConfigError(
+                config.source,
+                "training.metrics",
+                f"{m!r} does not apply to a {dataset.task} task",
+                f"use {', '.join(allowed)}",
+            )
+    return list(given)
+
+
+def _primary_metric(config: ExperimentConfig, metrics: list[str]) -> str:
+    names = ["loss", "val_loss", "train_val_gap"]
+    for m in metrics:
+        names += [m, f"val_{m}"]
+    metric = config.experiment.metric or (f"val_{metrics[0]}" if metrics else "val_loss")
+    if metric not in names:
+        from lrlab.experiments.config import _close
+
+        raise ConfigError(
+            config.source,
+            "experiment.metric",
+            f"unknown metric {metric!r}{_close(metric, names)}",
+            f"use one of {', '.join(names)}",
+        )
+    return metric
+
+
+def _baseline(config: ExperimentConfig, labels: list[str]) -> str:
+    baseline = config.experiment.baseline
+    if baseline is None:
+        return labels[0]
+    if baseline in labels:
+        return baseline
+    from lrlab.experiments.config import _close
+
+    raise ConfigError(
+        config.source,
+        "experiment.baseline",
+        f"{baseline!r} is not a config of this experiment{_close(baseline, labels)}",
+        f"use one of {', '.join(labels[:8])}{' ...' if len(labels) > 8 else ''}",
+    )
+
+
+def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], list[str]]:
+    """Trials seed-major (all configs of seed 0 first), so a stopped run stays paired."""
+    from lrlab.schedules import Scale
+    from lrlab.spec import parse
+
+    exp, training = config.experiment, config.training
+    lrs: list[float | None] = list(exp.lrs) if exp.lrs else [None]
+    many_opts = len(config.optimizers) > 1
+    configs: list[tuple[str, str, str, dict[str, Any], str, dict, float | None]] = []
+    for sched_label, entry in config.schedules.items():
+        schedule = parse(entry["spec"])
+        peak = None
+        if exp.lrs:
+            table = _lr_table(schedule, training.epochs, steps_per_epoch, training.schedule_unit)
+            peak = float(np.max(table))
+            if not peak > 0:
+                raise ConfigError(
+                    config.source,
+                    f"schedules.{sched_label}",
+                    f"{entry['spec']} never rises above 0, so lrs cannot rescale it",
+                    "give it a positive lr",
+                )
+        for opt_label, opt in config.optimizers.items():
+            for lr in lrs:
+                spec = entry["spec"]
+                if lr is not None and peak is not None and not np.isclose(lr, peak, rtol=1e-12):
+                    spec = str(Scale(float(f"{lr / peak:.15g}"), schedule))
+                parts = [sched_label]
+                if many_opts:
+                    parts.append(opt_label)
+                if lr is not None and len(lrs) > 1:
+                    parts.append(f"lr={lr:g}")
+                label = " / ".join(parts)
+                configs.append((label, sched_label, spec, entry, opt_label, opt, lr))
+    labels = [c[0] for c in configs]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(
+            config.source, "schedules", "two configs get the same label", "rename a schedule"
+        )
+    vary = set(exp.vary)
+    trials = []
+    for seed in exp.seeds:
+        for label, sched_label, spec, entry, opt_label, opt, lr in configs:
+            key = f"{label}|seed={seed}"
+            trials.append(
+                Trial(
+                    key=key,
+                    config=label,
+                    schedule=sched_label,
+                    spec=spec,
+                    plateau=entry["plateau"],
+                    monitor=entry["monitor"],
+                    optimizer=opt_label,
+                    optimizer_json=json.dumps(opt, sort_keys=True),
+                    lr=lr,
+                    seed=seed,
+                    split_seed=seed if "split" in vary else 0,
+                    init_seed=seed if "init" in vary else 0,
+                    order_seed=seed if "order" in vary else 0,
+                )
+            )
+    return trials, labels
+
+
+def _check_model(plan: Plan) -> None:
+    """Build the model once (on the data's shape) so shape errors stop the run before it starts."""
+    ds = plan.dataset
+    try:
+        plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0)
+    except LrlabError as err:
+        raise _fail(plan.config, "model.spec", err) from None
+    except Exception as err:  # a user model function failing in Keras
+        raise ConfigError(
+            plan.config.source,
+            "model.spec",
+            f"building the model failed ({type(err).__name__}: {str(err).splitlines()[0][:160]})",
+            "check the model against the data's shape",
+        ) from None

@@ -1,0 +1,407 @@
+"""The experiment store: one SQLite file per experiment folder, the only shared state.
+
+``DIR/store.sqlite`` (WAL journal, ``synchronous=FULL``) holds:
+
+- ``meta``: the experiment file as written and its canonical settings (JSON), the config
+  hash, the metric and baseline, the config labels in grid order, the planned trial
+  count, library versions and the creation time;
+- ``trials``: one row per finished trial: its parameters, status (``ok``, ``diverged``
+  with ``diverged_epoch``, ``failed`` with ``message``), final metrics (JSON), start time,
+  duration, engine and library versions;
+- ``epochs``: one row per trial and epoch: the lr of the epoch's last update and the
+  epoch's metrics (JSON, Keras names).
+
+Each finished trial is written in one transaction (trial row and its epochs together), so
+a crash at any moment leaves every trial either complete or absent. A trial that is
+``ok`` or ``diverged`` is final: writing it again is refused. A ``failed`` trial is
+replaced when it is run again (a resumed run retries failures).
+
+The folder is guarded by :class:`DirectoryLock` (an ``flock`` on ``DIR/.lrlab.lock``,
+released by the OS even after ``kill -9``): a second ``lrlab run`` on a folder in use
+refuses with a clear message.
+
+A report can be rebuilt from the store alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lrlab.errors import LrlabError
+from lrlab.experiments.engines.base import TrialResult
+
+__all__ = [
+    "FILENAME",
+    "DirectoryLock",
+    "LockedError",
+    "Store",
+    "StoreError",
+    "StoredTrial",
+    "library_versions",
+]
+
+FILENAME = "store.sqlite"
+LOCKNAME = ".lrlab.lock"
+SCHEMA_VERSION = 1
+FINAL_STATUSES = ("ok", "diverged")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    key            TEXT PRIMARY KEY,
+    config         TEXT NOT NULL,
+    schedule       TEXT NOT NULL,
+    spec           TEXT NOT NULL,
+    optimizer      TEXT NOT NULL,
+    lr             REAL,
+    seed           INTEGER NOT NULL,
+    params         TEXT NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed')),
+    diverged_epoch INTEGER,
+    message        TEXT,
+    final          TEXT NOT NULL,
+    started        REAL NOT NULL,
+    seconds        REAL NOT NULL,
+    engine         TEXT NOT NULL,
+    versions       TEXT NOT NULL,
+    stored         REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    trial   TEXT NOT NULL REFERENCES trials(key) ON DELETE CASCADE,
+    epoch   INTEGER NOT NULL,
+    lr      REAL,
+    metrics TEXT NOT NULL,
+    PRIMARY KEY (trial, epoch)
+);
+"""
+
+
+class StoreError(LrlabError):
+    """The store is missing, locked, from another experiment, or cannot be written."""
+
+
+class LockedError(StoreError):
+    """Another ``lrlab run`` holds the experiment folder."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredTrial:
+    """A trial as stored: its parameters, outcome and final metrics."""
+
+    key: str
+    config: str
+    schedule: str
+    spec: str
+    optimizer: str
+    lr: float | None
+    seed: int
+    params: dict[str, Any]
+    status: str
+    diverged_epoch: int | None
+    message: str | None
+    final: dict[str, float]
+    started: float
+    seconds: float
+    engine: str
+    versions: dict[str, str]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python, lrlab and the libraries that shape results (no imports needed)."""
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("lrlab", "numpy", "keras", "jax", "jaxlib", "scipy", "scikit-learn"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    out["keras_backend"] = os.environ.get("KERAS_BACKEND", "")
+    return out
+
+
+def _dumps(data: Any) -> str:
+    """JSON with NaN/inf kept (Python's json reads them back)."""
+    return json.dumps(data, sort_keys=True, allow_nan=True)
+
+
+class Store:
+    """The SQLite store of one experiment folder."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self._conn = conn
+
+    # -- opening -------------------------------------------------------------------
+    @staticmethod
+    def file_in(directory: Path) -> Path:
+        return Path(directory) / FILENAME
+
+    @classmethod
+    def exists_in(cls, directory: Path) -> bool:
+        return cls.file_in(directory).is_file()
+
+    @classmethod
+    def open(cls, directory: str | Path, *, create: bool = False) -> Store:
+        """Open ``DIR/store.sqlite`` (``create=True`` makes it; the folder must exist)."""
+        path = cls.file_in(Path(directory))
+        if not create and not path.is_file():
+            raise StoreError(
+                f"{directory} holds no lrlab store ({FILENAME}); "
+                "run 'lrlab run EXPERIMENT.toml --out DIR' first"
+            )
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"cannot open {path}: {err}; is it an lrlab store?") from None
+        store = cls(path, conn)
+        version = store.meta().get("schema_version")
+        if version is not None and int(version) > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path} was written by a newer lrlab (schema {version}); upgrade lrlab"
+            )
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        """All metadata, JSON values decoded."""
+        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def set_meta(self, values: dict[str, Any]) -> None:
+        """Write metadata entries in one transaction."""
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(k, _dumps(v)) for k, v in values.items()],
+            )
+
+    def initialize(self, values: dict[str, Any]) -> None:
+        """First metadata of a new store (adds ``schema_version`` and ``created``)."""
+        self.set_meta(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                **values,
+            }
+        )
+
+    # -- trials ----------------------------------------------------------------------
+    def finished_keys(self) -> set[str]:
+        """Keys of final trials (``ok`` or ``diverged``): a resumed run skips these."""
+        rows = self._conn.execute(
+            "SELECT key FROM trials WHERE status IN ('ok', 'diverged')"
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def add(self, result: TrialResult, versions: dict[str, str] | None = None) -> None:
+        """Store one finished trial and its epochs in one transaction.
+
+        Raises:
+            StoreError: the trial is already stored as final, or the disk refuses the write.
+        """
+        t = result.trial
+        try:
+            with self._transaction():
+                row = self._conn.execute(
+                    "SELECT status FROM trials WHERE key = ?", (t.key,)
+                ).fetchone()
+                if row is not None and row[0] in FINAL_STATUSES:
+                    raise StoreError(f"trial {t.key!r} is already stored ({row[0]})")
+                if row is not None:
+                    self._conn.execute("DELETE FROM trials WHERE key = ?", (t.key,))
+                self._conn.execute(
+                    "INSERT INTO trials (key, config, schedule, spec, optimizer, lr, seed, "
+                    "params, status, diverged_epoch, message, final, started, seconds, engine, "
+                    "versions, stored) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        t.key,
+                        t.config,
+                        t.schedule,
+                        t.spec,
+                        t.optimizer,
+                        t.lr,
+                        t.seed,
+                        _dumps(t.params()),
+                        result.status,
+                        result.diverged_epoch,
+                        result.message,
+                        _dumps(result.final),
+                        result.started,
+                        result.seconds,
+                        result.engine,
+                        _dumps(versions or {}),
+                        time.time(),
+                    ),
+                )
+                self._conn.executemany(
+                    "INSERT INTO epochs (trial, epoch, lr, metrics) VALUES (?, ?, ?, ?)",
+                    [
+                        (
+                            t.key,
+                            int(e["epoch"]),
+                            _finite_or_none(e.get("lr")),
+                            _dumps({k: v for k, v in e.items() if k not in ("epoch", "lr")}),
+                        )
+                        for e in result.epochs
+                    ],
+                )
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
+
+    def trials(self, status: str | None = None) -> list[StoredTrial]:
+        """Stored trials in the order they were stored (optionally one status only)."""
+        query = (
+            "SELECT key, config, schedule, spec, optimizer, lr, seed, params, status, "
+            "diverged_epoch, message, final, started, seconds, engine, versions FROM trials"
+        )
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            args = (status,)
+        rows = self._conn.execute(query + " ORDER BY stored, rowid", args).fetchall()
+        return [
+            StoredTrial(
+                key=r[0],
+                config=r[1],
+                schedule=r[2],
+                spec=r[3],
+                optimizer=r[4],
+                lr=r[5],
+                seed=r[6],
+                params=json.loads(r[7]),
+                status=r[8],
+                diverged_epoch=r[9],
+                message=r[10],
+                final=json.loads(r[11]),
+                started=r[12],
+                seconds=r[13],
+                engine=r[14],
+                versions=json.loads(r[15]),
+            )
+            for r in rows
+        ]
+
+    def epochs(self, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, float]]]:
+        """Per-epoch rows ``{"epoch", "lr", <metrics>...}`` of every (or the given) trial."""
+        rows = self._conn.execute(
+            "SELECT trial, epoch, lr, metrics FROM epochs ORDER BY trial, epoch"
+        ).fetchall()
+        wanted = set(keys) if keys is not None else None
+        out: dict[str, list[dict[str, float]]] = {}
+        for trial, epoch, lr, metrics in rows:
+            if wanted is not None and trial not in wanted:
+                continue
+            out.setdefault(trial, []).append(
+                {"epoch": epoch, "lr": lr if lr is not None else math.nan, **json.loads(metrics)}
+            )
+        return out
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
+
+    def integrity_ok(self) -> bool:
+        return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- helpers ---------------------------------------------------------------------
+    def _transaction(self):
+        return _Transaction(self._conn)
+
+
+def _finite_or_none(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+class DirectoryLock:
+    """An exclusive ``flock`` on ``DIR/.lrlab.lock`` for the duration of a run.
+
+    The OS drops the lock when the process ends, even by ``kill -9``, so a stale lock
+    file never blocks a later run. The file records who holds it, for the message.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.path = self.directory / LOCKNAME
+        self._fd: int | None = None
+
+    def acquire(self) -> DirectoryLock:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 400, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise LockedError(
+                f"{self.directory} is in use by another 'lrlab run' ({holder}); wait for it "
+                "to finish, or use another --out folder"
+            ) from None
+        now = _dt.datetime.now().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {now}".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            try:
+                os.ftruncate(self._fd, 0)
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> DirectoryLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,187 @@
+"""The experiment file: validation with one-line errors, the grid, lr rescaling, the hash."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrlab.experiments.config import ConfigError, load_config
+from lrlab.experiments.plan import build_plan
+
+IONO = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv")
+
+BASE = f"""
+[experiment]
+seeds = 3
+
+[data]
+dataset = "csv:{IONO}"
+validation = 0.33
+
+[model]
+spec = 'mlp(hidden=[8])'
+
+[training]
+epochs = 2
+batch_size = 28
+
+[optimizers]
+sgd = {{ type = "sgd", momentum = 0.8 }}
+
+[schedules]
+constant = "constant(0.1)"
+time_decay = "time_decay(0.1, decay=0.002)"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def plan_of(tmp_path: Path, text: str):
+    return build_plan(load_config(write(tmp_path, text)), check_model=False)
+
+
+def test_valid_file_defaults_and_grid(tmp_path):
+    plan = plan_of(tmp_path, BASE)
+    cfg = plan.config
+    assert cfg.seeds == [0, 1, 2]
+    assert cfg.data.split == "stratified" and cfg.data.standardize is True
+    assert plan.labels == ["constant", "time_decay"]
+    assert plan.baseline == "constant" and plan.metric == "val_accuracy"
+    assert len(plan.trials) == 6
+    # seed-major order: every config of seed 0 before seed 1
+    assert [(t.config, t.seed) for t in plan.trials[:3]] == [
+        ("constant", 0),
+        ("time_decay", 0),
+        ("constant", 1),
+    ]
+    assert len({t.key for t in plan.trials}) == 6
+    # 351 rows, 0.33 validation -> 235 training rows (Keras' floor rule) -> 9 batches of 28
+    assert plan.steps_per_epoch == 9
+    t = plan.trials[1]
+    assert t.optimizer_params == {"type": "sgd", "momentum": 0.8, "nesterov": False}
+    np.testing.assert_allclose(plan.lr_table(t), 0.1 / (1 + 0.002 * np.arange(18)))
+
+
+def test_epoch_unit_repeats_the_epoch_value(tmp_path):
+    text = BASE.replace("batch_size = 28", 'batch_size = 28\nschedule_unit = "epoch"')
+    plan = plan_of(tmp_path, text)
+    table = plan.lr_table(plan.trials[1])
+    np.testing.assert_allclose(table[:9], 0.1)
+    np.testing.assert_allclose(table[9:], 0.1 / 1.002)
+
+
+def test_lrs_rescale_each_schedule_to_peak_at_lr(tmp_path):
+    text = BASE.replace("seeds = 3", "seeds = 1\nlrs = [0.01, 0.1, 0.5]").replace(
+        'constant = "constant(0.1)"', 'warm = "warmup(4, constant(0.2))"'
+    )
+    plan = plan_of(tmp_path, text)
+    assert plan.labels == [
+        "warm / lr=0.01",
+        "warm / lr=0.1",
+        "warm / lr=0.5",
+        "time_decay / lr=0.01",
+        "time_decay / lr=0.1",
+        "time_decay / lr=0.5",
+    ]
+    for t in plan.trials:
+        assert np.max(plan.lr_table(t)) == pytest.approx(t.lr, rel=1e-12)
+    same = next(t for t in plan.trials if t.config == "time_decay / lr=0.1")
+    assert same.spec == "time_decay(0.1, decay=0.002)"  # already peaks at 0.1: unchanged
+    scaled = next(t for t in plan.trials if t.config == "warm / lr=0.01")
+    assert scaled.spec == "scale(0.05, warmup(4, constant(0.2)))"
+
+
+def test_vary_holds_the_others_fixed(tmp_path):
+    plan = plan_of(tmp_path, BASE.replace("seeds = 3", 'seeds = [4, 9]\nvary = ["init"]'))
+    t = plan.trials[-1]
+    assert (t.seed, t.init_seed, t.split_seed, t.order_seed) == (9, 9, 0, 0)
+
+
+def test_hash_ignores_formatting_and_engine_but_not_settings(tmp_path):
+    h = plan_of(tmp_path, BASE).hash
+    reformatted = "# a comment\n" + BASE.replace("seeds = 3", "seeds   =   3  # three")
+    assert plan_of(tmp_path, reformatted).hash == h
+    engine = BASE.replace("seeds = 3", 'seeds = 3\nengine = "keras"')
+    assert plan_of(tmp_path, engine).hash == h
+    assert plan_of(tmp_path, BASE.replace("epochs = 2", "epochs = 3")).hash != h
+
+
+BAD = [
+    # (replace this, with this, expected path, words in the message)
+    ('dataset = "csv:', 'datasat = "csv:', "data.datasat", ["unknown key", "dataset"]),
+    ("epochs = 2", 'epochs = "2"', "training.epochs", ["must be an integer", "epochs = 50"]),
+    ("epochs = 2", "epoch = 2", "training.epoch", ["unknown key", "did you mean 'epochs'"]),
+    ("epochs = 2\n", "", "training.epochs", ["is missing", "add epochs = 50"]),
+    ("epochs = 2", "epochs = 0", "training.epochs", ["must be >= 1"]),
+    ('"constant(0.1)"', '"cosin(0.1)"', "schedules.constant", ["unknown schedule", "cosine"]),
+    ('"constant(0.1)"', '"constant(0.1"', "schedules.constant", ["expected"]),
+    ('"constant(0.1)"', '"plateau(patience=3)"', "schedules.constant", ["has no lr", "plateau ="]),
+    ('type = "sgd"', 'type = "sgdd"', "optimizers.sgd.type", ["unknown optimizer", "'sgd'"]),
+    ("momentum = 0.8", "momentum = 0.8, lr = 0.1", "optimizers.sgd.lr", ["schedule gives it"]),
+    ("momentum = 0.8", "momentun = 0.8", "optimizers.sgd.momentun", ["did you mean 'momentum'"]),
+    (
+        "momentum = 0.8",
+        "momentum = 1.5",
+        "optimizers.sgd.momentum",
+        ["must be < 1", "momentum = 0.9"],
+    ),
+    ("seeds = 3", "seeds = [1, 1]", "experiment.seeds", ["twice"]),
+    ("seeds = 3", "seeds = 0", "experiment.seeds", ["from 1"]),
+    ("seeds = 3", 'seeds = "many"', "experiment.seeds", ["a count"]),
+    ("validation = 0.33", "validation = 1.5", "data.validation", ["between 0 and 1"]),
+    ("validation = 0.33", 'split = "random2"', "data.split", ["must be one of"]),
+    ("mlp(hidden=[8])", "mlp(hiden=[8])", "model.spec", ["did you mean 'hidden'"]),
+    ("mlp(hidden=[8])", "transformer()", "model.spec", ["unknown model"]),
+    ("seeds = 3", 'seeds = 3\nmetric = "val_acc"', "experiment.metric", ["val_accuracy"]),
+    ("seeds = 3", 'seeds = 3\nbaseline = "constnt"', "experiment.baseline", ["'constant'"]),
+    ("seeds = 3", 'seeds = 3\nengine = "torch"', "experiment.engine", ["unknown engine"]),
+    ('dataset = "csv:', 'dataset = "irs"\n#', "data.dataset", ["unknown dataset", "'iris'"]),
+    ('dataset = "csv:', 'dataset = "csv:/nonexistent/x.csv"\n#', "data.dataset", ["cannot read"]),
+    ("[training]", "[training]\nmetrics = ['mae']", "training.metrics", ["does not apply"]),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "path", "words"), BAD, ids=[b[2] for b in BAD])
+def test_bad_files_give_one_line_with_path_and_fix(tmp_path, old, new, path, words):
+    assert old in BASE
+    file = write(tmp_path, BASE.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        build_plan(load_config(file), check_model=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{file}: {path}: "), message
+    for word in words:
+        assert word in message, message
+
+
+def test_toml_syntax_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"exp.toml: not valid TOML: .*line 2.*; fix the syntax"):
+        load_config(write(tmp_path, "[data]\ndataset = \n"))
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_model_section_string_shortcut_and_optimizer_string(tmp_path):
+    text = BASE.replace("[model]\nspec = 'mlp(hidden=[8])'", "").replace(
+        "[experiment]", "model = 'mlp(hidden=[8])'\n[experiment]"
+    )
+    text = text.replace('sgd = { type = "sgd", momentum = 0.8 }', 'adam = "adam"')
+    plan = plan_of(tmp_path, text)
+    assert plan.model.options["hidden"] == (8,)
+    assert plan.trials[0].optimizer_params["type"] == "adam"
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "d.csv").write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n9,1,x\n2,2,y\n")
+    text = BASE.replace(f"csv:{IONO}", "csv:data/d.csv")
+    plan = build_plan(load_config(write(tmp_path, text)), check_model=False)
+    assert plan.dataset.classes == ("x", "y")

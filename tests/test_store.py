@@ -1,0 +1,141 @@
+"""The SQLite store: one transaction per trial, exactly once, NaN-safe, and the folder lock."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lrlab.experiments.engines.base import Trial, TrialResult
+from lrlab.experiments.store import DirectoryLock, LockedError, Store, StoreError
+
+
+def trial(seed: int = 0, config: str = "constant") -> Trial:
+    return Trial(
+        key=f"{config}|seed={seed}",
+        config=config,
+        schedule=config,
+        spec="constant(0.1)",
+        plateau=None,
+        monitor="val_loss",
+        optimizer="sgd",
+        optimizer_json=json.dumps({"type": "sgd", "momentum": 0.8}),
+        lr=None,
+        seed=seed,
+        split_seed=seed,
+        init_seed=seed,
+        order_seed=seed,
+    )
+
+
+def result(t: Trial, status: str = "ok", epochs: int = 3, **kw) -> TrialResult:
+    rows = [
+        {"epoch": e, "lr": 0.1 / e, "loss": 1.0 / e, "val_loss": 1.1 / e, "val_accuracy": 0.5}
+        for e in range(1, epochs + 1)
+    ]
+    return TrialResult(t, status, rows, {"val_accuracy": 0.5 + t.seed / 100}, started=1.0, **kw)
+
+
+def test_roundtrip(tmp_path):
+    with Store.open(tmp_path, create=True) as store:
+        store.initialize({"config_hash": "abc", "labels": ["constant"]})
+        store.add(result(trial(0)), {"keras": "3"})
+        store.add(result(trial(1, "decay"), "diverged", diverged_epoch=2))
+    with Store.open(tmp_path) as store:
+        meta = store.meta()
+        assert meta["config_hash"] == "abc" and meta["schema_version"] == 1
+        trials = store.trials()
+        assert [t.key for t in trials] == ["constant|seed=0", "decay|seed=1"]
+        assert trials[0].params["optimizer_params"] == {"type": "sgd", "momentum": 0.8}
+        assert trials[0].versions == {"keras": "3"}
+        assert trials[1].status == "diverged" and trials[1].diverged_epoch == 2
+        epochs = store.epochs()
+        assert [e["epoch"] for e in epochs["constant|seed=0"]] == [1, 2, 3]
+        assert epochs["constant|seed=0"][1]["lr"] == pytest.approx(0.05)
+        assert store.finished_keys() == {"constant|seed=0", "decay|seed=1"}
+        assert store.integrity_ok()
+        mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+
+
+def test_final_trials_are_stored_once_failed_ones_are_replaced(tmp_path):
+    with Store.open(tmp_path, create=True) as store:
+        store.add(result(trial(0)))
+        with pytest.raises(StoreError, match="already stored"):
+            store.add(result(trial(0)))
+        store.add(TrialResult(trial(1), "failed", message="RuntimeError: boom"))
+        assert store.finished_keys() == {"constant|seed=0"}
+        store.add(result(trial(1)))
+        assert [(t.key, t.status) for t in store.trials()] == [
+            ("constant|seed=0", "ok"),
+            ("constant|seed=1", "ok"),
+        ]
+        assert store.count() == 2
+
+
+def test_a_failed_write_leaves_nothing_half_stored(tmp_path):
+    bad = result(trial(0))
+    bad.epochs.append(dict(bad.epochs[0]))  # epoch 1 twice: the epochs insert fails
+    with Store.open(tmp_path, create=True) as store:
+        with pytest.raises(sqlite3.IntegrityError):
+            store.add(bad)
+        assert store.count() == 0 and store.epochs() == {}
+        store.add(result(trial(0)))
+        assert store.count() == 1
+
+
+def test_nan_and_inf_survive(tmp_path):
+    r = result(trial(0), "diverged", diverged_epoch=1)
+    r.epochs[0].update(loss=math.nan, lr=math.inf)
+    r.final["val_loss"] = math.inf
+    with Store.open(tmp_path, create=True) as store:
+        store.add(r)
+        (t,) = store.trials()
+        assert t.final["val_loss"] == math.inf
+        e = store.epochs()[t.key][0]
+        assert math.isnan(e["loss"]) and math.isnan(e["lr"])  # a non-finite lr is stored as NULL
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="holds no lrlab store .*'lrlab run"):
+        Store.open(tmp_path)
+
+
+def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
+    with DirectoryLock(tmp_path):
+        with pytest.raises(
+            LockedError, match=rf"in use by another 'lrlab run' \(pid {os.getpid()}"
+        ):
+            DirectoryLock(tmp_path).acquire()
+    with DirectoryLock(tmp_path):  # released: free again
+        pass
+
+
+def test_lock_is_released_when_its_holder_is_killed(tmp_path):
+    code = (
+        "import sys, time; from lrlab.experiments.store import DirectoryLock; "
+        f"DirectoryLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(LockedError):
+            DirectoryLock(tmp_path).acquire()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            DirectoryLock(tmp_path).acquire().release()
+            break
+        except LockedError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
