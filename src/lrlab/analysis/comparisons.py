@@ -706,47 +706,60 @@ def critical_difference_plot(
 
     k = len(result.names)
     half = math.ceil(k / 2)
-    height = 1.3 + 0.28 * half + 0.15 * len(result.groups)
-    fig = Figure(figsize=(7.0, height), layout="constrained")
+    n_groups = len(result.groups)
+    row, unit = 0.45, 0.38  # label row spacing (data units) and inches per data unit
+    bottom = -(0.6 + 0.3 * n_groups + row * (half - 1)) - 0.4
+    top = 1.9
+    chars = max(len(f"{n} ({r:.2f})") for n, r in zip(result.names, result.mean_ranks, strict=True))
+    width = 8.0
+    margin = min(0.4, (0.075 * chars + 0.15) / width)  # room for the labels, figure fraction
+    fig = Figure(figsize=(width, (top - bottom) * unit + 0.2))
+    fig.subplots_adjust(left=margin, right=1 - margin, top=0.98, bottom=0.02)
     ax = fig.add_subplot()
-    ax.set_xlim(0.3, k + 0.7)
-    ax.set_ylim(-(half + 1.2 + 0.25 * len(result.groups)), 1.6)
+    x0, x1 = 0.9, k + 0.1
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(bottom, top)
     ax.axis("off")
-    ax.plot([1, k], [0, 0], color="black", lw=1)  # the rank axis
+    ax.plot([1, k], [0, 0], color="black", lw=1)  # the rank axis, 1 = best at the left
     for tick in range(1, k + 1):
-        ax.plot([tick, tick], [0, 0.12], color="black", lw=1)
-        ax.text(tick, 0.2, str(tick), ha="center", va="bottom", fontsize=9)
+        ax.plot([tick, tick], [0, 0.15], color="black", lw=1)
+        ax.text(tick, 0.22, str(tick), ha="center", va="bottom", fontsize=9)
     cd = result.critical_difference
-    ax.plot([1, 1 + cd], [1.05, 1.05], color="black", lw=1.5, label="critical difference")
-    ax.text(1 + cd / 2, 1.15, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+    ax.plot([1, 1 + cd], [1.0, 1.0], color="black", lw=1.5, label="critical difference")
+    ax.text(1 + cd / 2, 1.07, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+    ax.text(
+        (1 + k) / 2,
+        top,
+        title
+        or f"mean rank over {result.n_blocks} seeds (1 = best); Friedman {_pval(result.p_value)}; "
+        "red bars join configs not distinguishable (Nemenyi)",
+        ha="center",
+        va="top",
+        fontsize=9,
+    )
     for i, (name, rank) in enumerate(zip(result.names, result.mean_ranks, strict=True)):
         left = i < half
-        y = -(1.0 + 0.28 * (i if left else k - 1 - i)) - 0.25 * len(result.groups)
-        x_text = 0.35 if left else k + 0.65
-        ax.plot([rank, rank, x_text], [0, y, y], color="0.3", lw=0.8)
+        y = -(0.6 + 0.3 * n_groups) - row * (i if left else k - 1 - i)
+        edge = x0 if left else x1
+        ax.plot([rank, rank, edge], [0, y, y], color="0.35", lw=0.8)
         ax.text(
-            x_text,
-            y + 0.05,
+            edge + (-0.03 if left else 0.03) * (x1 - x0) / k,
+            y,
             f"{name} ({rank:.2f})",
-            ha="left" if left else "right",
-            va="bottom",
+            ha="right" if left else "left",
+            va="center",
             fontsize=9,
+            clip_on=False,
         )
     for g, (i, j) in enumerate(result.groups):
-        y = -0.3 - 0.25 * g
+        y = -0.35 - 0.3 * g
         ax.plot(
-            [result.mean_ranks[i] - 0.04, result.mean_ranks[j] + 0.04],
+            [result.mean_ranks[i] - 0.05, result.mean_ranks[j] + 0.05],
             [y, y],
             color="tab:red",
             lw=3,
             solid_capstyle="round",
         )
-    ax.set_title(
-        title
-        or f"Mean rank over {result.n_blocks} seeds (Friedman {_pval(result.p_value)}; "
-        f"bars: not distinguishable)",
-        fontsize=10,
-    )
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
@@ -863,3 +876,28 @@ def compare_configs(
         winner=winner,
         sentence=sentence,
     )
+
+
+def align_seeds(
+    values: Mapping[str, Mapping[int, float]],
+) -> tuple[list[int], dict[str, np.ndarray]]:
+    """Align per-config ``{seed: value}`` maps on the union of their seeds (NaN where a config has
+    no value for a seed), the input :func:`compare_configs` expects.
+
+    >>> seeds, scores = align_seeds({"a": {0: 1.0, 2: 3.0}, "b": {0: 0.5, 1: 2.0}})
+    >>> seeds, scores["a"].tolist(), scores["b"].tolist()
+    ([0, 1, 2], [1.0, nan, 3.0], [0.5, 2.0, nan])
+    """
+    seeds = sorted({int(s) for m in values.values() for s in m})
+    return seeds, {
+        name: np.array([float(m.get(s, math.nan)) for s in seeds]) for name, m in values.items()
+    }
+
+
+def compare_seed_maps(
+    values: Mapping[str, Mapping[int, float]], **kwargs: object
+) -> ConfigComparison:
+    """:func:`compare_configs` on per-config ``{seed: value}`` maps (see :func:`align_seeds`);
+    keyword arguments are passed on (``baseline``, ``higher_is_better``, ``test``...)."""
+    _, scores = align_seeds(values)
+    return compare_configs(scores, **kwargs)
