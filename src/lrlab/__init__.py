@@ -12,8 +12,11 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from lrlab.errors import LrlabError, ScheduleError, SpecError  # noqa: E402
+from lrlab.integrations._keras_hook import install as _install_keras_hook  # noqa: E402
 from lrlab.schedules import REGISTRY, Schedule, from_dict  # noqa: E402
 from lrlab.spec import format_spec, parse  # noqa: E402
+
+_install_keras_hook()  # registers lrlab.keras classes when Keras is imported (.keras loading)
 
 __version__ = "0.1.0"
 

@@ -104,6 +104,31 @@ def demo(output: Path) -> None:
     run_demo(output)
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--text",
+    "as_text",
+    is_flag=True,
+    default=None,
+    help="Scan every file as prose with code inside (the default for non-.py files).",
+)
+def migrate(files: tuple[Path, ...], as_text: bool | None) -> int:
+    """Report Keras 2 optimizer arguments (lr=, decay=) that Keras 3 rejects or ignores.
+
+    Prints FILE:LINE:COL: message and the replacement line for each; exit 1 when it
+    finds any, 0 when clean, 2 when a file cannot be read or parsed. Never runs the code.
+    """
+    from lrlab.migrate import check_files
+
+    findings = check_files(files, text=as_text)
+    for finding in findings:
+        click.echo(finding.format())
+    if findings:
+        click.echo(f"lrlab migrate: {len(findings)} call(s) to change", err=True)
+    return 1 if findings else 0
+
+
 # (commands of the integrations, experiments and reports modules are added below)
 
 
