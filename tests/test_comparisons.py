@@ -320,6 +320,10 @@ def test_compare_configs_structure():
     assert res.ranks is not None and res.ranks.names[0] == "c0"
     assert res.vs_baseline["c0"].winner == "c0"  # c0 beats c3 on all 8 seeds
     assert "(Holm)" in res.vs_baseline["c0"].sentence
+    assert res.vs_baseline["c0"].adjustment == "Holm"
+    two = cmp.compare_configs({"c0": scores["c0"], "c3": scores["c3"]}, baseline="c3")
+    assert two.vs_baseline["c0"].p_value_adjusted == two.vs_baseline["c0"].p_value
+    assert "Holm" not in two.vs_baseline["c0"].sentence  # one comparison: nothing to adjust
 
 
 # ---------------------------------------------------------------- properties

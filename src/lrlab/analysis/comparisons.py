@@ -396,8 +396,9 @@ class PairedComparison:
         n: paired seeds used; ``n_dropped``: seeds dropped because a value was NaN/inf.
         p_a_better, p_a_better_ci, counts: ``P(A better than B)`` with ties half, its Wilson
             interval and ``(wins, ties, losses)`` of A.
-        test, statistic, p_value: the paired test; ``p_value_adjusted`` is the Holm-adjusted
-            p-value when the comparison is one of a family (config vs baseline), else ``p_value``.
+        test, statistic, p_value: the paired test; ``p_value_adjusted`` is the adjusted p-value
+            when the comparison is one of a family (``adjustment="Holm"`` for several configs vs
+            the baseline), else ``p_value``.
         effect_size: Cohen's d_z = mean(a - b) / sd(a - b) (sign in metric units).
         eps_min: almost-stochastic-order score for "A better than B" (None when not computed).
         seeds_needed: seeds that would separate A and B at ``alpha`` with ``power`` if the observed
@@ -431,6 +432,7 @@ class PairedComparison:
     power: float
     verdict: Verdict
     sentence: str
+    adjustment: str = ""
 
     @property
     def winner(self) -> str | None:
@@ -447,7 +449,7 @@ def _decide(diff_ci: Interval, p: float, alpha: float, higher_is_better: bool, n
 
 def _sentence(c: PairedComparison) -> str:
     test = TEST_NAMES[c.test]
-    p_txt = _pval(c.p_value_adjusted) + (" (Holm)" if c.p_value_adjusted != c.p_value else "")
+    p_txt = _pval(c.p_value_adjusted) + (f" ({c.adjustment})" if c.adjustment else "")
     dropped = f", {c.n_dropped} dropped (not finite)" if c.n_dropped else ""
     if c.verdict != "inconclusive":
         a_wins = c.verdict == "a_better"
@@ -576,7 +578,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
     for rank, i in enumerate(order):
         running = max(running, min(1.0, (m - rank) * p[i]))
         adjusted[i] = running
-    return [round(float(x), 15) for x in adjusted]
+    return [float(x) for x in adjusted]
 
 
 @dataclass(frozen=True)
@@ -846,14 +848,13 @@ def compare_configs(
             compare_pair(scores[nm], scores[baseline], name_a=nm, name_b=baseline, **kw)
             for nm in others
         ]
-        adjusted = holm([c.p_value for c in raw]) if raw else []
-        for c, p_adj in zip(raw, adjusted, strict=True):
-            c = replace(
-                c,
-                p_value_adjusted=p_adj,
-                verdict=_decide(c.mean_diff_ci, p_adj, alpha, higher_is_better, c.n),
-            )
-            vs[c.name_a] = _replace_sentence(c)
+        if len(raw) > 1:  # a family of comparisons with the same baseline: Holm
+            for c, p_adj in zip(raw, holm([c.p_value for c in raw]), strict=True):
+                verdict = _decide(c.mean_diff_ci, p_adj, alpha, higher_is_better, c.n)
+                c = replace(c, p_value_adjusted=p_adj, verdict=verdict, adjustment="Holm")
+                vs[c.name_a] = _replace_sentence(c)
+        else:
+            vs = {c.name_a: c for c in raw}
     ranks = None
     if len(names) >= 3:
         try:
