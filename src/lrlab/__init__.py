@@ -26,7 +26,18 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "SpecError",
+    "compare",
     "format_spec",
     "from_dict",
     "parse",
 ]
+
+
+def compare(*args, **kwargs):
+    """Compare schedules on a model and data over many seeds; returns the results table.
+
+    See :func:`lrlab.experiments.api.compare` (imported on first use).
+    """
+    from lrlab.experiments.api import compare as _compare
+
+    return _compare(*args, **kwargs)

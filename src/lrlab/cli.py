@@ -129,6 +129,86 @@ def migrate(files: tuple[Path, ...], as_text: bool | None) -> int:
     return 1 if findings else 0
 
 
+# --------------------------------------------------------------------------- experiments
+@cli.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Experiment folder (default: runs/<file name>).",
+)
+@click.option(
+    "--new",
+    is_flag=True,
+    help="Start over if the folder holds a different experiment (its store is kept, renamed).",
+)
+@click.option("--engine", default=None, help="auto, keras, ... (default: the file's engine).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def run(experiment: Path, out: Path | None, new: bool, engine: str | None, quiet: bool) -> None:
+    """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
+
+    Finished trials are skipped on a rerun; Ctrl-C stops after storing what finished.
+    """
+    from lrlab.analysis.results import results_from_store
+    from lrlab.experiments.runner import run_experiment
+
+    summary = run_experiment(experiment, out=out, new=new, engine=engine, quiet=quiet)
+    results_from_store(summary.out).print()
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--metric", default=None, help="Compare this stored metric (default: the file's).")
+@click.option("--baseline", default=None, help="Compare with this config (default: the file's).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+)
+def report(directory: Path, metric: str | None, baseline: str | None, fmt: str) -> None:
+    """The results table of the experiment in DIRECTORY, best first."""
+    from lrlab.analysis.results import results_from_store
+
+    table = results_from_store(directory, metric=metric, baseline=baseline)
+    if fmt == "markdown":
+        click.echo(table.to_markdown(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(table.to_dicts(), indent=2, default=str).replace("NaN", "null"))
+    else:
+        table.print()
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: stdout).",
+)
+@click.option("--epochs", is_flag=True, help="CSV: one row per trial and epoch.")
+def export(directory: Path, fmt: str, output: Path | None, epochs: bool) -> None:
+    """Every trial of the experiment in DIRECTORY as CSV or JSON."""
+    from lrlab.experiments.export import export_trials
+
+    text = export_trials(directory, fmt, epochs=epochs)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(output)
+    click.echo(f"wrote {output}", err=True)
+
+
 # (commands of the integrations, experiments and reports modules are added below)
 
 

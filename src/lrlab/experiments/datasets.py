@@ -33,6 +33,7 @@ import os
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,7 @@ __all__ = [
     "Split",
     "batch_order",
     "cache_dir",
+    "from_arrays",
     "load_dataset",
     "split_dataset",
 ]
@@ -171,6 +173,32 @@ def load_dataset(
         rows = np.sort(np.random.default_rng(0).permutation(ds.n)[:limit])
         ds = dataclasses.replace(ds, x=ds.x[rows], y=ds.y[rows])
     return ds
+
+
+def from_arrays(x: Any, y: Any, *, name: str = "arrays", task: str = "auto") -> Dataset:
+    """A dataset from in-memory arrays (features ``x``, one target per row in ``y``).
+
+    >>> ds = from_arrays([[0.0], [1.0], [2.0], [3.0]], ["a", "b", "a", "b"])
+    >>> ds.task, ds.classes, ds.y.tolist()
+    ('binary', ('a', 'b'), [0, 1, 0, 1])
+    """
+    if task not in TASKS:
+        raise DatasetError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    x = np.asarray(x)
+    y = np.ravel(np.asarray(y))
+    if x.ndim < 2 or len(x) != len(y):
+        raise DatasetError(
+            f"x has shape {x.shape} and y {y.shape}; give one row of features per target"
+        )
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        raise DatasetError("x must hold finite numbers")
+    x = x.astype(np.float32)
+    if np.issubdtype(y.dtype, np.number):
+        ds = Dataset(name, x, y.astype(np.float64), "numeric")
+    else:
+        labels, classes = _encode_labels([str(v) for v in y])
+        ds = Dataset(name, x, labels, "classes", classes)
+    return _with_task(ds, task)
 
 
 def _dataset_hint(name: str) -> str:

@@ -131,13 +131,15 @@ def build_plan(
     config: ExperimentConfig,
     *,
     dataset: Dataset | None = None,
+    holdout: Dataset | None = None,
     model: Any | None = None,
     check_model: bool = True,
 ) -> Plan:
     """Load the data, check the model and expand the grid; raise ConfigError if anything is bad.
 
-    ``dataset`` and ``model`` replace the file's (the Python API passes in-memory data and
-    model functions). ``check_model`` builds the model once to catch shape errors early.
+    ``dataset``, ``holdout`` and ``model`` replace the file's (the Python API passes
+    in-memory data and model functions). ``check_model`` builds the model once to catch
+    shape errors early.
     """
     data = config.data
     base = config.base_dir
@@ -148,12 +150,13 @@ def build_plan(
             )
     except DatasetError as err:
         raise _fail(config, "data.dataset", err) from None
-    holdout = None
-    if isinstance(data.validation, str):
-        try:
+    try:
+        if holdout is not None:
+            holdout = _align_holdout(holdout, dataset)
+        elif isinstance(data.validation, str):
             holdout = _load_holdout(data.validation, data, dataset, base)
-        except DatasetError as err:
-            raise _fail(config, "data.validation", err) from None
+    except DatasetError as err:
+        raise _fail(config, "data.validation", err) from None
     if model is None:
         try:
             model = parse_model(config.model.spec)
@@ -171,6 +174,7 @@ def build_plan(
     steps_per_epoch = -(-n_train // config.training.batch_size)
     trials, labels = _grid(config, steps_per_epoch)
     metric = _primary_metric(config, metrics)
+    _check_monitors(config, metrics)
     baseline = _baseline(config, labels)
     canonical = config.canonical()
     extra = dataset.fingerprint() + (holdout.fingerprint() if holdout is not None else "")
@@ -202,7 +206,11 @@ def _n_train(n: int, fraction: float) -> int:
 
 
 def _load_holdout(ref: str, data: Any, dataset: Dataset, base: Path | None) -> Dataset:
-    holdout = load_dataset(ref, target=data.target, task="auto", base=base)
+    return _align_holdout(load_dataset(ref, target=data.target, task="auto", base=base), dataset)
+
+
+def _align_holdout(holdout: Dataset, dataset: Dataset) -> Dataset:
+    """The holdout with the training data's class indices (labels matched by name)."""
     if holdout.input_shape != dataset.input_shape:
         raise DatasetError(
             f"holdout rows have shape {holdout.input_shape}, training rows "
@@ -262,6 +270,20 @@ def _primary_metric(config: ExperimentConfig, metrics: list[str]) -> str:
             f"use one of {', '.join(names)}",
         )
     return metric
+
+
+def _check_monitors(config: ExperimentConfig, metrics: list[str]) -> None:
+    names = ["loss", "val_loss", *metrics, *(f"val_{m}" for m in metrics)]
+    for label, entry in config.schedules.items():
+        if entry["plateau"] is not None and entry["monitor"] not in names:
+            from lrlab.experiments.config import _close
+
+            raise ConfigError(
+                config.source,
+                f"schedules.{label}.monitor",
+                f"{entry['monitor']!r} is not logged{_close(entry['monitor'], names)}",
+                f"use one of {', '.join(names)}",
+            )
 
 
 def _baseline(config: ExperimentConfig, labels: list[str]) -> str:

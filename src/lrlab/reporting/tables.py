@@ -32,3 +32,18 @@ def curve_table(
     for step in steps:
         table.add_row(str(step), *(f"{float(v[step]):.4g}" for v in curves.values()))
     return PrintableTable(table)
+
+
+def results_table(table) -> PrintableTable:
+    """The experiment results table (a :class:`lrlab.analysis.results.ResultTable`), best first.
+
+    The baseline row is marked; the footnote says what every column measures.
+    """
+    head, body = table.cells()
+    title = f"{table.title}: {table.metric}" if table.title else table.metric
+    rich_table = Table(title=title, caption=table.footnote(), caption_justify="left")
+    for i, name in enumerate(head):
+        rich_table.add_column(name, justify="left" if i == 1 else "right", overflow="fold")
+    for row, cells in zip(table.rows, body, strict=True):
+        rich_table.add_row(*cells, style="bold" if row.rank == 1 else None)
+    return PrintableTable(rich_table)

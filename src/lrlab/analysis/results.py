@@ -1,0 +1,268 @@
+"""The results table of an experiment, built from its store alone.
+
+One row per config (schedule x optimizer x lr): the metric's mean +- std over the seeds
+whose trial finished ``ok``, its 95% t-interval and ``n``; the paired comparison with the
+baseline config by seed (``config - baseline``: mean difference with its interval, paired
+t-test and Wilcoxon p-values, Cohen's ``d_z``); the mean train/validation gap; and how
+many trials diverged or failed. Rows are ranked best first. Diverged and failed trials
+carry no final value, so they are counted, not averaged.
+
+:class:`ResultTable` is a plain list of :class:`ResultRow` dataclasses (no pandas needed):
+print it, ``to_markdown()`` it, ``to_dicts()`` it, or ``to_pandas()`` when pandas is
+installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lrlab.analysis.stats import Paired, Summary, paired, rank, summarize
+
+__all__ = ["ResultRow", "ResultTable", "results_from_store"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultRow:
+    """One config's statistics (see the module docstring)."""
+
+    rank: int
+    config: str
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+    diff: float
+    diff_ci_low: float
+    diff_ci_high: float
+    p_ttest: float
+    p_wilcoxon: float
+    cohen_dz: float
+    n_paired: int
+    gap: float
+    diverged: int
+    failed: int
+    is_baseline: bool = False
+
+
+@dataclasses.dataclass
+class ResultTable:
+    """Rows best first, with what they measure; ``table[0]`` is the best config."""
+
+    rows: list[ResultRow]
+    metric: str
+    higher_is_better: bool
+    baseline: str
+    title: str = ""
+    out: Path | None = None
+
+    def __iter__(self) -> Iterator[ResultRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: int | str) -> ResultRow:
+        if isinstance(key, str):
+            for row in self.rows:
+                if row.config == key:
+                    return row
+            raise KeyError(key)
+        return self.rows[key]
+
+    @property
+    def best(self) -> ResultRow:
+        return self.rows[0]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(r) for r in self.rows]
+
+    def to_pandas(self):
+        """A ``pandas.DataFrame`` of the rows (pandas is optional; install it to use this)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dicts())
+
+    def to_markdown(self) -> str:
+        """A Markdown table with the same columns as the terminal table."""
+        head, body = self.cells()
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        return "\n".join(lines) + "\n\n" + self.footnote() + "\n"
+
+    def footnote(self) -> str:
+        better = "higher" if self.higher_is_better else "lower"
+        return (
+            f"{self.metric} ({better} is better): mean ± std over seeds, 95% t-interval; "
+            f"Δ = config − {self.baseline} paired by seed, with 95% interval, paired t-test and "
+            "Wilcoxon p-values and Cohen's d_z; gap = train − validation (positive: overfit)."
+        )
+
+    def cells(self) -> tuple[list[str], list[list[str]]]:
+        """Header and formatted cells of every row (shared by terminal and Markdown)."""
+        head = [
+            "rank",
+            "config",
+            "n",
+            f"{self.metric} mean ± std",
+            "95% CI",
+            f"Δ vs {self.baseline} [95% CI]",
+            "p (t)",
+            "p (Wilcoxon)",
+            "d_z",
+            "gap",
+            "diverged",
+        ]
+        body = []
+        for r in self.rows:
+            if r.is_baseline:
+                delta, pt, pw, dz = "baseline", "", "", ""
+            else:
+                delta = f"{_f(r.diff, sign=True)} [{_f(r.diff_ci_low)}, {_f(r.diff_ci_high)}]"
+                pt, pw, dz = _p(r.p_ttest), _p(r.p_wilcoxon), _f(r.cohen_dz, 2)
+            bad = f"{r.diverged}" + (f" (+{r.failed} failed)" if r.failed else "")
+            body.append(
+                [
+                    str(r.rank),
+                    r.config,
+                    str(r.n),
+                    f"{_f(r.mean)} ± {_f(r.std)}",
+                    f"[{_f(r.ci_low)}, {_f(r.ci_high)}]",
+                    delta,
+                    pt,
+                    pw,
+                    dz,
+                    _f(r.gap, sign=True),
+                    bad,
+                ]
+            )
+        return head, body
+
+    def print(self, console=None) -> None:
+        """Print the table with rich (stdout)."""
+        from lrlab.reporting.tables import results_table
+
+        results_table(self).print(console)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+def _f(x: float, digits: int = 4, sign: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "+inf" if x > 0 else "-inf"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _p(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "–"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def build_table(
+    values: dict[str, dict[int, float]],
+    labels: list[str],
+    *,
+    metric: str,
+    higher_is_better: bool,
+    baseline: str,
+    gaps: dict[str, list[float]] | None = None,
+    diverged: dict[str, int] | None = None,
+    failed: dict[str, int] | None = None,
+    title: str = "",
+    out: Path | None = None,
+) -> ResultTable:
+    """Assemble a :class:`ResultTable` from per-config ``{seed: value}`` maps."""
+    summaries: dict[str, Summary] = {c: summarize(values.get(c, {}).values()) for c in labels}
+    base = values.get(baseline, {})
+    order = rank(labels, summaries, higher_is_better=higher_is_better)
+    rows = []
+    for i, label in enumerate(order, start=1):
+        s = summaries[label]
+        cmp: Paired = paired(values.get(label, {}), base)
+        g = [x for x in (gaps or {}).get(label, []) if math.isfinite(x)]
+        rows.append(
+            ResultRow(
+                rank=i,
+                config=label,
+                n=s.n,
+                mean=s.mean,
+                std=s.std,
+                ci_low=s.ci_low,
+                ci_high=s.ci_high,
+                diff=cmp.mean_diff,
+                diff_ci_low=cmp.ci_low,
+                diff_ci_high=cmp.ci_high,
+                p_ttest=cmp.p_ttest,
+                p_wilcoxon=cmp.p_wilcoxon,
+                cohen_dz=cmp.cohen_dz,
+                n_paired=cmp.n,
+                gap=sum(g) / len(g) if g else math.nan,
+                diverged=(diverged or {}).get(label, 0),
+                failed=(failed or {}).get(label, 0),
+                is_baseline=label == baseline,
+            )
+        )
+    return ResultTable(rows, metric, higher_is_better, baseline, title, out)
+
+
+def results_from_store(
+    directory: str | Path, *, metric: str | None = None, baseline: str | None = None
+) -> ResultTable:
+    """The results table of the experiment stored in ``directory``.
+
+    ``metric`` and ``baseline`` default to the experiment file's; any stored final metric
+    (``val_loss``, ``accuracy``, ``train_val_gap``...) can be chosen.
+    """
+    from lrlab.errors import LrlabError
+    from lrlab.experiments.plan import higher_is_better
+    from lrlab.experiments.store import Store
+
+    with Store.open(directory) as store:
+        meta = store.meta()
+        trials = store.trials()
+    labels = list(meta.get("labels") or [])
+    for t in trials:
+        if t.config not in labels:
+            labels.append(t.config)
+    metric = metric or meta.get("metric", "val_accuracy")
+    baseline = baseline or meta.get("baseline") or (labels[0] if labels else "")
+    known = sorted({k for t in trials for k in t.final})
+    if trials and metric not in known:
+        raise LrlabError(f"no stored metric {metric!r}; stored: {', '.join(known)}")
+    if labels and baseline not in labels:
+        raise LrlabError(f"no config {baseline!r} in {directory}; configs: {', '.join(labels)}")
+    values: dict[str, dict[int, float]] = {}
+    gaps: dict[str, list[float]] = {}
+    diverged: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for t in trials:
+        if t.status == "ok":
+            v = t.final.get(metric)
+            if v is not None and math.isfinite(v):
+                values.setdefault(t.config, {})[t.seed] = float(v)
+            if "train_val_gap" in t.final:
+                gaps.setdefault(t.config, []).append(float(t.final["train_val_gap"]))
+        elif t.status == "diverged":
+            diverged[t.config] = diverged.get(t.config, 0) + 1
+        else:
+            failed[t.config] = failed.get(t.config, 0) + 1
+    return build_table(
+        values,
+        labels,
+        metric=metric,
+        higher_is_better=higher_is_better(metric),
+        baseline=baseline,
+        gaps=gaps,
+        diverged=diverged,
+        failed=failed,
+        title=str(meta.get("title", "")),
+        out=Path(directory),
+    )

@@ -1,0 +1,152 @@
+"""``lrlab export``: every stored trial as CSV (one row per trial, or per trial and epoch)
+or JSON (the experiment's metadata and every trial with its epochs).
+
+Non-finite numbers are written as empty CSV cells and JSON ``null``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from lrlab.experiments.store import Store
+
+__all__ = ["export_trials"]
+
+_COLUMNS = [
+    "key",
+    "config",
+    "schedule",
+    "spec",
+    "plateau",
+    "optimizer",
+    "optimizer_params",
+    "lr",
+    "seed",
+    "split_seed",
+    "init_seed",
+    "order_seed",
+    "status",
+    "diverged_epoch",
+    "message",
+    "started",
+    "seconds",
+    "engine",
+]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat(timespec="seconds")
+
+
+def _base_row(t) -> dict[str, Any]:
+    p = t.params
+    return {
+        "key": t.key,
+        "config": t.config,
+        "schedule": t.schedule,
+        "spec": t.spec,
+        "plateau": p.get("plateau") or "",
+        "optimizer": t.optimizer,
+        "optimizer_params": json.dumps(p.get("optimizer_params", {}), sort_keys=True),
+        "lr": t.lr,
+        "seed": t.seed,
+        "split_seed": p.get("split_seed"),
+        "init_seed": p.get("init_seed"),
+        "order_seed": p.get("order_seed"),
+        "status": t.status,
+        "diverged_epoch": t.diverged_epoch,
+        "message": t.message or "",
+        "started": _iso(t.started),
+        "seconds": round(t.seconds, 3),
+        "engine": t.engine,
+    }
+
+
+def export_trials(directory: str | Path, fmt: str = "csv", *, epochs: bool = False) -> str:
+    """The stored trials of ``directory`` as CSV or JSON text (see the module docstring)."""
+    with Store.open(directory) as store:
+        meta = store.meta()
+        trials = store.trials()
+        per_epoch = store.epochs()
+    if fmt == "json":
+        data = {
+            "experiment": {
+                k: meta.get(k)
+                for k in (
+                    "title",
+                    "metric",
+                    "baseline",
+                    "labels",
+                    "config_hash",
+                    "config_source",
+                    "config_text",
+                    "dataset",
+                    "created",
+                    "versions",
+                )
+            },
+            "trials": [
+                {
+                    **t.params,
+                    "key": t.key,
+                    "status": t.status,
+                    "diverged_epoch": t.diverged_epoch,
+                    "message": t.message,
+                    "started": _iso(t.started),
+                    "seconds": t.seconds,
+                    "engine": t.engine,
+                    "versions": t.versions,
+                    "final": t.final,
+                    "epochs": per_epoch.get(t.key, []),
+                }
+                for t in trials
+            ],
+        }
+        return json.dumps(_clean(data), indent=2, allow_nan=False) + "\n"
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}")
+    buf = io.StringIO()
+    if epochs:
+        names = sorted({k for rows in per_epoch.values() for r in rows for k in r})
+        names = ["epoch", "lr"] + [n for n in names if n not in ("epoch", "lr")]
+        writer = csv.DictWriter(buf, fieldnames=_COLUMNS + names, lineterminator="\n")
+        writer.writeheader()
+        for t in trials:
+            base = _base_row(t)
+            for r in per_epoch.get(t.key, []):
+                writer.writerow({**base, **{k: _cell(r.get(k)) for k in names}})
+        return buf.getvalue()
+    finals = sorted({k for t in trials for k in t.final})
+    writer = csv.DictWriter(
+        buf, fieldnames=_COLUMNS + [f"final_{k}" for k in finals], lineterminator="\n"
+    )
+    writer.writeheader()
+    for t in trials:
+        row = _base_row(t)
+        row.update({f"final_{k}": _cell(t.final.get(k)) for k in finals})
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return value

@@ -1,0 +1,253 @@
+"""``lrlab run``: plan, lock the folder, skip what is stored, train the rest, store each result.
+
+Order of events (so that bad input never leaves anything behind):
+
+1. the experiment file is validated and the plan built (data loaded, schedules parsed,
+   the model built once) -- any error here is one line and nothing is written;
+2. the experiment folder is created and locked (:class:`~.store.DirectoryLock`);
+3. an existing store must hold the same config hash (settings + data fingerprint), else
+   the run is refused unless ``new=True`` (the old store is kept, renamed
+   ``store.<UTC time>.sqlite``);
+4. trials already stored as ``ok`` or ``diverged`` are skipped (``failed`` ones run
+   again); the engine trains the rest, and every result is stored in one transaction as
+   it arrives;
+5. Ctrl-C stops after storing what finished; running the same command resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from lrlab.errors import LrlabError
+from lrlab.experiments.config import ExperimentConfig, load_config
+from lrlab.experiments.engines import ENGINES, get_engine
+from lrlab.experiments.engines.base import Engine, TrialResult
+from lrlab.experiments.plan import Plan, build_plan
+from lrlab.experiments.store import DirectoryLock, Store, StoreError, library_versions
+
+__all__ = ["RunSummary", "choose_engine", "default_out", "run_experiment", "run_plan"]
+
+#: Preference order for ``engine = "auto"``.
+AUTO_ORDER = ("population", "keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """What a run did: where, how many trials were skipped/run, and their statuses."""
+
+    out: Path
+    engine: str
+    total: int
+    skipped: int
+    ran: int
+    counts: dict[str, int]
+
+
+def default_out(config: ExperimentConfig) -> Path:
+    """``runs/<experiment file name>`` (relative to the working directory)."""
+    return Path("runs") / Path(config.source).stem
+
+
+def choose_engine(name: str | None, plan: Plan) -> Engine:
+    """The engine called ``name`` (``auto``/None: the first of :data:`AUTO_ORDER` that can)."""
+    name = name or plan.config.experiment.engine
+    if name != "auto":
+        if name not in ENGINES:
+            raise LrlabError(f"unknown engine {name!r}; use auto or one of {', '.join(ENGINES)}")
+        engine = get_engine(name)
+        reason = engine.unsupported(plan)
+        if reason:
+            raise LrlabError(f"the {name} engine cannot run this experiment: {reason}")
+        return engine
+    for candidate in AUTO_ORDER:
+        if candidate in ENGINES:
+            engine = get_engine(candidate)
+            if engine.unsupported(plan) is None:
+                return engine
+    raise LrlabError("no engine can run this experiment; use engine = 'keras'")  # pragma: no cover
+
+
+def run_experiment(
+    config: ExperimentConfig | str | Path,
+    *,
+    out: str | Path | None = None,
+    new: bool = False,
+    engine: str | None = None,
+    quiet: bool = False,
+) -> RunSummary:
+    """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring."""
+    if not isinstance(config, ExperimentConfig):
+        config = load_config(config)
+    plan = build_plan(config)
+    return run_plan(
+        plan, out=Path(out) if out else default_out(config), new=new, engine=engine, quiet=quiet
+    )
+
+
+def run_plan(
+    plan: Plan,
+    *,
+    out: Path,
+    new: bool = False,
+    engine: str | None = None,
+    quiet: bool = False,
+    on_result: Callable[[TrialResult], None] | None = None,
+) -> RunSummary:
+    """Run a built plan into the folder ``out`` (locked for the duration)."""
+    chosen = choose_engine(engine, plan)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LrlabError(f"{out} is a file; give a folder to --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create {out}: {err.strerror}; choose another --out") from None
+    with DirectoryLock(out):
+        store = _open_store(plan, out, new)
+        try:
+            return _run(plan, store, out, chosen, quiet, on_result)
+        finally:
+            store.close()
+
+
+def _open_store(plan: Plan, out: Path, new: bool) -> Store:
+    if Store.exists_in(out):
+        store = Store.open(out)
+        meta = store.meta()
+        if meta.get("config_hash") == plan.hash and not new:
+            return store
+        if not new:
+            store.close()
+            raise StoreError(
+                f"{out} holds results of a different experiment (its settings or data "
+                "changed since that run); rerun with --new to start over (the old store is "
+                "kept beside it), or use another --out"
+            )
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.close()
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        old = Store.file_in(out)
+        for suffix in ("", "-wal", "-shm"):
+            src = old.with_name(old.name + suffix)
+            if src.exists():
+                src.replace(out / f"store.{stamp}.sqlite{suffix}")
+    store = Store.open(out, create=True)
+    store.initialize(
+        {
+            "config_hash": plan.hash,
+            "config_text": plan.config.text,
+            "config_source": plan.config.source,
+            "canonical": plan.canonical,
+            "title": plan.config.title,
+            "metric": plan.metric,
+            "higher_is_better": plan.higher_is_better,
+            "baseline": plan.baseline,
+            "labels": plan.labels,
+            "planned": len(plan.trials),
+            "dataset": {
+                "name": plan.dataset.name,
+                "rows": plan.dataset.n,
+                "task": plan.dataset.task,
+                "classes": list(plan.dataset.classes),
+                "input_shape": list(plan.dataset.input_shape),
+            },
+            "steps_per_epoch": plan.steps_per_epoch,
+            "command": " ".join(sys.argv),
+            "versions": library_versions(),
+        }
+    )
+    return store
+
+
+class _Best:
+    """Running per-config means of the metric, for the progress line."""
+
+    def __init__(self, plan: Plan):
+        self.metric = plan.metric
+        self.sign = 1.0 if plan.higher_is_better else -1.0
+        self.values: dict[str, list[float]] = {}
+
+    def add(self, config: str, status: str, final: dict[str, float]) -> None:
+        value = final.get(self.metric)
+        if status == "ok" and value is not None and math.isfinite(value):
+            self.values.setdefault(config, []).append(float(value))
+
+    def text(self) -> str:
+        if not self.values:
+            return ""
+        label, vals = max(self.values.items(), key=lambda kv: self.sign * sum(kv[1]) / len(kv[1]))
+        return f"best: {label} {self.metric}={sum(vals) / len(vals):.4f} (n={len(vals)})"
+
+
+def _run(
+    plan: Plan,
+    store: Store,
+    out: Path,
+    engine: Engine,
+    quiet: bool,
+    on_result: Callable[[TrialResult], None] | None,
+) -> RunSummary:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True, quiet=quiet)
+    finished = store.finished_keys()
+    todo = [t for t in plan.trials if t.key not in finished]
+    best = _Best(plan)
+    for t in store.trials():
+        best.add(t.config, t.status, t.final)
+    counts = {"ok": 0, "diverged": 0, "failed": 0}
+    skipped = len(plan.trials) - len(todo)
+    console.print(
+        f"[bold]{plan.config.title}[/]: {len(plan.trials)} trials "
+        f"({len(plan.labels)} configs x {len(plan.config.seeds)} seeds), {skipped} already "
+        f"stored, {len(todo)} to run with {engine.describe()} -> {out}"
+    )
+    versions = library_versions()
+    progress = Progress(
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[best]}"),
+        console=console,
+        transient=False,
+        disable=quiet or not todo,
+    )
+    stored = 0
+    try:
+        with progress:
+            task = progress.add_task("run", total=len(todo), best=best.text())
+            for result in engine.run(plan, todo):
+                store.add(result, versions)
+                stored += 1
+                counts[result.status] += 1
+                best.add(result.trial.config, result.status, result.final)
+                if result.status == "failed":
+                    console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
+                if on_result is not None:
+                    on_result(result)
+                progress.update(task, advance=1, best=best.text())
+    except KeyboardInterrupt:
+        console.print(
+            f"stopped: {skipped + stored} of {len(plan.trials)} trials are stored in {out}; "
+            "run the same command to resume"
+        )
+        raise
+    if counts["diverged"] or counts["failed"]:
+        console.print(f"{counts['diverged']} diverged, {counts['failed']} failed")
+    return RunSummary(out, engine.name, len(plan.trials), skipped, stored, counts)
