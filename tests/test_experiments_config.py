@@ -185,3 +185,25 @@ def test_relative_paths_are_relative_to_the_file(tmp_path):
     text = BASE.replace(f"csv:{IONO}", "csv:data/d.csv")
     plan = build_plan(load_config(write(tmp_path, text)), check_model=False)
     assert plan.dataset.classes == ("x", "y")
+
+
+def test_optimizer_pairs_only_with_its_schedules_and_units_per_schedule(tmp_path):
+    text = BASE.replace(
+        'sgd = { type = "sgd", momentum = 0.8 }',
+        'sgd = { type = "sgd", momentum = 0.8, schedules = ["constant", "step"] }\n'
+        'adam = { type = "adam", schedules = ["adam_default"] }',
+    ).replace(
+        'time_decay = "time_decay(0.1, decay=0.002)"',
+        'step = { spec = "step_decay(0.1, drop=0.5, every=1)", unit = "epoch" }\n'
+        'adam_default = "constant(0.001)"',
+    )
+    plan = plan_of(tmp_path, text)
+    assert plan.labels == ["constant / sgd", "step / sgd", "adam_default / adam"]
+    step = next(t for t in plan.trials if t.schedule == "step")
+    assert step.unit == "epoch" and "schedules" not in step.optimizer_params
+    np.testing.assert_allclose(plan.lr_table(step), np.repeat([0.1, 0.05], 9))
+    adam = next(t for t in plan.trials if t.optimizer == "adam")
+    assert adam.optimizer_params["type"] == "adam" and adam.unit == "step"
+    bad = text.replace('schedules = ["adam_default"]', 'schedules = ["adam_defualt"]')
+    with pytest.raises(ConfigError, match=r"optimizers.adam.schedules: no schedule 'adam_defualt'"):
+        plan_of(tmp_path, bad)

@@ -36,20 +36,24 @@ is optional)::
 
     [optimizers]                # label = type, or a table with the type's arguments
     sgd = { type = "sgd", momentum = 0.8, nesterov = false }
-    adam = "adam"
+    adam = { type = "adam", schedules = ["adam_default"] }   # only with these schedules
 
-    [schedules]                 # label = spec, or { spec, plateau, monitor }
+    [schedules]                 # label = spec, or { spec, plateau, monitor, unit }
     constant = "constant(0.1)"
     time_decay = "time_decay(0.1, decay=0.002)"
+    step = { spec = "step_decay(0.1, drop=0.5, every=10)", unit = "epoch" }
     plateau = { spec = "constant(0.1)", plateau = "plateau(factor=0.5, patience=5)" }
+    adam_default = "constant(0.001)"
 
-The grid is schedules x optimizers x lrs x seeds. ``schedule_unit = "epoch"`` evaluates
-the schedule at the epoch index (the lr is constant within an epoch, as with Keras'
-``LearningRateScheduler``); ``"step"`` evaluates it at the optimizer update (Keras 2's
-``decay=`` was per update). With ``lrs``, schedule ``s`` becomes ``scale(lr / peak, s)``,
-where ``peak`` is the largest lr ``s`` gives during the run (so the run peaks at ``lr``).
-A seed varies the validation split, the initial weights and the batch order together;
-leave one out of ``vary`` to hold it fixed (at seed 0) across seeds.
+The grid is schedules x optimizers x lrs x seeds, except that an optimizer with a
+``schedules`` list pairs only with those schedules. ``schedule_unit = "epoch"`` (or
+``unit = "epoch"`` on one schedule) evaluates the schedule at the epoch index (the lr is
+constant within an epoch, as with Keras' ``LearningRateScheduler``); ``"step"``
+evaluates it at the optimizer update (Keras 2's ``decay=`` was per update). With
+``lrs``, schedule ``s`` becomes ``scale(lr / peak, s)``, where ``peak`` is the largest lr
+``s`` gives during the run (so the run peaks at ``lr``). A seed varies the validation
+split, the initial weights and the batch order together; leave one out of ``vary`` to
+hold it fixed (at seed 0) across seeds.
 """
 
 from __future__ import annotations
@@ -204,6 +208,7 @@ class TrainingTable(_Table):
 class _Optimizer(_Table):
     type: str
     clipnorm: PositiveFloat | None = None
+    schedules: list[str] | None = None
 
 
 class SGD(_Optimizer):
@@ -261,6 +266,7 @@ class ScheduleEntry(_Table):
     spec: str
     plateau: str | None = None
     monitor: str = "val_loss"
+    unit: Literal["step", "epoch"] | None = None
 
 
 class ExperimentConfig(_Table):
@@ -519,6 +525,7 @@ def _check_schedules(source: str, table: dict[str, Any]) -> dict[str, dict[str, 
             "spec": str(schedule),
             "plateau": str(plateau) if plateau is not None else None,
             "monitor": entry.monitor,
+            "unit": entry.unit,
         }
     return out
 

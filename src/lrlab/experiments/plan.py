@@ -70,6 +70,7 @@ class Plan:
 
     @property
     def schedule_unit(self) -> str:
+        """The file's default unit; a trial's own is ``trial.unit``."""
         return self.config.training.schedule_unit
 
     @property
@@ -110,11 +111,9 @@ class Plan:
     def lr_table(self, trial: Trial) -> np.ndarray:
         """The lr of every update ``0 .. epochs*steps_per_epoch - 1`` (float64).
 
-        ``schedule_unit = "epoch"``: update ``t`` uses ``schedule(t // steps_per_epoch)``.
+        With ``trial.unit == "epoch"``, update ``t`` uses ``schedule(t // steps_per_epoch)``.
         """
-        return _lr_table(
-            self.schedule(trial), self.epochs, self.steps_per_epoch, self.schedule_unit
-        )
+        return _lr_table(self.schedule(trial), self.epochs, self.steps_per_epoch, trial.unit)
 
 
 def _lr_table(schedule: Schedule, epochs: int, steps_per_epoch: int, unit: str) -> np.ndarray:
@@ -310,12 +309,14 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
     exp, training = config.experiment, config.training
     lrs: list[float | None] = list(exp.lrs) if exp.lrs else [None]
     many_opts = len(config.optimizers) > 1
-    configs: list[tuple[str, str, str, dict[str, Any], str, dict, float | None]] = []
+    configs: list[tuple[str, str, str, dict[str, Any], str, str, dict, float | None]] = []
+    only = _pairings(config)
     for sched_label, entry in config.schedules.items():
         schedule = parse(entry["spec"])
+        unit = entry["unit"] or training.schedule_unit
         peak = None
         if exp.lrs:
-            table = _lr_table(schedule, training.epochs, steps_per_epoch, training.schedule_unit)
+            table = _lr_table(schedule, training.epochs, steps_per_epoch, unit)
             peak = float(np.max(table))
             if not peak > 0:
                 raise ConfigError(
@@ -325,6 +326,9 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
                     "give it a positive lr",
                 )
         for opt_label, opt in config.optimizers.items():
+            if opt_label in only and sched_label not in only[opt_label]:
+                continue
+            params = {k: v for k, v in opt.items() if k != "schedules"}
             for lr in lrs:
                 spec = entry["spec"]
                 if lr is not None and peak is not None and not np.isclose(lr, peak, rtol=1e-12):
@@ -335,7 +339,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
                 if lr is not None and len(lrs) > 1:
                     parts.append(f"lr={lr:g}")
                 label = " / ".join(parts)
-                configs.append((label, sched_label, spec, entry, opt_label, opt, lr))
+                configs.append((label, sched_label, spec, entry, unit, opt_label, params, lr))
     labels = [c[0] for c in configs]
     if len(set(labels)) != len(labels):
         raise ConfigError(
@@ -344,7 +348,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
     vary = set(exp.vary)
     trials = []
     for seed in exp.seeds:
-        for label, sched_label, spec, entry, opt_label, opt, lr in configs:
+        for label, sched_label, spec, entry, unit, opt_label, opt, lr in configs:
             key = f"{label}|seed={seed}"
             trials.append(
                 Trial(
@@ -361,9 +365,30 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
                     split_seed=seed if "split" in vary else 0,
                     init_seed=seed if "init" in vary else 0,
                     order_seed=seed if "order" in vary else 0,
+                    unit=unit,
                 )
             )
     return trials, labels
+
+
+def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:
+    """Optimizers restricted to some schedules (their ``schedules`` list), checked."""
+    only = {}
+    for label, opt in config.optimizers.items():
+        if opt.get("schedules") is None:
+            continue
+        for name in opt["schedules"]:
+            if name not in config.schedules:
+                from lrlab.experiments.config import _close
+
+                raise ConfigError(
+                    config.source,
+                    f"optimizers.{label}.schedules",
+                    f"no schedule {name!r}{_close(name, config.schedules)}",
+                    f"use labels from [schedules]: {', '.join(config.schedules)}",
+                )
+        only[label] = list(opt["schedules"])
+    return only
 
 
 def _check_model(plan: Plan) -> None:

@@ -37,7 +37,8 @@ STATUSES = ("ok", "diverged", "failed")
 class Trial:
     """One point of the grid: a schedule, an optimizer, an lr and a seed.
 
-    ``spec`` is the schedule the trial trains with (canonical, after lr rescaling);
+    ``spec`` is the schedule the trial trains with (canonical, after lr rescaling), in
+    ``unit`` (``step``: evaluated per update; ``epoch``: at the epoch index);
     ``split_seed``, ``init_seed`` and ``order_seed`` follow the seed unless the
     experiment's ``vary`` holds one of them fixed (at 0).
     """
@@ -55,6 +56,7 @@ class Trial:
     split_seed: int
     init_seed: int
     order_seed: int
+    unit: str = "step"
 
     @property
     def optimizer_params(self) -> dict[str, Any]:

@@ -160,12 +160,12 @@ def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[st
     schedule = plan.schedule(trial)
     model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, trial.init_seed)
     own: list[Any] = []
-    if trial.plateau is None and plan.schedule_unit == "step":
+    if trial.plateau is None and trial.unit == "step":
         learning_rate: Any = lrlab_keras.schedule(schedule)
     else:
         own.append(
             lrlab_keras.Scheduler(
-                schedule, plateau=trial.plateau, monitor=trial.monitor, per=plan.schedule_unit
+                schedule, plateau=trial.plateau, monitor=trial.monitor, per=trial.unit
             )
         )
         learning_rate = float(schedule(0))
