@@ -296,6 +296,18 @@ def test_nan_seeds_are_dropped_and_reported():
     assert "2 dropped (not finite)" in c.sentence
 
 
+def test_configs_without_values_are_ranked_last_and_not_compared():
+    res = cmp.compare_configs(
+        {"a": [1.0, 2.0, 3.0], "dead": [np.nan] * 3, "b": [0.5, 1.5, 2.0]}, baseline="b"
+    )
+    assert res.ranking == ("a", "b", "dead")
+    assert (res.best_vs_runner_up.name_a, res.best_vs_runner_up.name_b) == ("a", "b")
+    assert set(res.vs_baseline) == {"a"}
+    alone = cmp.compare_configs({"a": [1.0, 2.0], "dead": [np.nan, np.nan]})
+    assert alone.best_vs_runner_up is None and alone.winner is None
+    assert alone.sentence == "Nothing to compare: fewer than two configs have a finite value."
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="same length"):
         cmp.compare_pair([1, 2, 3], [1, 2])
@@ -359,10 +371,10 @@ def test_swapping_shifting_and_flipping_are_consistent(pairs, shift):
 def test_eps_min_is_a_probability_and_dominance_gives_zero(a, b):
     eps = cmp.aso_eps_min(a, b, n_bootstrap=200)
     assert 0.0 <= eps <= 1.0
-    top = max(a) + 1.0 + (max(b) - min(b))
-    assert cmp.aso_eps_min([top + x - min(b) for x in b], b, n_bootstrap=200) <= 1e-12 or (
-        np.ptp(b) == 0
-    )
+    # b shifted above its own maximum: every bootstrap resample dominates too, so eps_min = 0
+    above = [max(b) + 1.0 + x - min(b) for x in b]
+    assert cmp.aso_eps_min(above, b, n_bootstrap=200) == 0.0
+    assert cmp.aso_eps_min(b, above, n_bootstrap=200) > 0.9
 
 
 # ---------------------------------------------------------------- critical-difference plot

@@ -809,7 +809,8 @@ def compare_configs(
     * the best config by mean against the runner-up (:func:`compare_pair`): the report names a
       winner only when this comparison is conclusive, otherwise it says how many seeds would be
       needed;
-    * every other config against ``baseline``, p-values Holm-adjusted over that family;
+    * every other config against ``baseline``, p-values Holm-adjusted over that family (configs
+      sharing no seed with the baseline are left out);
     * the Friedman/Nemenyi rank comparison over all configs (three or more).
 
     >>> r = compare_configs({"a": [1.0, 2.0, 3.0], "b": [1.1, 1.9, 3.0]}, baseline="b")
@@ -822,12 +823,17 @@ def compare_configs(
     if baseline is not None and baseline not in scores:
         raise ValueError(f"baseline {baseline!r} is not one of the configs: {', '.join(names)}")
     sign = 1.0 if higher_is_better else -1.0
+    arrays = {nm: np.asarray(scores[nm], dtype=float) for nm in names}
     means = {}
-    for nm in names:
-        v = np.asarray(scores[nm], dtype=float)
+    for nm, v in arrays.items():
         finite = v[np.isfinite(v)]
         means[nm] = float(finite.mean()) if finite.size else math.nan
     ranking = sorted(names, key=lambda nm: (math.isnan(means[nm]), -sign * means[nm]))
+
+    def shared(x: str, y: str) -> bool:  # any seed where both have a finite value
+        a, b = arrays[x], arrays[y]
+        return a.shape == b.shape and bool(np.any(np.isfinite(a) & np.isfinite(b)))
+
     kw = dict(
         higher_is_better=higher_is_better,
         test=test,
@@ -838,14 +844,15 @@ def compare_configs(
         aso=aso,
     )
     top = None
-    if len(ranking) >= 2:
-        best, second = ranking[0], ranking[1]
-        top = compare_pair(scores[best], scores[second], name_a=best, name_b=second, **kw)
+    measured = [nm for nm in ranking if not math.isnan(means[nm])]
+    if len(measured) >= 2 and shared(measured[0], measured[1]):
+        best, second = measured[0], measured[1]
+        top = compare_pair(arrays[best], arrays[second], name_a=best, name_b=second, **kw)
     vs: dict[str, PairedComparison] = {}
     if baseline is not None:
-        others = [nm for nm in ranking if nm != baseline]
+        others = [nm for nm in ranking if nm != baseline and shared(nm, baseline)]
         raw = [
-            compare_pair(scores[nm], scores[baseline], name_a=nm, name_b=baseline, **kw)
+            compare_pair(arrays[nm], arrays[baseline], name_a=nm, name_b=baseline, **kw)
             for nm in others
         ]
         if len(raw) > 1:  # a family of comparisons with the same baseline: Holm
@@ -858,12 +865,16 @@ def compare_configs(
     ranks = None
     if len(names) >= 3:
         try:
-            ranks = rank_comparison(scores, higher_is_better=higher_is_better, alpha=alpha)
+            ranks = rank_comparison(arrays, higher_is_better=higher_is_better, alpha=alpha)
         except ValueError:
             ranks = None
     winner = top.winner if top is not None else None
     if top is None:
-        sentence = f"Only one config ({ranking[0]}); nothing to compare."
+        sentence = (
+            f"Nothing to compare: {measured[0]} and {measured[1]} share no seed."
+            if len(measured) >= 2
+            else "Nothing to compare: fewer than two configs have a finite value."
+        )
     elif winner is not None:
         sentence = f"Best: {winner}. {top.sentence}"
     else:
