@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -505,6 +507,38 @@ def test_find_lr_refuses_a_schedule_optimizer_and_an_uncompiled_model(regression
         lrlab.keras.find_lr(bare, x, y, steps=5)
     with pytest.raises(LrlabError, match="steps"):
         lrlab.keras.find_lr(model, x, y, steps=1)
+
+
+# --------------------------------------------------------------------------- examples
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+IONOSPHERE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+
+
+@pytest.mark.skipif(not IONOSPHERE.is_file(), reason=f"no Ionosphere data at {IONOSPHERE}")
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("keras_time_decay", ["--epochs", "2"]),
+        ("keras_step_decay", ["--epochs", "2"]),
+        ("keras_plateau", ["--epochs", "3"]),
+        ("keras_seed_schedules", ["--epochs", "1", "--only", "step decay"]),
+        ("keras_find_lr", ["--steps", "20"]),
+    ],
+)
+def test_examples_run(name, args, capsys):
+    main = runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="example")["main"]
+    result = main([*args, "--data", f"csv:{IONOSPHERE}"])
+    out = capsys.readouterr().out
+    assert out.strip()
+    if name == "keras_time_decay":
+        assert "reloaded schedule: {'spec': 'time_decay(0.1, decay=0.002)'}" in out
+        assert "18 updates; next lr 0.096525" in out  # 0.1 / (1 + 0.002 * 18)
+    if name == "keras_step_decay":
+        assert result.history["learning_rate"] == [np.float32(0.1)] * 2
+    if name == "keras_seed_schedules":
+        assert list(result) == ["step decay (tutorial)"]
+    if name == "keras_find_lr":
+        assert len(result.lrs) == 20 and "weights restored: True" in out
 
 
 # --------------------------------------------------------------------------- torch backend
