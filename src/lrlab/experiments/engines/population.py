@@ -52,16 +52,19 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import LrlabError
+from lrlab.experiments.engines.base import Engine, Trial, TrialResult, final_metrics
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.schedules import Plateau
 
 __all__ = [
     "DEFAULT_MEMORY",
+    "PopulationEngine",
     "PopulationResult",
     "PopulationUnsupported",
     "chunk_size",
     "initial_weights",
     "parse_memory",
+    "population_inputs",
     "iter_population",
     "plateau_update",
     "train_population",
@@ -274,6 +277,19 @@ class _Program:
         self.names = ["loss", *[m.name for m in self.metrics]]
         self.names += [f"val_{n}" for n in self.names]
         self.run = jax.jit(self._run)
+        self._executables: dict[str, Any] = {}
+
+    def compiled(self, args) -> tuple[Any, float]:
+        """The executable for ``args``' shapes (compiled on first use) and the compile time."""
+        import jax
+
+        key = str(jax.tree.map(lambda a: (a.shape, str(a.dtype)), args))
+        if key in self._executables:
+            return self._executables[key], 0.0
+        t0 = time.perf_counter()
+        executable = self.run.lower(*args).compile()
+        self._executables[key] = executable
+        return executable, time.perf_counter() - t0
 
     # -- one trial ----------------------------------------------------------------
     def _forward_loss(self, tv, ntv, x, y, training: bool):
@@ -424,6 +440,40 @@ class _Program:
         return params * (4 + 2 * slots) + 2 * state + inter
 
 
+_PROGRAMS: dict[str, _Program] = {}
+
+
+def _program(model, optimizer: KerasOptimizer, loss, metrics, shape: _Shape) -> _Program:
+    """A :class:`_Program`, reused when the same structure comes again (compiled once).
+
+    The key is the model's architecture without layer names and seeds (each build numbers
+    its layers anew), the optimizer, the loss, the metrics and the shapes; anything that
+    cannot be serialized gets a fresh program.
+    """
+    import json
+
+    try:
+        parts = [model.get_config(), loss.get_config(), [m.get_config() for m in metrics]]
+        key = json.dumps([_nameless(parts), repr(optimizer), repr(shape)], sort_keys=True)
+    except Exception:
+        return _Program(model, optimizer, loss, metrics, shape)
+    if key not in _PROGRAMS:
+        while len(_PROGRAMS) >= 8:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = _Program(model, optimizer, loss, metrics, shape)
+    return _PROGRAMS[key]
+
+
+def _nameless(value: Any) -> Any:
+    """``value`` (a Keras config) without ``name`` and ``seed`` entries (the program gets
+    the weights and seed states as inputs, so neither changes what it computes)."""
+    if isinstance(value, dict):
+        return {k: _nameless(v) for k, v in value.items() if k not in ("name", "seed")}
+    if isinstance(value, list | tuple):
+        return [_nameless(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
+
+
 def _jaxpr_bytes(fn, *args) -> int:
     """The bytes of every intermediate value in ``fn``'s jaxpr (an upper bound of its temps)."""
     import jax
@@ -438,10 +488,18 @@ def _jaxpr_bytes(fn, *args) -> int:
             for var in eqn.outvars:
                 aval = var.aval
                 if hasattr(aval, "shape"):
-                    total += int(np.prod(aval.shape)) * np.dtype(aval.dtype).itemsize
+                    total += int(np.prod(aval.shape)) * _itemsize(aval.dtype)
             for sub in jaxprs_in_params(eqn.params):
                 stack.append(sub)
     return total
+
+
+def _itemsize(dtype: Any) -> int:
+    """Bytes per element; 8 for dtypes numpy does not know (JAX PRNG keys: two uint32)."""
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return 8
 
 
 def chunk_size(n_trials: int, trial_bytes: int, memory: int) -> int:
@@ -515,7 +573,7 @@ def iter_population(
     budget = parse_memory(memory)
 
     template, tv, ntv = initial_weights(build_model, init_seeds)
-    program = _Program(template, optimizer, loss, metrics, shape)
+    program = _program(template, optimizer, loss, metrics, shape)
     plateau_arrays = _Plateaus.build(plateaus, monitors, program.names)
 
     # Shared inputs, deduplicated over the whole population: lr tables and batch orders.
@@ -536,7 +594,6 @@ def iter_population(
     per_group = max(1, min(len(used), (budget // 2) // max(split_bytes, 1)))
     per_trial = program.trial_bytes(tv, ntv, np.asarray(first.x_train), np.asarray(first.y_train))
     size = chunk_size(n, per_trial, max(budget - per_group * split_bytes, budget // 4))
-    compiled = None
     for g in range(0, len(used), per_group):
         group = used[g : g + per_group]
         group = group + [group[0]] * (per_group - len(group))
@@ -559,10 +616,7 @@ def iter_population(
                 (*data, *shared),
             )
             t0 = time.perf_counter()
-            compile_seconds = 0.0
-            if compiled is None:
-                compiled = program.run.lower(*args).compile()
-                compile_seconds = time.perf_counter() - t0
+            compiled, compile_seconds = program.compiled(args)
             values, lrs, scales, diverged = jax.device_get(compiled(*args))
             k = len(index)
             result = PopulationResult(
@@ -635,3 +689,158 @@ def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], *
         compile_seconds=sum(p.compile_seconds for _, p in parts),
         seconds=time.perf_counter() - t0,
     )
+
+
+# --------------------------------------------------------------------------- the engine
+class PopulationEngine(Engine):
+    """Train a plan's trials in vectorized populations (one group per optimizer config).
+
+    Results are the Keras engine's (same rows, statuses and final metrics); a trial's
+    ``seconds`` is its chunk's wall time divided by the chunk's trial count.
+    """
+
+    name = "population"
+
+    def __init__(self, memory: int | str | None = None):
+        self.memory = parse_memory(memory if memory is not None else _env_memory())
+        self._chunk: int | None = None
+
+    def describe(self) -> str:
+        chunk = f", {self._chunk} trials per chunk" if self._chunk else ""
+        return f"population engine (jax.vmap over trials{chunk})"
+
+    def unsupported(self, plan: Any) -> str | None:
+        import keras
+
+        if keras.backend.backend() != "jax":
+            return f"it needs KERAS_BACKEND=jax (the backend is {keras.backend.backend()})"
+        import json
+
+        for trial in {t.optimizer_json: t for t in plan.trials}.values():
+            try:
+                KerasOptimizer.from_config(json.loads(trial.optimizer_json))
+            except LrlabError as err:
+                return str(err)
+        return _model_unsupported(plan)
+
+    def run(self, plan: Any, trials: Sequence[Trial]) -> Iterator[TrialResult]:
+        groups: dict[str, list[Trial]] = {}
+        for trial in trials:
+            groups.setdefault(trial.optimizer_json, []).append(trial)
+        for group in groups.values():
+            yield from self._run_group(plan, group)
+
+    def _run_group(self, plan: Any, trials: list[Trial]) -> Iterator[TrialResult]:
+        first = plan.metrics[0] if plan.metrics else None
+        done: set[int] = set()
+        started, t0 = time.time(), time.perf_counter()
+        try:
+            kwargs = population_inputs(plan, trials)
+            for index, result in iter_population(**kwargs, memory=self.memory):
+                self._chunk = result.chunk_size
+                per_trial = result.seconds / max(len(index), 1)
+                for j, i in enumerate(index):
+                    rows = result.rows(j)
+                    bad = int(result.diverged_epoch[j]) or None
+                    done.add(int(i))
+                    yield TrialResult(
+                        trials[i],
+                        "diverged" if bad else "ok",
+                        epochs=rows,
+                        final=final_metrics(rows, first),
+                        diverged_epoch=bad,
+                        started=started,
+                        seconds=per_trial,
+                        engine=self.name,
+                    )
+                started = time.time()
+        except Exception as err:  # the chunk failed: its trials and the rest are 'failed'
+            text = str(err).strip()
+            message = f"{type(err).__name__}: {text.splitlines()[0][:300]}" if text else ""
+            seconds = time.perf_counter() - t0
+            for i, trial in enumerate(trials):
+                if i not in done:
+                    yield TrialResult(
+                        trial,
+                        "failed",
+                        message=message or type(err).__name__,
+                        started=started,
+                        seconds=seconds,
+                        engine=self.name,
+                    )
+
+
+def _env_memory() -> str | None:
+    import os
+
+    return os.environ.get("LRLAB_MEMORY") or None
+
+
+def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
+    """:func:`iter_population`'s arguments for ``trials`` of ``plan`` (one optimizer config).
+
+    Everything comes from the same plan methods the Keras engine uses (split, lr table,
+    model build, batch order, loss and metrics), so a trial means the same in both.
+    """
+    import json
+
+    from lrlab.experiments.engines.keras import _loss, make_metrics
+    from lrlab.spec import parse
+
+    ds = plan.dataset
+    split_seeds = sorted({t.split_seed for t in trials})
+    splits = [_TargetSplit(plan.split(s), ds.task) for s in split_seeds]
+    return {
+        "build_model": lambda seed: plan.model.build(ds.input_shape, ds.task, ds.n_classes, seed),
+        "splits": splits,
+        "optimizer": json.loads(trials[0].optimizer_json),
+        "lr": np.stack([plan.lr_table(t) for t in trials]).astype(np.float32),
+        "init_seeds": [t.init_seed for t in trials],
+        "order_seeds": [t.order_seed for t in trials],
+        "split_index": [split_seeds.index(t.split_seed) for t in trials],
+        "epochs": plan.epochs,
+        "batch_size": plan.batch_size,
+        "loss": _loss(plan),
+        "metrics": make_metrics(plan.metrics, ds.task),
+        "plateaus": [parse(t.plateau) if t.plateau else None for t in trials],
+        "monitors": [t.monitor for t in trials],
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _TargetSplit:
+    """A split with targets typed as the loss expects (the Keras engine's ``_targets``)."""
+
+    split: Any
+    task: str
+
+    def __getattr__(self, name: str) -> Any:
+        from lrlab.experiments.engines.keras import _targets
+
+        value = getattr(self.split, name)
+        return _targets(value, self.task) if name in ("y_train", "y_val") else value
+
+
+def _model_unsupported(plan: Any) -> str | None:
+    """Why the plan's model cannot run under ``jax.vmap`` (``None``: it can)."""
+    import jax
+
+    ds = plan.dataset
+    try:
+        model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0)
+        tv = [np.stack([np.asarray(v.value)] * 2) for v in model.trainable_variables]
+        ntv = [np.stack([np.asarray(v.value)] * 2) for v in model.non_trainable_variables]
+        x = np.zeros((2, 2, *ds.input_shape), np.float32)
+
+        def call(tv_, ntv_, x_):
+            return model.stateless_call(tv_, ntv_, x_, training=True)[0]
+
+        jax.eval_shape(jax.vmap(call), tv, ntv, x)
+    except Exception as err:
+        text = getattr(plan.model, "text", "the model")
+        return (
+            f"{text} does not run under jax.vmap ({type(err).__name__}: "
+            f"{str(err).strip().splitlines()[0][:160] if str(err).strip() else ''}); "
+            'use engine = "keras"'
+        )
+    return None

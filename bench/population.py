@@ -1,0 +1,289 @@
+"""Benchmark: the population engine against Keras ``fit`` per trial and a plain PyTorch loop.
+
+The workload is the seed 002 tutorial's experiment: the Ionosphere MLP 34-34-1 (relu,
+sigmoid, ``init="normal"``), SGD with momentum 0.8, batch 28, 50 epochs, validation
+split 0.33 (the last third, as Keras' ``validation_split``), no standardization. The
+trials are a grid of 2 schedules (``time_decay(0.1, decay=0.002)`` per update, and
+``constant(0.1)``) x 5 peak lrs (0.01 .. 1.0) x seeds; N = 1, 10, 100, 500, 1000 takes
+the first N trials (seed-major, as ``lrlab run`` orders them).
+
+Measured in one run of this script:
+
+- ``matmul``: float32 1024x1024 matmul in JAX, GFLOP/s (the machine's reference);
+- ``keras``: the Keras engine's ``fit_trial`` (one Keras ``fit`` per trial, lr table,
+  validation every epoch) on a few trials after one warm-up trial, trials/s;
+- ``torch``: a plain PyTorch loop (same model, batches, lr per update, validation every
+  epoch) on a few trials, trials/s;
+- ``population``: the population engine on N trials in a fresh process per N -- the
+  first call (building the initial weights, tracing and compiling included) and a
+  second, steady call of the same run; trials/s, peak RSS of that process, and achieved
+  GFLOP/s (model FLOPs: 3x the forward matmul FLOPs per training row, 1x per validation
+  row) as a share of the matmul.
+
+Usage::
+
+    KERAS_BACKEND=jax .venv/bin/python bench/population.py            # full (a few minutes)
+    KERAS_BACKEND=jax .venv/bin/python bench/population.py --quick    # N = 1, 10, 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+LRS = [0.01, 0.03, 0.1, 0.3, 1.0]
+HIDDEN = 34
+
+
+def make_plan(n_trials: int, epochs: int):
+    """The seed 002 grid with enough seeds for ``n_trials`` trials, and where the data came from."""
+    from lrlab.experiments.config import config_from_dict
+    from lrlab.experiments.datasets import Dataset
+    from lrlab.experiments.plan import build_plan
+
+    per_seed = 2 * len(LRS)
+    raw = {
+        "experiment": {
+            "name": "seed002-bench",
+            "seeds": max(1, math.ceil(n_trials / per_seed)),
+            "lrs": LRS,
+        },
+        "data": {
+            "dataset": "ionosphere",
+            "validation": 0.33,
+            "split": "tail",
+            "standardize": False,
+        },
+        "model": {"spec": f'mlp(hidden=[{HIDDEN}], activation="relu", init="normal")'},
+        "training": {"epochs": epochs, "batch_size": 28},
+        "optimizers": {"sgd": {"type": "sgd", "momentum": 0.8}},
+        "schedules": {
+            "time_decay": "time_decay(0.1, decay=0.002)",
+            "constant": "constant(0.1)",
+        },
+    }
+    if DATA.exists():
+        from lrlab.experiments.datasets import load_dataset
+
+        dataset, source = load_dataset(f"csv:{DATA}"), f"{DATA} (351x34)"
+    else:
+        rng = np.random.default_rng(2)
+        x = rng.normal(size=(351, 34)).astype(np.float32)
+        y = (x @ rng.normal(size=34) + 0.5 * rng.normal(size=351) > 0).astype(np.int64)
+        dataset = Dataset("synthetic", x, y, "binary", ("0", "1"))
+        source = "synthetic data of the same shape (351x34; ionosphere.csv not found)"
+    plan = build_plan(config_from_dict(raw), dataset=dataset, check_model=False)
+    return plan, plan.trials[:n_trials], source
+
+
+def model_flops(plan) -> float:
+    """Model FLOPs of one trial: 3x forward matmul FLOPs per training row, 1x per val row."""
+    d = plan.dataset.input_shape[0]
+    forward = 2 * (d * HIDDEN + HIDDEN * 1)
+    split = plan.split(0)
+    return plan.epochs * (3 * forward * len(split.y_train) + forward * len(split.y_val))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM; ``ru_maxrss`` survives exec on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------- workers
+def population_worker(n: int, epochs: int, memory: str | None) -> dict:
+    """Run in a fresh process: the engine on ``n`` trials twice (first, steady)."""
+    from lrlab.experiments.engines.population import PopulationEngine
+
+    plan, trials, _ = make_plan(n, epochs)
+    engine = PopulationEngine(memory=memory)
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        results = list(engine.run(plan, trials))
+        times.append(time.perf_counter() - t0)
+    assert len(results) == n and all(r.status in ("ok", "diverged") for r in results)
+    best = max(r.final.get("val_accuracy", 0.0) for r in results)
+    return {
+        "n": n,
+        "first": times[0],
+        "steady": times[1],
+        "chunk": engine._chunk,
+        "rss_mb": peak_rss_mb(),
+        "best_val_accuracy": best,
+    }
+
+
+def keras_rate(plan, trials, count: int) -> tuple[float, float]:
+    """Seconds per trial of the Keras engine (after one warm-up trial) and the first trial's."""
+    from lrlab.experiments.engines.keras import fit_trial
+
+    t0 = time.perf_counter()
+    fit_trial(plan, trials[0])
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for trial in trials[1 : count + 1]:
+        fit_trial(plan, trial)
+    return (time.perf_counter() - t0) / count, warm
+
+
+def torch_rate(plan, trials, count: int) -> float:
+    """Seconds per trial of a plain PyTorch loop doing the same work."""
+    import torch
+
+    from lrlab.experiments.datasets import batch_order
+
+    split = plan.split(0)
+    x = torch.tensor(split.x_train)
+    y = torch.tensor(split.y_train, dtype=torch.float32)[:, None]
+    xv = torch.tensor(split.x_val)
+    yv = torch.tensor(split.y_val, dtype=torch.float32)[:, None]
+    n, b = len(y), plan.batch_size
+    t0 = time.perf_counter()
+    for trial in trials[:count]:
+        torch.manual_seed(trial.init_seed)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(x.shape[1], HIDDEN),
+            torch.nn.ReLU(),
+            torch.nn.Linear(HIDDEN, 1),
+            torch.nn.Sigmoid(),
+        )
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.8)
+        loss_fn = torch.nn.BCELoss()
+        table = plan.lr_table(trial)
+        t = 0
+        for epoch in range(plan.epochs):
+            order = torch.from_numpy(batch_order(trial.order_seed, epoch, n))
+            for i in range(0, n, b):
+                rows = order[i : i + b]
+                for group in opt.param_groups:
+                    group["lr"] = float(table[t])
+                opt.zero_grad()
+                loss = loss_fn(model(x[rows]), y[rows])
+                loss.backward()
+                opt.step()
+                t += 1
+            with torch.no_grad():
+                out = model(xv)
+                float(loss_fn(out, yv)), float(((out > 0.5).float() == yv).float().mean())
+    return (time.perf_counter() - t0) / count
+
+
+def matmul_gflops() -> float:
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(1024, 1024)), jnp.float32)
+    f = jax.jit(lambda m: m @ m)
+    f(a).block_until_ready()
+    best = math.inf
+    for _ in range(10):
+        t0 = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 1024**3 / best / 1e9
+
+
+# --------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1, 10, 100; fewer repeats")
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated N (default 1,10,100,500,1000)"
+    )
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--keras-trials", type=int, default=None)
+    parser.add_argument("--torch-trials", type=int, default=None)
+    parser.add_argument("--memory", default=None, help="population memory budget, e.g. 512MB")
+    parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        print(json.dumps(population_worker(args.worker, args.epochs, args.memory)))
+        return
+    sizes = [1, 10, 100] if args.quick else [1, 10, 100, 500, 1000]
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    n_keras = args.keras_trials or (1 if args.quick else 3)
+    n_torch = args.torch_trials or (1 if args.quick else 3)
+
+    import jax
+    import keras
+    import torch
+
+    plan, trials, source = make_plan(max(n_keras + 1, n_torch, 10), args.epochs)
+    print(f"data: {source}")
+    print(
+        f"workload: mlp 34-{HIDDEN}-1, sgd momentum 0.8, batch {plan.batch_size}, "
+        f"{plan.epochs} epochs x {plan.steps_per_epoch} updates, validation every epoch"
+    )
+    print(
+        f"machine: {os.cpu_count()} cpus; jax {jax.__version__}, keras {keras.__version__}, "
+        f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}"
+    )
+    flops = model_flops(plan)
+    gflops = matmul_gflops()
+    print(f"matmul 1024x1024 float32 (jax): {gflops:.1f} GFLOP/s")
+    keras_s, keras_first = keras_rate(plan, trials, n_keras)
+    print(
+        f"keras fit, one trial at a time: {keras_s:.3f} s/trial = {1 / keras_s:.2f} trials/s "
+        f"(mean of {n_keras} after a warm-up trial of {keras_first:.2f} s)"
+    )
+    torch_s = torch_rate(plan, trials, n_torch)
+    print(
+        f"pytorch loop, one trial at a time: {torch_s:.3f} s/trial = {1 / torch_s:.2f} trials/s "
+        f"(mean of {n_torch})"
+    )
+    print()
+    header = (
+        f"{'N':>5} {'first s':>8} {'steady s':>8} {'trials/s':>9} {'x keras':>8} "
+        f"{'x torch':>8} {'first x keras':>13} {'GFLOP/s':>8} {'of matmul':>9} {'chunk':>6} "
+        f"{'peak RSS':>9}"
+    )
+    print(header)
+    rows = []
+    for n in sizes:
+        cmd = [sys.executable, __file__, "--worker", str(n), "--epochs", str(args.epochs)]
+        if args.memory:
+            cmd += ["--memory", args.memory]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(f"{n:>5} worker failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rate = n / r["steady"]
+        achieved = rate * flops / 1e9
+        rows.append(r)
+        print(
+            f"{n:>5} {r['first']:>8.2f} {r['steady']:>8.3f} {rate:>9.1f} "
+            f"{rate * keras_s:>7.0f}x {rate * torch_s:>7.0f}x "
+            f"{(n / r['first']) * keras_s:>12.0f}x {achieved:>8.2f} {achieved / gflops:>8.1%} "
+            f"{r['chunk']:>6} {r['rss_mb']:>6.0f} MB"
+        )
+    print()
+    print(
+        "trials/s, x keras, x torch, GFLOP/s: the steady call; 'first x keras' includes "
+        "building the initial weights, tracing and compiling; peak RSS is the population "
+        "process's."
+    )
+    print(f"this process (keras, torch, matmul): peak RSS {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
