@@ -80,6 +80,35 @@ class Ops:
     def where(self, cond: Any, a: Any, b: Any) -> Any:
         return self.xp.where(cond, self.asarray(a), self.asarray(b))
 
+    def floor_div(self, t: Any, n: float) -> Any:
+        """``floor(t / n)``, exact for integer-valued ``t`` and ``n`` (staircases, cycles).
+
+        XLA rewrites a division by a constant as a multiplication by its reciprocal, which
+        can land one ulp below an exact quotient (``214 / 107 -> 1.9999999``); the two
+        corrections below use exact integer products instead.
+        """
+        q = self.xp.floor(t / n)
+        q = self.where(q * n > t, q - 1.0, q)
+        return self.where((q + 1.0) * n <= t, q + 1.0, q)
+
+    def ceil_div(self, t: Any, n: float) -> Any:
+        """``ceil(t / n)``, exact for integer-valued ``t`` and ``n`` (see :meth:`floor_div`)."""
+        q = self.xp.ceil(t / n)
+        q = self.where((q - 1.0) * n >= t, q - 1.0, q)
+        return self.where(q * n < t, q + 1.0, q)
+
+    def power(self, base: float, exponent: Any) -> Any:
+        """``base ** exponent`` for a Python float ``base > 0`` and an array exponent.
+
+        numpy computes it directly (float64, exact where the tutorials' ``math.pow`` is);
+        float32 namespaces get ``exp(exponent * log(base))`` with ``log(base)`` taken in
+        float64, so rounding ``base`` to float32 does not cost ``exponent`` ulps
+        (``0.99999 ** 1000`` would otherwise be off by 1e-5).
+        """
+        if self.kind == "numpy":
+            return base**exponent
+        return self.xp.exp(exponent * math.log(base))
+
     def clip(self, x: Any, lo: float, hi: float) -> Any:
         return self.xp.minimum(self.xp.maximum(x, self.asarray(lo)), self.asarray(hi))
 
@@ -226,6 +255,15 @@ class Schedule:
     def _value(self, t: Any, ops: Ops) -> Any:
         raise NotImplementedError
 
+    @property
+    def peak(self) -> float:
+        """The largest value the schedule takes at any step ``t >= 0`` (an upper bound).
+
+        Plots use it for their axes, ``scale`` checks that ``factor * peak`` stays
+        finite, and the property tests check ``0 <= schedule(t) <= peak``.
+        """
+        raise NotImplementedError
+
     def curve(self, steps: int) -> np.ndarray:
         """The values at steps ``0 .. steps-1`` as a float64 numpy array."""
         return np.asarray(self(np.arange(steps, dtype=np.float64), np), dtype=np.float64)
@@ -260,6 +298,10 @@ class ReactiveSchedule(Schedule):
             "combine it with a schedule in an integration (e.g. lrlab.keras.Scheduler"
             "(spec, plateau=...)) instead of evaluating it"
         )
+
+    @property
+    def peak(self) -> float:
+        return self(0)
 
 
 def _check_steps(steps: np.ndarray) -> None:

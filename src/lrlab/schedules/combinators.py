@@ -37,6 +37,10 @@ class Warmup(Schedule):
             "schedule", not self.schedule.reactive, "must not be reactive (plateau has no curve)"
         )
 
+    @property
+    def peak(self) -> float:
+        return max(self.start, self.schedule.peak)
+
     def _value(self, t, ops: Ops):
         after = self.schedule._value(ops.maximum(t - self.steps, ops.asarray(0.0)), ops)
         if self.steps == 0:
@@ -81,6 +85,10 @@ class Sequence(Schedule):
             "must not hold a reactive schedule (plateau has no curve)",
         )
 
+    @property
+    def peak(self) -> float:
+        return max(s.peak for s in self.schedules)
+
     def _value(self, t, ops: Ops):
         out = self.schedules[0]._value(t, ops)
         for boundary, piece in zip(self.boundaries, self.schedules[1:], strict=True):
@@ -110,6 +118,15 @@ class Scale(Schedule):
         self._require(
             "schedule", not self.schedule.reactive, "must not be reactive (plateau has no curve)"
         )
+        self._require(
+            "factor",
+            math.isfinite(self.factor * self.schedule.peak),
+            f"times the schedule's peak {self.schedule.peak} overflows, got {self.factor}",
+        )
+
+    @property
+    def peak(self) -> float:
+        return self.factor * self.schedule.peak
 
     def _value(self, t, ops: Ops):
         return self.factor * self.schedule._value(t, ops)
@@ -138,6 +155,10 @@ class LrRange(Schedule):
         self._require("start", self.start > 0, f"must be > 0, got {self.start}")
         self._require("end", self.end > 0, f"must be > 0, got {self.end}")
         self._require("steps", self.steps >= 2, f"must be >= 2, got {self.steps}")
+
+    @property
+    def peak(self) -> float:
+        return max(self.start, self.end)
 
     def _value(self, t, ops: Ops):
         frac = ops.clip(t / (self.steps - 1), 0.0, 1.0)

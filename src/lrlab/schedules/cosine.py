@@ -49,10 +49,22 @@ class Cosine(Schedule):
             self._require(
                 "warmup_target", self.warmup_target >= 0, f"must be >= 0, got {self.warmup_target}"
             )
+        else:
+            # Keras silently ignores warmup_steps without warmup_target; say so instead.
+            self._require(
+                "warmup_steps",
+                self.warmup_steps == 0,
+                "needs warmup_target (the lr reached after the warmup), "
+                "or write warmup(N, cosine(...))",
+            )
 
     def _decay(self, t, peak: float, ops: Ops):
         frac = ops.minimum(t, ops.asarray(float(self.decay_steps))) / self.decay_steps
         return peak * ((1.0 - self.alpha) * _half_cosine(frac, ops) + self.alpha)
+
+    @property
+    def peak(self) -> float:
+        return max(self.lr, self.warmup_target or 0.0)
 
     def _value(self, t, ops: Ops):
         if self.warmup_target is None:
@@ -90,8 +102,16 @@ class CosineAnnealing(Schedule):
         self._require("t_max", self.t_max > 0, f"must be > 0, got {self.t_max}")
         self._require("eta_min", self.eta_min >= 0, f"must be >= 0, got {self.eta_min}")
 
+    @property
+    def peak(self) -> float:
+        return max(self.lr, self.eta_min)
+
     def _value(self, t, ops: Ops):
-        return self.eta_min + (self.lr - self.eta_min) * _half_cosine(t / self.t_max, ops)
+        # reduce to one period (2 t_max) first: exact for integer steps, so float32
+        # namespaces keep full accuracy far past t_max
+        period = 2.0 * self.t_max
+        r = t - period * ops.floor_div(t, period)
+        return self.eta_min + (self.lr - self.eta_min) * _half_cosine(r / self.t_max, ops)
 
 
 @register("cosine_restarts")
@@ -125,19 +145,33 @@ class CosineRestarts(Schedule):
             f"must be > 0, got {self.first_decay_steps}",
         )
         self._require("t_mul", self.t_mul >= 1, f"must be >= 1, got {self.t_mul}")
-        self._require("m_mul", self.m_mul > 0, f"must be > 0, got {self.m_mul}")
+        self._require("m_mul", 0 < self.m_mul <= 1, f"must be in (0, 1], got {self.m_mul}")
         self._require("alpha", 0 <= self.alpha <= 1, f"must be in [0, 1], got {self.alpha}")
 
+    @property
+    def peak(self) -> float:
+        return self.lr
+
     def _value(self, t, ops: Ops):
-        frac = t / self.first_decay_steps
-        if self.t_mul == 1.0:
-            i_restart = ops.floor(frac)
-            frac = frac - i_restart
+        n, q = float(self.first_decay_steps), self.t_mul
+        if q == 1.0:
+            i_restart = ops.floor_div(t, n)
+            frac = (t - i_restart * n) / n
         else:
-            i_restart = ops.floor(ops.log(1.0 - frac * (1.0 - self.t_mul)) / math.log(self.t_mul))
-            done = (1.0 - self.t_mul**i_restart) / (1.0 - self.t_mul)
-            frac = (frac - done) / self.t_mul**i_restart
-        cosine = self.m_mul**i_restart * _half_cosine(frac, ops)
+            # period i starts after n (q^i - 1) / (q - 1) steps; invert, then correct the
+            # floor, which rounding can put one period off at a restart (Keras' float32
+            # code returns alpha instead of the peak there, e.g. t_mul=3 at step 121 n)
+            def start(i):
+                steps = n * (q**i - 1.0) / (q - 1.0)
+                # with an integer t_mul every restart is a whole step: round off float32 noise
+                return ops.floor(steps + 0.5) if q % 1 == 0 else steps
+
+            i_restart = ops.floor(ops.log1p(t / n * (q - 1.0)) / math.log(q))
+            i_restart = ops.where(t < start(i_restart), i_restart - 1.0, i_restart)
+            i_restart = ops.where(t >= start(i_restart + 1.0), i_restart + 1.0, i_restart)
+            i_restart = ops.maximum(i_restart, ops.asarray(0.0))
+            frac = (t - start(i_restart)) / (n * q**i_restart)
+        cosine = ops.power(self.m_mul, i_restart) * _half_cosine(frac, ops)
         return self.lr * ((1.0 - self.alpha) * cosine + self.alpha)
 
 
@@ -174,6 +208,10 @@ class WarmupStableDecay(Schedule):
         self._require(
             "min_lr", 0 <= self.min_lr <= self.lr, f"must be in [0, lr], got {self.min_lr}"
         )
+
+    @property
+    def peak(self) -> float:
+        return self.lr
 
     def _value(self, t, ops: Ops):
         w, s, d = self.warmup_steps, self.stable_steps, self.decay_steps

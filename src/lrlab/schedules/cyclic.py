@@ -53,6 +53,11 @@ class OneCycle(Schedule):
             self.final_div_factor > 0,
             f"must be > 0, got {self.final_div_factor}",
         )
+        self._require(
+            "div_factor",
+            math.isfinite(self.max_lr / self.div_factor),
+            f"makes the initial lr max_lr / div_factor overflow, got {self.div_factor}",
+        )
         ends = [e for e, _, _ in self.phases()]
         self._require(
             "pct_start",
@@ -75,6 +80,10 @@ class OneCycle(Schedule):
                 (last, initial, minimum),
             ]
         return [(up_end, initial, self.max_lr), (last, self.max_lr, minimum)]
+
+    @property
+    def peak(self) -> float:
+        return max(self.max_lr, self.max_lr / self.div_factor)
 
     def _value(self, t, ops: Ops):
         phases = self.phases()
@@ -131,17 +140,22 @@ class Cyclic(Schedule):
             )
         self._require("gamma", 0 < self.gamma <= 1, f"must be in (0, 1], got {self.gamma}")
 
+    @property
+    def peak(self) -> float:
+        return max(self.base_lr, self.max_lr)
+
     def _value(self, t, ops: Ops):
         up = float(self.step_size_up)
         down = float(self.step_size_down) if self.step_size_down is not None else up
         total = up + down
-        ratio = up / total
-        cycle = ops.floor(1.0 + t / total)
-        x = 1.0 + t / total - cycle
-        scale = ops.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
+        # torch: cycle = floor(1 + t / total), x = 1 + t / total - cycle; the same in
+        # whole steps (pos = x * total), exact for integer steps in float32 too
+        done = ops.floor_div(t, total)
+        pos = t - done * total
+        scale = ops.where(pos <= up, pos / up, (total - pos) / down)
         height = (self.max_lr - self.base_lr) * scale
         if self.mode == "triangular2":
-            height = height * (1.0 / 2.0 ** (cycle - 1.0))
+            height = height * 0.5**done
         elif self.mode == "exp_range":
-            height = height * self.gamma**t
+            height = height * ops.power(self.gamma, t)
         return self.base_lr + height

@@ -6,8 +6,11 @@ Every formula below uses ``t`` for the step (0 = first optimizer update).
 from __future__ import annotations
 
 import dataclasses
+import math
 
-from lrlab.schedules.base import Ops, Schedule, register
+import numpy as np
+
+from lrlab.schedules.base import Ops, Schedule, ops_for, register
 
 
 @register("constant")
@@ -24,6 +27,10 @@ class Constant(Schedule):
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
 
+    @property
+    def peak(self) -> float:
+        return self.lr
+
     def _value(self, t, ops: Ops):
         return t * 0.0 + self.lr
 
@@ -36,8 +43,12 @@ class TimeDecay(Schedule):
     This is the per-update formula Keras 2 applied with ``iterations`` as ``t``
     (Keras 3 ignores ``decay=`` with a warning). With ``cumulative=true`` it is the
     recursion ``lr_t = lr_{t-1} / (1 + decay * t)`` that produces the table printed in
-    the seed tutorial, i.e. ``lr * prod_{i=1..t} 1 / (1 + decay * i)``, evaluated in
-    closed form through ``lgamma`` (float32 namespaces lose ~1e-4 relative accuracy).
+    the seed tutorial: ``lr * exp(-S(t))`` with ``S(t) = sum_{i=1..floor(t)} log1p(decay * i)``.
+
+    ``S`` is evaluated in closed form, accurate to float32/float64 rounding in every
+    array namespace: the first 16 terms exactly, the rest by the Euler-Maclaurin formula
+    (integral of ``log1p(decay * x)``, end corrections up to the 5th derivative; the
+    remainder is below 3e-12). A ``lgamma`` difference would lose ~1e-4 in float32.
 
     >>> s = TimeDecay(0.1, decay=0.001, cumulative=True)
     >>> [round(s(t), 11) for t in range(5)]
@@ -55,21 +66,62 @@ class TimeDecay(Schedule):
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
         self._require("decay", self.decay >= 0, f"must be >= 0, got {self.decay}")
 
+    @property
+    def peak(self) -> float:
+        return self.lr
+
     def _value(self, t, ops: Ops):
         if not self.cumulative:
             return self.lr / (1.0 + self.decay * t)
         if self.decay == 0.0:
             return t * 0.0 + self.lr
-        # prod_{i=1..t} (1 + d i) = d^t * Gamma(t + 1 + 1/d) / Gamma(1 + 1/d)
-        a = 1.0 + 1.0 / self.decay
-        log_prod = t * _log(self.decay) + ops.lgamma(t + a) - ops.lgamma(ops.asarray(a))
-        return self.lr * ops.exp(-log_prod)
+        t = ops.floor(t)
+        d, k = self.decay, _HEAD
+        # S(t) for t <= k, term by term (in float64, then selected)
+        head = [0.0]
+        for i in range(1, k + 1):
+            head.append(head[-1] + math.log1p(d * i))
+        s_head = t * 0.0
+        for i in range(1, k + 1):
+            s_head = ops.where(t >= i, head[i], s_head)
+        if d * k > 1e20:  # every term past k is > 46 nats: the lr underflows to 0 there
+            return ops.where(t <= k, self.lr * ops.exp(-s_head), 0.0)
+        # Euler-Maclaurin for sum_{i=k+1..t} f(i), f(x) = log1p(d x), g = f' = d / (1 + d x)
+        x = ops.maximum(t, ops.asarray(float(k)))
+        g = d / (1.0 + d * x)
+        gk = d / (1.0 + d * k)
+        tail = (
+            x * _h(d * x, ops)
+            - k * _h_scalar(d * k)
+            + (ops.log1p(d * x) - math.log1p(d * k)) / 2.0
+            + (g - gk) / 12.0
+            - (g**3 - gk**3) / 360.0
+            + (g**5 - gk**5) / 1260.0
+        )
+        s = ops.where(t <= k, s_head, head[k] + tail)
+        return self.lr * ops.exp(-s)
 
 
-def _log(x: float) -> float:
-    import math
+_HEAD = 16  # terms of the cumulative time decay summed exactly
+_SERIES_BELOW = 0.1
 
-    return math.log(x)
+
+def _h(u, ops: Ops):
+    """``h(u) = ((1 + u) log1p(u) - u) / u``, so that ``int_0^x log1p(d y) dy = x h(d x)``.
+
+    A power series below ``u = 0.1`` (where the direct form cancels), the direct form above.
+    """
+    small = ops.minimum(u, ops.asarray(_SERIES_BELOW))
+    series = small * 0.0
+    for n in range(10, 0, -1):  # sum_{n>=1} (-1)^(n+1) u^n / (n (n+1)), Horner form
+        series = (series + (-1.0) ** (n + 1) / (n * (n + 1))) * small
+    big = ops.maximum(u, ops.asarray(_SERIES_BELOW))
+    direct = (1.0 + 1.0 / big) * ops.log1p(big) - 1.0
+    return ops.where(u < _SERIES_BELOW, series, direct)
+
+
+def _h_scalar(u: float) -> float:
+    return float(_h(np.float64(u), ops_for(np)))
 
 
 @register("inverse_time")
@@ -95,10 +147,15 @@ class InverseTime(Schedule):
         self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
         self._require("decay_rate", self.decay_rate >= 0, f"must be >= 0, got {self.decay_rate}")
 
+    @property
+    def peak(self) -> float:
+        return self.lr
+
     def _value(self, t, ops: Ops):
-        p = t / self.decay_steps
         if self.staircase:
-            p = ops.floor(p)
+            p = ops.floor_div(t, self.decay_steps)
+        else:
+            p = t / self.decay_steps
         return self.lr / (1.0 + self.decay_rate * p)
 
 
@@ -124,13 +181,22 @@ class Exponential(Schedule):
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
         self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
-        self._require("decay_rate", self.decay_rate > 0, f"must be > 0, got {self.decay_rate}")
+        self._require(
+            "decay_rate",
+            0 < self.decay_rate <= 1,
+            f"must be in (0, 1], got {self.decay_rate} (a rising ramp is lr_range)",
+        )
+
+    @property
+    def peak(self) -> float:
+        return self.lr
 
     def _value(self, t, ops: Ops):
-        p = t / self.decay_steps
         if self.staircase:
-            p = ops.floor(p)
-        return self.lr * self.decay_rate**p
+            p = ops.floor_div(t, self.decay_steps)
+        else:
+            p = t / self.decay_steps
+        return self.lr * ops.power(self.decay_rate, p)
 
 
 @register("exp_decay")
@@ -148,6 +214,10 @@ class ExpDecay(Schedule):
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
         self._require("k", self.k >= 0, f"must be >= 0, got {self.k}")
+
+    @property
+    def peak(self) -> float:
+        return self.lr
 
     def _value(self, t, ops: Ops):
         return self.lr * ops.exp(-self.k * t)
@@ -175,12 +245,16 @@ class StepDecay(Schedule):
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
-        self._require("drop", self.drop > 0, f"must be > 0, got {self.drop}")
+        self._require("drop", 0 < self.drop <= 1, f"must be in (0, 1], got {self.drop}")
         self._require("every", self.every > 0, f"must be > 0, got {self.every}")
         self._require("offset", self.offset >= 0, f"must be >= 0, got {self.offset}")
 
+    @property
+    def peak(self) -> float:
+        return self.lr
+
     def _value(self, t, ops: Ops):
-        return self.lr * self.drop ** ops.floor((t + self.offset) / self.every)
+        return self.lr * ops.power(self.drop, ops.floor_div(t + self.offset, self.every))
 
 
 @register("multistep")
@@ -203,11 +277,15 @@ class MultiStep(Schedule):
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
-        self._require("gamma", self.gamma > 0, f"must be > 0, got {self.gamma}")
+        self._require("gamma", 0 < self.gamma <= 1, f"must be in (0, 1], got {self.gamma}")
         ms = self.milestones
         self._require("milestones", len(ms) > 0, "must not be empty")
         self._require("milestones", all(m >= 0 for m in ms), f"must be >= 0, got {list(ms)}")
         self._require("milestones", list(ms) == sorted(ms), f"must be increasing, got {list(ms)}")
+
+    @property
+    def peak(self) -> float:
+        return self.lr
 
     def _value(self, t, ops: Ops):
         out = t * 0.0 + self.lr
@@ -249,6 +327,10 @@ class Piecewise(Schedule):
         self._require("boundaries", list(b) == sorted(b), f"must be increasing, got {list(b)}")
         self._require("values", all(x >= 0 for x in v), f"must be >= 0, got {list(v)}")
 
+    @property
+    def peak(self) -> float:
+        return max(self.values)
+
     def _value(self, t, ops: Ops):
         out = t * 0.0 + self.values[-1]
         for boundary, value in reversed(list(zip(self.boundaries, self.values, strict=False))):
@@ -282,14 +364,20 @@ class Polynomial(Schedule):
         self._require("end_lr", self.end_lr >= 0, f"must be >= 0, got {self.end_lr}")
         self._require("power", self.power > 0, f"must be > 0, got {self.power}")
 
+    @property
+    def peak(self) -> float:
+        return max(self.lr, self.end_lr)
+
     def _value(self, t, ops: Ops):
         horizon = ops.asarray(float(self.decay_steps))
         if self.cycle:
-            multiplier = ops.where(t == 0, 1.0, ops.ceil(t / self.decay_steps))
+            multiplier = ops.where(t == 0, 1.0, ops.ceil_div(t, self.decay_steps))
             horizon = horizon * multiplier
         else:
             t = ops.minimum(t, horizon)
-        return (self.lr - self.end_lr) * (1.0 - t / horizon) ** self.power + self.end_lr
+        # 1 - t / horizon, written so that it is exactly 0 at t = horizon in float32 too
+        left = (horizon - t) / horizon
+        return (self.lr - self.end_lr) * left**self.power + self.end_lr
 
 
 @register("linear")
@@ -315,6 +403,10 @@ class Linear(Schedule):
         self._require("start", self.start >= 0, f"must be >= 0, got {self.start}")
         self._require("end", self.end >= 0, f"must be >= 0, got {self.end}")
         self._require("steps", self.steps > 0, f"must be > 0, got {self.steps}")
+
+    @property
+    def peak(self) -> float:
+        return max(self.start, self.end)
 
     def _value(self, t, ops: Ops):
         frac = ops.clip(t / self.steps, 0.0, 1.0)
@@ -352,6 +444,10 @@ class InverseSqrt(Schedule):
     @property
     def effective_timescale(self) -> int:
         return self.timescale if self.timescale is not None else (self.warmup_steps or 10_000)
+
+    @property
+    def peak(self) -> float:
+        return self.lr
 
     def _value(self, t, ops: Ops):
         tau = self.effective_timescale
