@@ -394,3 +394,45 @@ def test_critical_difference_plot_content_and_png(tmp_path):
     cd_bar = next(ln for ln in ax.lines if ln.get_label() == "critical difference")
     assert np.ptp(cd_bar.get_xdata()) == pytest.approx(r.critical_difference)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+# ---------------------------------------------------------------- the experiment results table
+
+
+def test_results_table_carries_the_honest_comparison():
+    from lrlab.analysis.results import build_table
+
+    rng = np.random.default_rng(4)
+    scores = _seeded_scores(rng, 3, 10, [0.0, 3.0, 0.0])
+    values = {name: dict(enumerate(v)) for name, v in scores.items()}
+    del values["cfg2"][3]  # a diverged seed: no value, the pairs skip it
+    t = build_table(
+        values, list(values), metric="val_accuracy", higher_is_better=True, baseline="cfg0"
+    )
+    ref = cmp.compare_seed_maps(values, baseline="cfg0")
+    assert t.verdict == ref.sentence and t.verdict.startswith("Best: cfg1. cfg1 beats cfg0")
+    row = t["cfg1"]
+    c = ref.vs_baseline["cfg1"]
+    assert (row.p_better, row.p_better_ci_low, row.p_better_ci_high) == (
+        c.p_a_better,
+        c.p_a_better_ci.low,
+        c.p_a_better_ci.high,
+    )
+    assert (row.eps_min, row.p_holm, row.better, row.verdict) == (
+        c.eps_min,
+        c.p_value_adjusted,
+        True,
+        c.sentence,
+    )
+    assert t["cfg2"].better is None and t["cfg2"].verdict.startswith(
+        "cfg2 and cfg0 are not distinguishable with 9 seeds"
+    )
+    assert t["cfg0"].verdict == "" and t["cfg0"].is_baseline
+    head, body = t.cells()
+    cells = dict(zip(head, body[0], strict=True))
+    assert cells["config"] == "cfg1" and cells["vs cfg0"] == "better"
+    lo, hi = 100 * c.p_a_better_ci.low, 100 * c.p_a_better_ci.high
+    assert cells["P(better)"] == f"{100 * c.p_a_better:.0f}% [{lo:.0f}–{hi:.0f}]"
+    md = t.to_markdown()
+    assert f"Verdict: {ref.sentence}" in md and f"- {t['cfg2'].verdict}" in md
+    assert ref.ranks.sentence in md

@@ -47,6 +47,18 @@ class ResultRow:
     diverged: int
     failed: int
     is_baseline: bool = False
+    # Honest comparison with the baseline (lrlab.analysis.comparisons): P(config better than
+    # baseline) over paired seeds (ties half) with its Wilson 95% interval, the almost-stochastic-
+    # order eps_min (< 0.5: config better), the Wilcoxon p Holm-adjusted over the configs, the
+    # seeds that would separate the two (80% power), and the verdict in plain language.
+    p_better: float = math.nan
+    p_better_ci_low: float = math.nan
+    p_better_ci_high: float = math.nan
+    eps_min: float = math.nan
+    p_holm: float = math.nan
+    seeds_needed: int | None = None
+    better: bool | None = None  # the verdict: better / worse than the baseline, None: not yet
+    verdict: str = ""
 
 
 @dataclasses.dataclass
@@ -59,6 +71,12 @@ class ResultTable:
     baseline: str
     title: str = ""
     out: Path | None = None
+    comparison: Any = None  # lrlab.analysis.comparisons.ConfigComparison
+
+    @property
+    def verdict(self) -> str:
+        """Best vs runner-up in plain language: a winner only when the comparison is conclusive."""
+        return self.comparison.sentence if self.comparison is not None else ""
 
     def __iter__(self) -> Iterator[ResultRow]:
         return iter(self.rows)
@@ -99,7 +117,18 @@ class ResultTable:
         return (
             f"{self.metric} ({better} is better): mean ± std over seeds, 95% t-interval; "
             f"Δ = config − {self.baseline} paired by seed, with 95% interval, paired t-test and "
-            "Wilcoxon p-values and Cohen's d_z; gap = train − validation (positive: overfit)."
+            "Wilcoxon p-values and Cohen's d_z; P(better) = share of paired seeds where the "
+            f"config beats the baseline (ties half) [Wilson 95% interval, %]; vs {self.baseline}: "
+            "better/worse when the Holm-adjusted Wilcoxon test and the bootstrap interval agree, "
+            "else not yet ~seeds needed (80% power); gap = train − validation (positive: "
+            "overfit)."
+            + (f"\nVerdict: {self.verdict}" if self.verdict else "")
+            + "".join(f"\n- {r.verdict}" for r in self.rows if r.verdict and len(self.rows) <= 8)
+            + (
+                f"\n{self.comparison.ranks.sentence}"
+                if self.comparison and self.comparison.ranks
+                else ""
+            )
         )
 
     def cells(self) -> tuple[list[str], list[list[str]]]:
@@ -114,14 +143,19 @@ class ResultTable:
             "p (t)",
             "p (Wilcoxon)",
             "d_z",
+            "P(better)",
+            f"vs {self.baseline}",
             "gap",
             "diverged",
         ]
         body = []
         for r in self.rows:
             if r.is_baseline:
-                delta, pt, pw, dz = "baseline", "", "", ""
+                delta, pt, pw, dz, pb, says = "baseline", "", "", "", "", ""
             else:
+                lo, hi = 100 * r.p_better_ci_low, 100 * r.p_better_ci_high
+                pb = f"{r.p_better:.0%} [{lo:.0f}–{hi:.0f}]" if math.isfinite(r.p_better) else "–"
+                says = _says(r)
                 delta = f"{_f(r.diff, sign=True)} [{_f(r.diff_ci_low)}, {_f(r.diff_ci_high)}]"
                 pt, pw, dz = _p(r.p_ttest), _p(r.p_wilcoxon), _f(r.cohen_dz, 2)
             bad = f"{r.diverged}" + (f" (+{r.failed} failed)" if r.failed else "")
@@ -136,6 +170,8 @@ class ResultTable:
                     pt,
                     pw,
                     dz,
+                    pb,
+                    says,
                     _f(r.gap, sign=True),
                     bad,
                 ]
@@ -158,6 +194,15 @@ def _f(x: float, digits: int = 4, sign: bool = False) -> str:
     if math.isinf(x):
         return "+inf" if x > 0 else "-inf"
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _says(r: ResultRow) -> str:
+    """The row's verdict against the baseline in two words (the sentence is ``r.verdict``)."""
+    if not r.verdict:
+        return "–"
+    if r.better is not None:
+        return "better" if r.better else "worse"
+    return f"not yet ~{r.seeds_needed}" if r.seeds_needed else "no difference"
 
 
 def _p(p: float) -> str:
@@ -183,10 +228,12 @@ def build_table(
     summaries: dict[str, Summary] = {c: summarize(values.get(c, {}).values()) for c in labels}
     base = values.get(baseline, {})
     order = rank(labels, summaries, higher_is_better=higher_is_better)
+    comparison = _honest(values, labels, baseline, higher_is_better)
     rows = []
     for i, label in enumerate(order, start=1):
         s = summaries[label]
         cmp: Paired = paired(values.get(label, {}), base)
+        vs = comparison.vs_baseline.get(label) if comparison is not None else None
         g = [x for x in (gaps or {}).get(label, []) if math.isfinite(x)]
         rows.append(
             ResultRow(
@@ -208,9 +255,39 @@ def build_table(
                 diverged=(diverged or {}).get(label, 0),
                 failed=(failed or {}).get(label, 0),
                 is_baseline=label == baseline,
+                **_honest_fields(vs),
             )
         )
-    return ResultTable(rows, metric, higher_is_better, baseline, title, out)
+    return ResultTable(rows, metric, higher_is_better, baseline, title, out, comparison)
+
+
+def _honest(values, labels, baseline, higher_is_better):
+    """The honest comparison of the configs (None when there are none)."""
+    from lrlab.analysis.comparisons import compare_seed_maps
+
+    if not labels:
+        return None
+    return compare_seed_maps(
+        {c: values.get(c, {}) for c in labels},
+        baseline=baseline if baseline in labels else None,
+        higher_is_better=higher_is_better,
+    )
+
+
+def _honest_fields(c) -> dict[str, Any]:
+    """The :class:`ResultRow` fields of one config's comparison with the baseline."""
+    if c is None:
+        return {}
+    return {
+        "p_better": c.p_a_better,
+        "p_better_ci_low": c.p_a_better_ci.low,
+        "p_better_ci_high": c.p_a_better_ci.high,
+        "eps_min": math.nan if c.eps_min is None else c.eps_min,
+        "p_holm": c.p_value_adjusted,
+        "seeds_needed": c.seeds_needed,
+        "better": None if c.winner is None else c.winner == c.name_a,
+        "verdict": c.sentence,
+    }
 
 
 def results_from_store(
