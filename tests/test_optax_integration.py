@@ -268,3 +268,17 @@ def test_optax_example_runs_and_trains_with_the_schedule():
     # 235 training rows in batches of 28: 9 updates per epoch; no plateau in 4 epochs
     spec = "warmup(3, cosine(0.1, decay_steps=33, alpha=0.1))"
     np.testing.assert_allclose(lrs, lrlab.parse(spec).curve(36), rtol=1e-6, atol=1e-8)
+
+
+def test_schedule_is_a_plain_optax_schedule_for_any_optimizer():
+    """Passed straight to optax.sgd (no inject), SGD's update is -schedule(count) * grad."""
+    spec = "warmup(3, exponential(0.1, decay_steps=2, decay_rate=0.5))"
+    opt = optax.sgd(learning_rate=lrlab.optax.schedule(spec))
+    params = jnp.zeros(2)
+    state = opt.init(params)
+    update = jax.jit(opt.update)
+    steps = []
+    for _ in range(8):
+        updates, state = update(jnp.full(2, 2.0), state, params)
+        steps.append(float(-updates[0] / 2.0))
+    np.testing.assert_allclose(steps, lrlab.parse(spec).curve(8), rtol=1e-6)

@@ -2,7 +2,7 @@
 
 - :func:`schedule` turns a spec into an optax schedule ``count -> lr``: the lrlab
   schedule evaluated with ``xp=jax.numpy``, so it runs on Python ints and traced
-  arrays alike (``jit``, ``vmap``, ``grad``).
+  arrays alike (``jit``, ``vmap``, ``lax.scan``).
 - :func:`inject` builds ``optax.inject_hyperparams(optimizer_factory)(learning_rate=...)``:
   the lr of every update is readable as ``opt_state.hyperparams["learning_rate"]``
   (after an update it holds the lr that update used).

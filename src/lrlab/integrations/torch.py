@@ -27,7 +27,12 @@ reduction applies from the update that follows. ``scheduler.observe(m)`` feeds a
 without advancing ``t`` (a per-epoch metric with a per-update schedule). ``min_lr`` is
 compared with the spec's own lr (group 0's spec when there is one per group); the one
 scale then applies to every group. A bare ``plateau(...)`` spec is torch's
-``ReduceLROnPlateau``: each group starts from its own lr.
+``ReduceLROnPlateau``: each group starts from its own lr. Translating torch's arguments:
+torch's ``patience=p`` is lrlab's ``p + 1`` (torch reduces when the count *exceeds*
+``p``), its ``cooldown=c`` is lrlab's ``c + 1`` (torch ignores ``c`` evaluations after a
+reduction, Keras and lrlab ``c - 1``), ``threshold_mode="abs"`` with ``threshold`` is
+``min_delta``, and torch's ``eps`` (skip reductions below 1e-8) has no counterpart; with
+these the two give identical lrs (tested).
 
 ``state_dict()`` holds only numbers and strings (``torch.load(weights_only=True)``
 reads it) and ``load_state_dict()`` re-applies the lrs of the restored step, so the
