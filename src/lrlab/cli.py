@@ -145,8 +145,45 @@ def migrate(files: tuple[Path, ...], as_text: bool | None) -> int:
     help="Start over if the folder holds a different experiment (its store is kept, renamed).",
 )
 @click.option("--engine", default=None, help="auto, keras, ... (default: the file's engine).")
+@click.option(
+    "--memory",
+    default=None,
+    help="Population engine: memory for one chunk of trials, e.g. 512MB (default 1GB).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def run(experiment: Path, out: Path | None, new: bool, engine: str | None, quiet: bool) -> None:
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Train trials as Ray tasks: alone, on a local Ray started for the run; with "
+    "ADDRESS (auto, HOST:6379, ray://HOST:10001), on that cluster. Needs lrlab[ray].",
+)
+@click.option("--ray-cpus", type=click.IntRange(min=1), default=None, help="CPUs of a local Ray.")
+@click.option("--task-cpus", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--task-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Reruns of a Ray task whose worker died.",
+)
+def run(
+    experiment: Path,
+    out: Path | None,
+    new: bool,
+    engine: str | None,
+    memory: str | None,
+    quiet: bool,
+    ray_address: str | None = None,
+    ray_cpus: int | None = None,
+    task_cpus: float = 1.0,
+    task_gpus: float = 0.0,
+    max_retries: int = 3,
+) -> None:
     """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
 
     Finished trials are skipped on a rerun; Ctrl-C stops after storing what finished.
@@ -154,7 +191,30 @@ def run(experiment: Path, out: Path | None, new: bool, engine: str | None, quiet
     from lrlab.analysis.results import results_from_store
     from lrlab.experiments.runner import run_experiment
 
-    summary = run_experiment(experiment, out=out, new=new, engine=engine, quiet=quiet)
+    if memory is not None:  # read by the population engine (also settable as LRLAB_MEMORY)
+        import os
+
+        from lrlab.experiments.engines.population import parse_memory
+
+        os.environ["LRLAB_MEMORY"] = str(parse_memory(memory))
+
+    if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.ray_engine)
+        from lrlab.experiments.ray_engine import run_on_ray
+
+        summary = run_on_ray(
+            experiment,
+            address=None if ray_address == "local" else ray_address,
+            out=out,
+            new=new,
+            engine=engine,
+            quiet=quiet,
+            num_cpus=ray_cpus,
+            task_cpus=task_cpus,
+            task_gpus=task_gpus,
+            max_retries=max_retries,
+        )
+    else:
+        summary = run_experiment(experiment, out=out, new=new, engine=engine, quiet=quiet)
     results_from_store(summary.out).print()
 
 

@@ -27,8 +27,8 @@ Plateau schedules are supported per trial: the plateau state (scale, best, wait,
 cooldown, reductions) is part of the scanned state and moves at each epoch end on that
 trial's monitored metric, with :class:`~lrlab.controllers.plateau.PlateauController`'s
 semantics (the jnp port is tested against it). The lr of update ``t`` is then
-``table[t] * scale``, and ``min_lr`` is checked against ``table[t]`` for the next update,
-as the Keras engine does.
+``table[t] * scale``, and ``min_lr`` is checked against the schedule's value at the
+epoch's last update, as :class:`lrlab.integrations.keras.Scheduler` (the Keras engine) does.
 
 Memory: a chunk of trials runs at once; its size comes from a budget (``memory``,
 default 1 GiB) divided by an estimate of one trial's working set (parameters, optimizer
@@ -383,7 +383,7 @@ class _Program:
             bad = ~jnp.isfinite(values[0]) | ~jnp.isfinite(values[len(train)])
             diverged = jnp.where((c["diverged"] == 0) & bad, e + 1, c["diverged"])
             metric = values[plateau["monitor"]]
-            base = lr_at(c["t"])  # the next update's schedule value, as the Keras engine
+            base = lr_at(c["t"] - 1)  # the schedule at the epoch's last update (Scheduler)
             state = plateau_update(c["plateau"], metric, base, plateau)
             c = dict(c, diverged=diverged, plateau=state)
             return c, (values, c["last_lr"], state["scale"])
@@ -566,8 +566,10 @@ def iter_population(
         raise ValueError(
             f"lr has {lr.shape[1]} steps, the run needs {epochs * shape.steps_per_epoch}"
         )
-    if isinstance(loss, str):
-        loss = keras.losses.LossFunctionWrapper(keras.losses.get(loss), name=loss)
+    if isinstance(loss, str):  # what compile(loss="name") makes of a name
+        from keras.src.losses.losses import LossFunctionWrapper
+
+        loss = LossFunctionWrapper(keras.losses.get(loss), name=loss)
     plateaus = list(plateaus) if plateaus is not None else [None] * n
     monitors = list(monitors) if monitors is not None else ["val_loss"] * n
     budget = parse_memory(memory)
@@ -587,9 +589,7 @@ def iter_population(
 
     # Data splits: all on the device at once when they fit in half the budget, else in
     # groups of ``per_group`` splits (padded to the same count so shapes stay static).
-    split_bytes = sum(
-        np.asarray(getattr(splits[0], k)).nbytes for k in ("x_train", "y_train", "x_val", "y_val")
-    )
+    split_bytes = _split_bytes(splits)
     used = sorted(set(int(i) for i in split_index))
     per_group = max(1, min(len(used), (budget // 2) // max(split_bytes, 1)))
     per_trial = program.trial_bytes(tv, ntv, np.asarray(first.x_train), np.asarray(first.y_train))
@@ -617,7 +617,7 @@ def iter_population(
             )
             t0 = time.perf_counter()
             compiled, compile_seconds = program.compiled(args)
-            values, lrs, scales, diverged = jax.device_get(compiled(*args))
+            values, lrs, scales, diverged = (np.array(a) for a in compiled(*args))
             k = len(index)
             result = PopulationResult(
                 history={name: values[:k, :, j] for j, name in enumerate(program.names)},
@@ -635,6 +635,12 @@ def iter_population(
                         v[j, d:] = np.nan
                     result.lr[j, d:] = np.nan
             yield index, result
+
+
+def _split_bytes(splits: Sequence[Any]) -> int:
+    """Bytes of one split's arrays (all splits have the same shapes)."""
+    keys = ("x_train", "y_train", "x_val", "y_val")
+    return sum(np.asarray(getattr(splits[0], k)).nbytes for k in keys)
 
 
 def _targets_or_x(split: Any, key: str) -> np.ndarray:

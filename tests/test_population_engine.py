@@ -1,0 +1,401 @@
+"""The population engine reproduces Keras ``fit``, trial by trial, and keeps trials apart.
+
+- Equivalence: for the same initial weights (``build_model(seed)``), the same batch order
+  and the same lr per update, a population trial's per-epoch loss, accuracy, val_loss and
+  val_accuracy equal those of a real Keras ``fit`` fed the same pre-shuffled data
+  (``shuffle=False``, one ``fit`` per epoch), to float32 rounding: SGD with momentum under
+  a time-decay table, and Adam under a cosine table. Through a plan, the engine's rows
+  equal the Keras engine's, plateau included.
+- Isolation: a trial that diverges is marked at its epoch, its rows stop there, and the
+  other trials' numbers do not change; chunking and split groups do not change numbers.
+- The plateau scale in the scanned state follows :class:`PlateauController` exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lrlab.controllers.plateau import PlateauController
+from lrlab.errors import LrlabError
+from lrlab.experiments.datasets import batch_order, load_dataset, split_dataset
+from lrlab.experiments.engines import population as pop
+from lrlab.experiments.engines.population import (
+    PopulationEngine,
+    parse_memory,
+    plateau_update,
+    train_population,
+)
+from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.schedules import Plateau
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+EPOCHS, BATCH = 3, 28  # 235 training rows: 8 full batches and one of 11 per epoch
+
+
+@dataclasses.dataclass
+class Split:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@pytest.fixture(scope="module")
+def split() -> Split:
+    ds = load_dataset(f"csv:{DATA}")
+    s = split_dataset(ds, validation=0.33, method="tail", seed=0, standardize=False)
+    f32 = np.float32
+    return Split(s.x_train, s.y_train.astype(f32), s.x_val, s.y_val.astype(f32))
+
+
+def build_mlp(seed: int) -> keras.Model:
+    """The seed 002 tutorial's model (34-34-1, init 'normal'), its weights drawn from ``seed``."""
+    keras.utils.set_random_seed(seed)
+    init = keras.initializers.RandomNormal(stddev=0.05)
+    return keras.Sequential(
+        [
+            keras.Input((34,)),
+            keras.layers.Dense(34, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init),
+        ]
+    )
+
+
+def steps(split: Split) -> int:
+    return EPOCHS * math.ceil(len(split.y_train) / BATCH)
+
+
+class TableSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The lr of update ``t`` is ``table[t]`` (looked up inside the compiled step)."""
+
+    def __init__(self, table):
+        self.table = np.asarray(table, np.float32)
+
+    def __call__(self, step):
+        index = keras.ops.minimum(keras.ops.cast(step, "int32"), len(self.table) - 1)
+        return keras.ops.take(keras.ops.convert_to_tensor(self.table), index)
+
+
+def keras_fit(split: Split, optimizer: dict, table, seed: int) -> dict[str, list[float]]:
+    """Keras ``fit`` on the population's batch order, fed pre-shuffled, one fit per epoch."""
+    model = build_mlp(seed)
+    model.compile(
+        optimizer=KerasOptimizer.from_config(optimizer).keras(TableSchedule(table)),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    n = len(split.y_train)
+    out: dict[str, list[float]] = {}
+    for epoch in range(EPOCHS):
+        order = batch_order(seed, epoch, n)
+        history = model.fit(
+            split.x_train[order],
+            split.y_train[order],
+            batch_size=BATCH,
+            epochs=1,
+            shuffle=False,
+            validation_data=(split.x_val, split.y_val),
+            validation_batch_size=len(split.y_val),
+            verbose=0,
+        )
+        for key, values in history.history.items():
+            out.setdefault(key, []).extend(values)
+    return out
+
+
+def population(split: Split, optimizer: dict, tables, seeds, **kwargs):
+    return train_population(
+        build_mlp,
+        [split],
+        optimizer=optimizer,
+        lr=np.asarray(tables),
+        init_seeds=seeds,
+        order_seeds=seeds,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    "optimizer, spec",
+    [
+        ({"type": "sgd", "momentum": 0.8}, "time_decay({lr}, decay=0.05)"),
+        ({"type": "adam"}, "cosine({lr}, decay_steps=27, alpha=0.1)"),
+    ],
+    ids=["sgd-momentum", "adam"],
+)
+def test_trials_reproduce_keras_fit(split, optimizer, spec):
+    from lrlab.spec import parse
+
+    peak = 0.1 if optimizer["type"] == "sgd" else 0.01
+    lrs = [peak, peak / 3, peak * 2]
+    tables = [parse(spec.format(lr=lr)).curve(steps(split)) for lr in lrs]
+    seeds = [3, 11, 5]
+    result = population(split, optimizer, tables, seeds)
+    for n in (0, 2):  # the first and the last trial of the population
+        reference = keras_fit(split, optimizer, tables[n], seeds[n])
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            np.testing.assert_allclose(
+                result.history[key][n], reference[key], rtol=2e-5, atol=1e-6, err_msg=key
+            )
+    # the trials are not all the same (the lr and the seed matter)
+    assert len({round(float(v), 5) for v in result.history["val_loss"][:, -1]}) == 3
+
+
+def test_a_diverging_trial_is_marked_and_leaves_the_others_alone(split):
+    base = np.full(steps(split), 0.05)
+    blowup = base.copy()
+    blowup[12:] = np.inf  # update 12 is in epoch 2 (9 updates per epoch)
+    optimizer = {"type": "sgd", "momentum": 0.8}
+    together = population(split, optimizer, [base, blowup, base * 0.5], [1, 2, 3])
+    alone = population(split, optimizer, [base, base * 0.5], [1, 3])
+    assert together.diverged_epoch.tolist() == [0, 2, 0]
+    rows = together.rows(1)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert math.isfinite(rows[0]["loss"]) and not math.isfinite(rows[1]["loss"])
+    assert np.isnan(together.history["val_loss"][1, 2:]).all()
+    for key, values in alone.history.items():
+        np.testing.assert_allclose(together.history[key][[0, 2]], values, rtol=1e-6, err_msg=key)
+
+
+def test_chunks_and_split_groups_do_not_change_results(split, monkeypatch):
+    other = Split(split.x_train[::-1].copy(), split.y_train[::-1].copy(), split.x_val, split.y_val)
+    tables = [np.full(steps(split), lr) for lr in (0.05, 0.1, 0.02)]
+    seeds = [4, 5, 6]
+    kwargs = dict(
+        build_model=build_mlp,
+        optimizer={"type": "sgd", "momentum": 0.9, "nesterov": True},
+        lr=np.asarray(tables),
+        init_seeds=seeds,
+        order_seeds=seeds,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        loss="binary_crossentropy",
+        split_index=[0, 1, 0],
+    )
+    whole = train_population(splits=[split, other], **kwargs)
+    assert whole.chunks == 1
+    # chunks of 2 (the last one padded) and one split on the device at a time
+    monkeypatch.setattr(pop, "chunk_size", lambda n, per_trial, memory: 2)
+    monkeypatch.setattr(pop, "_split_bytes", lambda splits: 1 << 40)
+    parts = train_population(splits=[split, other], **kwargs)
+    assert parts.chunks == 2 and parts.chunk_size == 2
+    np.testing.assert_allclose(parts.history["val_loss"], whole.history["val_loss"], rtol=1e-6)
+    # the split index matters: trial 1 trained on reversed rows
+    alone = train_population(splits=[other], **{**kwargs, "split_index": None})
+    np.testing.assert_allclose(alone.history["loss"][1], whole.history["loss"][1], rtol=1e-6)
+    assert not np.allclose(alone.history["loss"][0], whole.history["loss"][0])
+
+
+# --------------------------------------------------------------------------- plateau
+@jax.jit
+def _plateau_scan(metrics, lrs, params):
+    state = {
+        "scale": jnp.float32(1.0),
+        "best": jnp.float32(jnp.nan),
+        "wait": jnp.int32(0),
+        "cooldown_left": jnp.int32(0),
+        "reductions": jnp.int32(0),
+    }
+
+    def body(s, x):
+        s = plateau_update(s, x[0], x[1], params)
+        return s, s
+
+    return jax.lax.scan(body, state, jnp.stack([metrics, lrs], axis=1))[1]
+
+
+dyadic = st.integers(0, 16).map(lambda k: k / 8)
+
+
+@given(
+    metrics=st.lists(st.one_of(dyadic, st.just(math.nan)), min_size=12, max_size=12),
+    lrs=st.lists(st.sampled_from([0.5, 0.25, 0.125, 1.0]), min_size=12, max_size=12),
+    factor=st.sampled_from([0.5, 0.25]),
+    patience=st.integers(0, 3),
+    min_delta=st.sampled_from([0.0, 0.125, 0.5]),
+    cooldown=st.integers(0, 2),
+    min_lr=st.sampled_from([0.0, 0.0625, 0.25]),
+    mode=st.sampled_from(["min", "max"]),
+)
+def test_plateau_scale_follows_the_controller(
+    metrics, lrs, factor, patience, min_delta, cooldown, min_lr, mode
+):
+    plateau = Plateau(
+        factor=factor,
+        patience=patience,
+        min_delta=min_delta,
+        cooldown=cooldown,
+        min_lr=min_lr,
+        mode=mode,
+    )
+    params = {
+        "enabled": True,
+        "factor": np.float32(factor),
+        "patience": np.int32(patience),
+        "min_delta": np.float32(min_delta),
+        "cooldown": np.int32(cooldown),
+        "min_lr": np.float32(min_lr),
+        "mode_max": mode == "max",
+    }
+    ours = _plateau_scan(jnp.asarray(metrics, jnp.float32), jnp.asarray(lrs, jnp.float32), params)
+    controller = PlateauController(plateau)
+    state = controller.initial()
+    for i, (metric, lr) in enumerate(zip(metrics, lrs, strict=True)):
+        state = controller.update(state, metric, lr)
+        assert float(ours["scale"][i]) == state.scale
+        assert int(ours["wait"][i]) == state.wait
+        assert int(ours["cooldown_left"][i]) == state.cooldown_left
+        assert int(ours["reductions"][i]) == state.reductions
+        best = float(ours["best"][i])
+        assert (math.isnan(best) and state.best is None) or best == state.best
+
+
+# --------------------------------------------------------------------------- the engine
+def _plan(tmp_path: Path, optimizer: str, schedules: dict, seeds=(0, 1), metrics=None):
+    from lrlab.experiments.config import load_config
+    from lrlab.experiments.plan import build_plan
+
+    toml = f"""
+[experiment]
+seeds = {list(seeds)}
+
+[data]
+dataset = "csv:{DATA}"
+validation = 0.33
+split = "tail"
+standardize = false
+
+[model]
+spec = 'mlp(hidden=[34], activation="relu", init="normal")'
+
+[training]
+epochs = {EPOCHS}
+batch_size = {BATCH}
+{"metrics = " + json.dumps(metrics) if metrics else ""}
+
+[optimizers]
+opt = {optimizer}
+
+[schedules]
+""" + "\n".join(f"{k} = {v}" for k, v in schedules.items())
+    path = tmp_path / "exp.toml"
+    path.write_text(toml)
+    return build_plan(load_config(path))
+
+
+def test_engine_rows_equal_the_keras_engines(tmp_path):
+    from lrlab.experiments.engines import get_engine
+
+    plan = _plan(
+        tmp_path,
+        '{ type = "sgd", momentum = 0.8, nesterov = true }',
+        {
+            "decay_plateau": (
+                '{ spec = "time_decay(0.3, decay=0.1)", '
+                "plateau = \"plateau(factor=0.5, patience=0, min_lr=0.1, mode='max')\" }"
+            ),
+        },
+    )
+    engine = get_engine("population")
+    assert engine.unsupported(plan) is None
+    ours = {r.trial.key: r for r in engine.run(plan, plan.trials)}
+    theirs = {r.trial.key: r for r in get_engine("keras").run(plan, plan.trials)}
+    assert set(ours) == set(theirs) == {t.key for t in plan.trials}
+    for key, ref in theirs.items():
+        got = ours[key]
+        assert (got.status, got.engine) == (ref.status, "population")
+        assert [r["epoch"] for r in got.epochs] == [r["epoch"] for r in ref.epochs]
+        for mine, row in zip(got.epochs, ref.epochs, strict=True):
+            assert mine.keys() == row.keys()
+            for name, value in row.items():
+                assert mine[name] == pytest.approx(value, rel=2e-5, abs=1e-6), (key, name)
+        assert got.final.keys() == ref.final.keys()
+    # the plateau acted: the lr of the last epoch is below the schedule's own
+    assert any(r.epochs[-1]["lr"] < 0.3 / (1 + 0.1 * 26) - 1e-6 for r in ours.values())
+
+
+def test_unsupported_settings_make_auto_choose_keras(tmp_path):
+    from lrlab.experiments.runner import choose_engine
+
+    plan = _plan(tmp_path, '{ type = "sgd", clipnorm = 1.0 }', {"c": '"constant(0.1)"'})
+    reason = PopulationEngine().unsupported(plan)
+    assert "clipnorm" in reason and 'engine = "keras"' in reason
+    assert choose_engine("auto", plan).name == "keras"
+    with pytest.raises(LrlabError, match="population engine cannot run"):
+        choose_engine("population", plan)
+    ok = _plan(tmp_path, '"adam"', {"c": '"constant(0.1)"'})
+    assert choose_engine("auto", ok).name == "population"
+
+
+@pytest.mark.parametrize("text", ["lots", "-1MB", "1KB", "2XB", True])
+def test_bad_memory_budgets_are_one_line_errors(text):
+    with pytest.raises(LrlabError, match="memory must be") as info:
+        parse_memory(text)
+    assert "\n" not in str(info.value)
+
+
+def _lrlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KERAS_BACKEND": "jax", "COLUMNS": "300"}
+    return subprocess.run(
+        [sys.executable, "-m", "lrlab.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_runs_the_population_engine_into_the_store_and_resumes(tmp_path):
+    from lrlab.experiments.store import Store
+
+    _plan(tmp_path, '{ type = "sgd", momentum = 0.8 }', {"c": '"constant(0.1)"'}, seeds=(0, 1, 2))
+    out = tmp_path / "run"
+    first = _lrlab(
+        "run",
+        "exp.toml",
+        "--engine",
+        "population",
+        "--memory",
+        "64MB",
+        "-o",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "3 to run with population engine" in " ".join(first.stderr.split())
+    with Store.open(out) as store:
+        trials = store.trials()
+        assert len(trials) == 3
+        assert {t.engine for t in trials} == {"population"}
+        assert {t.status for t in trials} == {"ok"}
+        epochs = store.epochs()
+        assert all(len(rows) == EPOCHS for rows in epochs.values())
+    again = _lrlab("run", "exp.toml", "-o", str(out), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "3 already stored, 0 to run" in " ".join(again.stderr.split())
+    bad = _lrlab("run", "exp.toml", "--memory", "lots", "-o", str(tmp_path / "x"), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "lrlab: error: memory must be a size like 512MB or 2GB, got 'lots'"
+    ]
+    assert not (tmp_path / "x").exists()
