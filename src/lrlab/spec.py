@@ -58,10 +58,25 @@ class _Tok:
     pos: int
 
 
+_WINDOW = 72  # characters of a long spec shown around the fault
+
+
 def _fault(spec: str, pos: int, message: str, hint: str = "") -> SpecError:
-    caret = " " * pos + "^"
+    """A :class:`SpecError`: the fault and hint, then the spec with a caret under the fault.
+
+    Line breaks and tabs are shown as spaces so the caret stays aligned; a spec longer
+    than ``_WINDOW`` characters is cut to a window around the fault (``...`` marks a cut).
+    """
+    shown = re.sub(r"\s", " ", spec)
+    col = pos
+    if len(shown) > _WINDOW:
+        lo = max(0, min(pos - _WINDOW // 2, len(shown) - _WINDOW))
+        hi = lo + _WINDOW
+        head = "..." if lo > 0 else ""
+        shown = head + shown[lo:hi] + ("..." if hi < len(shown) else "")
+        col = pos - lo + len(head)
     tail = f"; {hint}" if hint else ""
-    return SpecError(f"bad spec at column {pos + 1}: {message}{tail}\n  {spec}\n  {caret}")
+    return SpecError(f"bad spec at column {pos + 1}: {message}{tail}\n  {shown}\n  {' ' * col}^")
 
 
 def _tokenize(spec: str) -> list[_Tok]:
@@ -126,7 +141,7 @@ class _Parser:
             )
         return call
 
-    def call(self, depth: int) -> _Call:
+    def _deeper(self, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise _fault(
                 self.spec,
@@ -134,6 +149,9 @@ class _Parser:
                 f"nested deeper than {MAX_DEPTH} levels",
                 "flatten the spec",
             )
+
+    def call(self, depth: int) -> _Call:
+        self._deeper(depth)
         name = self.take()
         args: list[tuple[str | None, Any, int]] = []
         if self.peek().text != "(":
@@ -167,8 +185,13 @@ class _Parser:
             if low in ("true", "false", "none") and self.toks[self.i + 1].text != "(":
                 self.take()
                 return {"true": True, "false": False, "none": None}[low]
+            if low in ("inf", "infinity", "nan") and self.toks[self.i + 1].text != "(":
+                raise _fault(
+                    self.spec, tok.pos, f"{tok.text} is not allowed", "numbers must be finite"
+                )
             return self.call(depth + 1)
         if tok.text == "[":
+            self._deeper(depth + 1)
             self.take()
             items = []
             while self.peek().text != "]":
@@ -205,6 +228,7 @@ def _build(spec: str, call: _Call) -> Schedule:
         raise _fault(spec, call.pos, f"unknown schedule {call.name!r}", hint)
     fields = [f.name for f in dataclasses.fields(cls)]
     kwargs: dict[str, Any] = {}
+    positions: dict[str, int] = {}
     for index, (keyword, value, pos) in enumerate(call.args):
         if keyword is None:
             if kwargs.keys() - set(fields[:index]):
@@ -218,7 +242,8 @@ def _build(spec: str, call: _Call) -> Schedule:
                 raise _fault(
                     spec,
                     pos,
-                    f"{call.name} takes at most {len(fields)} arguments",
+                    f"{call.name} takes at most {len(fields)} argument"
+                    + ("s" if len(fields) != 1 else ""),
                     f"signature: {signature(cls)}",
                 )
             keyword = fields[index]
@@ -234,6 +259,7 @@ def _build(spec: str, call: _Call) -> Schedule:
         if keyword in kwargs:
             raise _fault(spec, pos, f"argument {keyword!r} given twice")
         kwargs[keyword] = _resolve(spec, value)
+        positions[keyword] = pos
     missing = [
         f.name
         for f in dataclasses.fields(cls)
@@ -249,7 +275,9 @@ def _build(spec: str, call: _Call) -> Schedule:
     try:
         return cls(**kwargs)
     except ScheduleError as err:
-        raise _fault(spec, call.pos, str(err)) from None
+        # point at the argument the error names (its keyword, or its value if positional)
+        pos = positions.get(getattr(err, "argument", None) or "", call.pos)
+        raise _fault(spec, pos, str(err), f"signature: {signature(cls)}") from None
 
 
 def _resolve(spec: str, value: Any) -> Any:
@@ -371,8 +399,17 @@ def signature(cls: type[Schedule]) -> str:
 
 
 # --------------------------------------------------------------------------- dicts
-def schedule_from_dict(data: Any) -> Schedule:
-    """Build a schedule from :meth:`Schedule.to_dict` output (nested dicts for nested schedules)."""
+def schedule_from_dict(data: Any, _depth: int = 1) -> Schedule:
+    """Build a schedule from :meth:`Schedule.to_dict` output (nested dicts for nested schedules).
+
+    Raises :class:`ScheduleError` (one line naming the fault) for anything else, including
+    nesting deeper than ``MAX_DEPTH``.
+
+    >>> schedule_from_dict({"name": "constant", "lr": 0.1})
+    Constant(lr=0.1)
+    """
+    if _depth > MAX_DEPTH:
+        raise ScheduleError(f"schedule dict nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise ScheduleError(f"a schedule dict needs a 'name' string, got {data!r:.80}")
     cls = REGISTRY.get(data["name"])
@@ -388,9 +425,9 @@ def schedule_from_dict(data: Any) -> Schedule:
                 f"{cls.name} has no argument {key!r}; valid: {', '.join(sorted(fields))}"
             )
         if isinstance(value, dict):
-            value = schedule_from_dict(value)
+            value = schedule_from_dict(value, _depth + 1)
         elif isinstance(value, list):
-            value = [schedule_from_dict(v) if isinstance(v, dict) else v for v in value]
+            value = [schedule_from_dict(v, _depth + 1) if isinstance(v, dict) else v for v in value]
         kwargs[key] = value
     try:
         return cls(**kwargs)

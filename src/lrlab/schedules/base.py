@@ -194,7 +194,9 @@ class Schedule:
 
     # -- construction helpers ------------------------------------------------
     def _fail(self, arg: str, problem: str) -> ScheduleError:
-        return ScheduleError(f"{self.name}: argument '{arg}' {problem}")
+        err = ScheduleError(f"{self.name}: argument '{arg}' {problem}")
+        err.argument = arg  # the spec parser puts its caret under this argument
+        return err
 
     def _coerce(self, arg: str, value: Any) -> Any:
         if value is None and arg in self.OPTIONAL_FIELDS:
@@ -241,15 +243,22 @@ class Schedule:
 
     # -- evaluation ------------------------------------------------------------
     def __call__(self, step: Any, xp: Any = None) -> Any:
-        """The learning rate at ``step`` (int -> float; array -> array of ``xp``)."""
+        """The learning rate at ``step`` (int -> float; array -> array of ``xp``).
+
+        Python numbers and numpy arrays are checked (finite, >= 0; else
+        :class:`ScheduleError`); traced jax/torch/keras tensors are not.
+        """
         if xp is None:
             if isinstance(step, numbers.Real) and not isinstance(step, np.ndarray):
                 _check_steps(np.float64(step))
-                return float(self._value(np.float64(step), ops_for(np)))
+                with _quiet():
+                    return float(self._value(np.float64(step), ops_for(np)))
             xp = _infer_namespace(step)
+        ops = ops_for(xp)
         if xp is np:
             _check_steps(np.asarray(step, dtype=np.float64))
-        ops = ops_for(xp)
+            with _quiet():
+                return self._value(ops.asarray(step), ops)
         return self._value(ops.asarray(step), ops)
 
     def _value(self, t: Any, ops: Ops) -> Any:
@@ -302,6 +311,12 @@ class ReactiveSchedule(Schedule):
     @property
     def peak(self) -> float:
         return self(0)
+
+
+# Branches of a ``where`` that are not selected may overflow (e.g. a warmup ramp evaluated
+# at step 2**53); the selected values are finite, so numpy's overflow warnings are noise.
+def _quiet() -> np.errstate:
+    return np.errstate(over="ignore", under="ignore")
 
 
 def _check_steps(steps: np.ndarray) -> None:

@@ -162,4 +162,6 @@ class LrRange(Schedule):
 
     def _value(self, t, ops: Ops):
         frac = ops.clip(t / (self.steps - 1), 0.0, 1.0)
-        return self.start * ops.exp(math.log(self.end / self.start) * frac)
+        # in logs, so that a span like 1e-300 .. 1e300 neither overflows nor gives 0 * inf
+        log_start = math.log(self.start)
+        return ops.exp(log_start + (math.log(self.end) - log_start) * frac)

@@ -166,7 +166,11 @@ class CosineRestarts(Schedule):
                 # with an integer t_mul every restart is a whole step: round off float32 noise
                 return ops.floor(steps + 0.5) if q % 1 == 0 else steps
 
-            i_restart = ops.floor(ops.log1p(t / n * (q - 1.0)) / math.log(q))
+            # cap the log at the largest period any float step can reach (it overflows
+            # to inf for a huge t_mul, and inf periods would give nan)
+            cap = math.log(2.0**54) + math.log(q - 1.0) - math.log(n) + 1.0
+            log_periods = ops.minimum(ops.log1p(t / n * (q - 1.0)), ops.asarray(cap))
+            i_restart = ops.floor(log_periods / math.log(q))
             i_restart = ops.where(t < start(i_restart), i_restart - 1.0, i_restart)
             i_restart = ops.where(t >= start(i_restart + 1.0), i_restart + 1.0, i_restart)
             i_restart = ops.maximum(i_restart, ops.asarray(0.0))
