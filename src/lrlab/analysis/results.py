@@ -72,6 +72,7 @@ class ResultTable:
     title: str = ""
     out: Path | None = None
     comparison: Any = None  # lrlab.analysis.comparisons.ConfigComparison
+    vary: tuple[str, ...] | None = None  # what a seed changed: split, init, order
 
     @property
     def verdict(self) -> str:
@@ -122,8 +123,13 @@ class ResultTable:
             "better/worse when the Holm-adjusted Wilcoxon test and the bootstrap interval agree, "
             "else not yet ~seeds needed (80% power); gap = train − validation (positive: "
             "overfit)."
+            + _varied(self.vary)
             + (f"\nVerdict: {self.verdict}" if self.verdict else "")
-            + "".join(f"\n- {r.verdict}" for r in self.rows if r.verdict and len(self.rows) <= 8)
+            + "".join(
+                f"\n- {r.verdict}"
+                for r in self.rows
+                if r.verdict and len(self.rows) <= 8 and r.verdict not in self.verdict
+            )
             + (
                 f"\n{self.comparison.ranks.sentence}"
                 if self.comparison and self.comparison.ranks
@@ -196,6 +202,23 @@ def _f(x: float, digits: int = 4, sign: bool = False) -> str:
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
+def _varied(vary: tuple[str, ...] | None) -> str:
+    """' Paired seeds: each seed varied the split and the init only (the order was fixed).'"""
+    if vary is None:
+        return ""
+    sources = ("split", "init", "order")
+    on = [f"the {v}" for v in sources if v in vary]
+    off = [f"the {v}" for v in sources if v not in vary]
+
+    def say(xs: list[str]) -> str:
+        return " and ".join([", ".join(xs[:-1]), xs[-1]] if len(xs) > 1 else xs)
+
+    if not on:
+        return " Paired seeds: nothing varied between seeds (split, init and order fixed)."
+    fixed = f" only ({say(off)} {'was' if len(off) == 1 else 'were'} fixed)" if off else ""
+    return f" Paired seeds: each seed varied {say(on)}{fixed}."
+
+
 def _says(r: ResultRow) -> str:
     """The row's verdict against the baseline in two words (the sentence is ``r.verdict``)."""
     if not r.verdict:
@@ -223,6 +246,7 @@ def build_table(
     failed: dict[str, int] | None = None,
     title: str = "",
     out: Path | None = None,
+    vary: list[str] | tuple[str, ...] | None = None,
 ) -> ResultTable:
     """Assemble a :class:`ResultTable` from per-config ``{seed: value}`` maps."""
     summaries: dict[str, Summary] = {c: summarize(values.get(c, {}).values()) for c in labels}
@@ -258,7 +282,8 @@ def build_table(
                 **_honest_fields(vs),
             )
         )
-    return ResultTable(rows, metric, higher_is_better, baseline, title, out, comparison)
+    vary = tuple(vary) if vary is not None else None
+    return ResultTable(rows, metric, higher_is_better, baseline, title, out, comparison, vary)
 
 
 def _honest(values, labels, baseline, higher_is_better):
@@ -342,4 +367,16 @@ def results_from_store(
         failed=failed,
         title=str(meta.get("title", "")),
         out=Path(directory),
+        vary=_vary_of(meta),
     )
+
+
+def _vary_of(meta: dict[str, Any]) -> list[str] | None:
+    """The experiment file's ``vary`` (default: all three), from the stored file text."""
+    import tomllib
+
+    try:
+        experiment = tomllib.loads(meta.get("config_text") or "").get("experiment", {})
+    except tomllib.TOMLDecodeError:
+        return None
+    return list(experiment.get("vary", ["split", "init", "order"]))
