@@ -409,6 +409,18 @@ def test_scheduler_per_step_refuses_steps_per_execution():
         )
 
 
+def test_scheduler_per_step_refuses_gradient_accumulation():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, gradient_accumulation_steps=2), loss="mse")
+    with pytest.raises(LrlabError, match="accumulates gradients"):
+        model.fit(
+            np.zeros((4, 2)),
+            np.zeros((4, 1)),
+            verbose=0,
+            callbacks=[lrlab.keras.Scheduler("constant(0.1)")],
+        )
+
+
 # --------------------------------------------------------------------------- find_lr
 def regression_model(optimizer) -> keras.Model:
     model = keras.Sequential(
@@ -460,7 +472,9 @@ def test_find_lr_on_an_unbuilt_model_leaves_a_fresh_optimizer_state(regression_d
     assert state and all(not v.any() for v in state.values())  # momenta still zero
 
 
-def test_find_lr_stops_on_divergence_and_suggests_an_lr_inside_the_descent(regression_data):
+def test_find_lr_stops_on_divergence_and_suggests_an_lr_inside_the_descent(
+    regression_data, tmp_path
+):
     x, y = regression_data
     keras.utils.set_random_seed(3)
     model = regression_model(keras.optimizers.SGD(learning_rate=0.01))
@@ -471,6 +485,7 @@ def test_find_lr_stops_on_divergence_and_suggests_an_lr_inside_the_descent(regre
     assert result.min_over_10 == pytest.approx(best / 10)
     assert 1e-4 < result.steepest <= best  # the loss falls fastest before its minimum
     assert result.suggestion == result.steepest
+    assert result.plot(tmp_path / "find_lr.png") and (tmp_path / "find_lr.png").stat().st_size
     assert 1e-3 < result.suggestion < 1.0  # SGD on standardized linear data
 
 
@@ -490,7 +505,13 @@ def test_smoothing_and_suggestions_are_pinned():
     many = np.logspace(-5, 0, 16)
     dip = np.r_[np.linspace(2, 1, 10), [1.0, 0.98, 0.7, 0.6, 0.59, 9.0]]  # steepest at 12
     assert lrlab.keras.suggest_lrs(many, dip) == (many[12], many[14] / 10)
-    assert lrlab.keras.suggest_lrs(many[:12], dip[:12])[0] is None  # < 3 points left
+    assert lrlab.keras.suggest_lrs(many[:11], dip[:11])[0] is None  # no candidate left
+    # a wider span averages out batch noise that fools the central difference
+    wide = np.logspace(-5, 1, 100)
+    descent = np.r_[np.full(60, 50.0), 50.0 - np.arange(40)]  # falls 1 per point after 60
+    noisy = descent - 5.0 * (np.arange(100) == 20)  # one noisy batch at 20
+    assert lrlab.keras.suggest_lrs(wide, noisy, span=1)[0] == wide[19]
+    assert lrlab.keras.suggest_lrs(wide, noisy)[0] > wide[60]  # default span 5: the descent
     nonfinite = np.array([np.nan, 1.0, 0.5, 0.2, np.inf])
     assert lrlab.keras.suggest_lrs(lrs, nonfinite, skip_begin=0, skip_end=0)[1] == 0.1
 

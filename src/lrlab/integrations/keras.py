@@ -149,8 +149,10 @@ class Scheduler(keras.callbacks.Callback):
     gets, per epoch, the lr of the epoch's last update (Keras' own convention and key);
     ``scheduler.state`` is the plateau state.
 
-    Needs ``steps_per_execution=1`` with ``per="step"`` (Keras calls batch hooks once
-    per execution) and an optimizer compiled with a float ``learning_rate``.
+    Needs an optimizer compiled with a float ``learning_rate``; with ``per="step"`` also
+    ``steps_per_execution=1`` (Keras calls batch hooks once per execution) and no
+    ``gradient_accumulation_steps`` (the callback counts batches, not updates). For those,
+    and whenever no metric is involved, use :func:`schedule` instead.
     """
 
     def __init__(
@@ -234,6 +236,11 @@ class Scheduler(keras.callbacks.Callback):
                 "Scheduler(per='step') needs compile(steps_per_execution=1): Keras calls "
                 "batch callbacks once per execution; use lrlab.keras.schedule(spec) as the "
                 "optimizer's learning_rate instead"
+            )
+        if self.per == "step" and getattr(optimizer, "gradient_accumulation_steps", None):
+            raise LrlabError(
+                "Scheduler(per='step') counts batches, but the optimizer accumulates "
+                "gradients over several; use lrlab.keras.schedule(spec) as its learning_rate"
             )
         if self.schedule is None:  # bare plateau: Keras' ReduceLROnPlateau
             self.schedule = Constant(_read_lr(optimizer))
@@ -350,32 +357,42 @@ def smooth_losses(losses: np.ndarray, smoothing: float) -> np.ndarray:
 
 
 def suggest_lrs(
-    lrs: np.ndarray, smoothed: np.ndarray, skip_begin: int = 10, skip_end: int = 1
+    lrs: np.ndarray,
+    smoothed: np.ndarray,
+    skip_begin: int = 10,
+    skip_end: int = 1,
+    span: int | None = None,
 ) -> tuple[float | None, float | None]:
     """``(steepest, min_over_10)`` from a range test's lrs and smoothed losses.
 
-    ``steepest`` is the lr at the most negative ``d smoothed / d log(lr)`` (central
-    differences, ``np.gradient``) after dropping the first ``skip_begin`` and last
-    ``skip_end`` points, as Lightning's ``lr_find`` does (the average is still settling
-    at the start; the last point is often the divergence); None when fewer than 3
-    points remain. ``min_over_10`` is the lr of the lowest loss / 10 (fastai's
-    "minimum"). Non-finite losses are dropped first.
+    ``steepest`` is the lr where the smoothed loss falls fastest against ``log(lr)``:
+    the slope at point ``i`` is ``(s[i+k] - s[i-k]) / (log lr[i+k] - log lr[i-k])`` with
+    ``k = span`` (default: 5% of the points, at least 1; ``k = 1`` is the central
+    difference Lightning and fastai use, which picks up batch noise). The first
+    ``skip_begin`` and last ``skip_end`` points are not candidates (Lightning's
+    defaults: the average is still settling at the start, the last point is often the
+    divergence); None when no candidate remains. ``min_over_10`` is the lr of the
+    lowest smoothed loss / 10 (fastai's "minimum"). Non-finite losses are dropped first.
+    The range test is a heuristic: look at the plot (:meth:`RangeTest.plot`) too.
 
     >>> lrs = np.logspace(-4, 0, 5)
     >>> suggest_lrs(lrs, np.array([1.0, 0.9, 0.5, 0.3, 2.0]), skip_begin=0, skip_end=0)
     (0.01, 0.01)
     """
     ok = np.isfinite(smoothed)
-    lrs, smoothed = np.asarray(lrs)[ok], np.asarray(smoothed)[ok]
-    if len(lrs) == 0:
+    lrs, smoothed = np.asarray(lrs, dtype=np.float64)[ok], np.asarray(smoothed)[ok]
+    n = len(lrs)
+    if n == 0:
         return None, None
     min_over_10 = float(lrs[int(np.argmin(smoothed))]) / 10.0
-    kept = slice(skip_begin, len(lrs) - skip_end)
-    lrs, smoothed = lrs[kept], smoothed[kept]
-    if len(lrs) < 3:
+    k = span if span is not None else max(1, n // 20)
+    candidates = np.arange(max(skip_begin, k), min(n - skip_end, n - k))
+    if len(candidates) == 0:
         return None, min_over_10
-    slope = np.gradient(smoothed, np.log(lrs))
-    return float(lrs[int(np.argmin(slope))]), min_over_10
+    log_lr = np.log(lrs)
+    rise = smoothed[candidates + k] - smoothed[candidates - k]
+    slope = rise / (log_lr[candidates + k] - log_lr[candidates - k])
+    return float(lrs[candidates[int(np.argmin(slope))]]), min_over_10
 
 
 def find_lr(
@@ -423,6 +440,7 @@ def find_lr(
         raise LrlabError(
             "find_lr: compile the model first (model.compile(optimizer=..., loss=...))"
         )
+    x, y = keras.tree.map_structure(np.asarray, (x, y))  # DataFrames, lists, tensors
     n = len(keras.tree.flatten(x)[0])
     take = _batches(n, batch_size, np.random.default_rng(seed))
     _build(model, keras.tree.map_structure(lambda a: a[:batch_size], x))
@@ -443,9 +461,8 @@ def find_lr(
             idx = take()
             optimizer.learning_rate = float(ramp(t))
             lrs.append(_read_lr(optimizer))
-            logs = model.train_on_batch(
-                *keras.tree.map_structure(lambda a, i=idx: a[i], (x, y)), return_dict=True
-            )
+            batch = keras.tree.map_structure(lambda a, i=idx: a[i], (x, y))
+            logs = model.train_on_batch(*batch, return_dict=True)
             loss = float(logs["loss"])
             losses.append(loss)
             avg = smoothing * avg + (1.0 - smoothing) * loss
