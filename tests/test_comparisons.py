@@ -518,3 +518,18 @@ def test_results_table_says_what_a_seed_varied():
     )
     note = build_table(values, ["a", "b"], vary=["init"], **kw).footnote()
     assert "each seed varied the init only (the split and the order were fixed)" in note
+
+
+@pytest.mark.parametrize(
+    ("text", "vary"),
+    [
+        ("[data]\ndataset = 'digits'", ["split", "init", "order"]),
+        ("[experiment]\nvary = ['init']\n[data]\ndataset = 'digits'", ["init"]),
+        ("[data]\ndataset = 'digits'\nsplit = 'tail'", ["init", "order"]),  # Keras' fixed tail
+        ("[data]\nvalidation = 'csv:val.csv'", ["init", "order"]),  # a holdout file
+    ],
+)
+def test_what_a_seed_varied_is_read_from_the_stored_experiment_file(text, vary):
+    from lrlab.analysis.results import _vary_of
+
+    assert _vary_of({"config_text": text}) == vary

@@ -372,11 +372,16 @@ def results_from_store(
 
 
 def _vary_of(meta: dict[str, Any]) -> list[str] | None:
-    """The experiment file's ``vary`` (default: all three), from the stored file text."""
+    """What a seed varied, from the stored experiment file: its ``vary`` (default: all three),
+    less the split when it cannot vary (Keras' fixed ``tail`` split, or a holdout file)."""
     import tomllib
 
     try:
-        experiment = tomllib.loads(meta.get("config_text") or "").get("experiment", {})
+        config = tomllib.loads(meta.get("config_text") or "")
     except tomllib.TOMLDecodeError:
         return None
-    return list(experiment.get("vary", ["split", "init", "order"]))
+    vary = list(config.get("experiment", {}).get("vary", ["split", "init", "order"]))
+    data = config.get("data", {})
+    if data.get("split") == "tail" or isinstance(data.get("validation"), str):
+        vary = [v for v in vary if v != "split"]
+    return vary
