@@ -85,7 +85,10 @@ def plot(specs: tuple[str, ...], steps: int, output: Path, log: bool, title: str
     from lrlab.spec import parse
 
     schedules = {spec: parse(spec) for spec in specs}
-    plot_schedules(schedules, steps, output, log=log, title=title)
+    try:
+        plot_schedules(schedules, steps, output, log=log, title=title)
+    except OSError as err:  # unwritable directory, disk full, ...
+        raise LrlabError(f"cannot write {output}: {err.strerror or err}") from None
     click.echo(f"wrote {output}")
 
 

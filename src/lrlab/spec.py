@@ -437,7 +437,7 @@ def schedule_from_dict(data: Any, _depth: int = 1) -> Schedule:
 
 def describe(cls: type[Schedule]) -> str:
     """The first line of a schedule class's docstring."""
-    return (cls.__doc__ or "").strip().splitlines()[0]
+    return (cls.__doc__ or "").strip().splitlines()[0].replace("``", "")
 
 
 __all__ += ["describe", "LrlabError", "parse_call"]
