@@ -342,6 +342,36 @@ def test_prose_snippets_are_cut_at_balanced_parens_and_cleaned():
     assert found[-1].format().endswith("(fix by hand)")
 
 
+def test_notebook_cells_are_checked_as_python(tmp_path):
+    import json
+
+    cells = [
+        {"cell_type": "markdown", "source": ["Use SGD(lr=0.1) here"]},
+        {
+            "cell_type": "code",
+            "source": ["%matplotlib inline\n", "from keras.optimizers import SGD\n"],
+        },
+        {"cell_type": "code", "source": 'sgd = SGD(lr=0.01, decay=1e-6, name="opt")\n'},
+        {"cell_type": "code", "source": ["x = (\n", "Adam(lr=1)"]},  # broken: prose mode
+    ]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells}))
+    got = [(f.path.split("/")[-1], f.line, f.col, f.args, f.replacement) for f in check_file(path)]
+    assert got == [
+        (
+            "nb.ipynb[cell 3]",
+            1,
+            7,
+            ("lr", "decay"),
+            'sgd = SGD(learning_rate=lrlab.keras.legacy_decay(0.01, 1e-6), name="opt")',
+        ),
+        ("nb.ipynb[cell 4]", 2, 1, ("lr",), "Adam(learning_rate=1)"),
+    ]
+    path.write_text("{not json")
+    with pytest.raises(LrlabError, match="not a Jupyter notebook"):
+        check_file(path)
+
+
 # --------------------------------------------------------------------------- CLI
 def lrlab_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(

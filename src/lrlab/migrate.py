@@ -22,8 +22,10 @@ Calls of optimizers imported from PyTorch, optax, JAX or MXNet (``torch.optim.SG
 ``from torch.optim import SGD``) are left alone.
 
 Files. A ``.py`` file is parsed whole; the replacement is the whole source line with
-every fix on it applied. Any other file (``.txt``, ``.md``, a web page saved as text) is
-prose with code inside, maybe flattened onto one line: every ``name(`` whose name is one
+every fix on it applied. A Jupyter ``.ipynb`` is checked cell by cell the same way
+(IPython ``%``/``!`` lines blanked), reported as ``FILE[cell N]:LINE:COL``. Any other
+file (``.txt``, ``.md``, a web page saved as text) is prose with code inside, maybe
+flattened onto one line: every ``name(`` whose name is one
 of the calls above is cut out up to its balanced ``)`` and parsed on its own as a Python
 expression, after undoing markdown bold (``**False**``) and typographic quotes; the
 replacement is then the call alone. Prose that only *mentions* ``lr=0.1`` outside a call is
@@ -41,6 +43,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import io
+import json
 import re
 import tokenize
 from collections.abc import Iterable
@@ -394,9 +397,40 @@ def check_file(path: str | Path, text: bool | None = None) -> list[Finding]:
         LrlabError: the file cannot be read or (Python mode) does not parse.
     """
     path = Path(path)
+    if path.suffix == ".ipynb" and text is None:
+        return _check_notebook(path, _read(path, python=False))
     python = path.suffix in (".py", ".pyw") if text is None else not text
     source = _read(path, python)
     return check_source(source, str(path)) if python else check_text(source, str(path))
+
+
+_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+
+
+def _check_notebook(path: Path, raw: str) -> list[Finding]:
+    """Each code cell as Python (IPython ``%``/``!`` lines blanked); prose mode if it fails.
+
+    Findings are reported as ``FILE[cell N]:LINE:COL`` with N counting all cells from 1.
+    """
+    try:
+        cells = json.loads(raw)["cells"]
+        sources = [
+            (n, c["source"] if isinstance(c["source"], str) else "".join(c["source"]))
+            for n, c in enumerate(cells, start=1)
+            if c.get("cell_type") == "code"
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise LrlabError(
+            f"{path}: not a Jupyter notebook (no readable 'cells'); try --text"
+        ) from None
+    findings = []
+    for n, source in sources:
+        label = f"{path}[cell {n}]"
+        try:
+            findings += check_source(_MAGIC.sub("", source), label)
+        except LrlabError:
+            findings += check_text(source, label)
+    return findings
 
 
 def check_files(paths: Iterable[str | Path], text: bool | None = None) -> list[Finding]:
