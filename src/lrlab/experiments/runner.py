@@ -53,8 +53,13 @@ def default_out(config: ExperimentConfig) -> Path:
     return Path("runs") / Path(config.source).stem
 
 
-def choose_engine(name: str | None, plan: Plan) -> Engine:
-    """The engine called ``name`` (``auto``/None: the first of :data:`AUTO_ORDER` that can)."""
+def choose_engine(name: str | Engine | None, plan: Plan) -> Engine:
+    """The engine called ``name`` (``auto``/None: the first of :data:`AUTO_ORDER` that can).
+
+    An :class:`Engine` instance is used as given (e.g. a ``RayEngine`` wrapping another).
+    """
+    if isinstance(name, Engine):
+        return name
     name = name or plan.config.experiment.engine
     if name != "auto":
         if name not in ENGINES:
@@ -94,7 +99,7 @@ def run_plan(
     *,
     out: Path,
     new: bool = False,
-    engine: str | None = None,
+    engine: str | Engine | None = None,
     quiet: bool = False,
     on_result: Callable[[TrialResult], None] | None = None,
 ) -> RunSummary:

@@ -1,0 +1,328 @@
+"""Sweeps on Ray: ``lrlab run exp.toml --ray [ADDRESS]`` trains trials as Ray tasks.
+
+The division of work:
+
+- the **driver** (the machine running ``lrlab run``) validates the file, loads the data,
+  builds the plan, locks the experiment folder and owns the store: it is the store's only
+  writer, so the store lives on the driver's disk and nothing on the cluster needs it;
+- the plan (settings, data, model spec, trials) is put into Ray's object store once;
+- each **task** trains a unit of trials with the chosen engine (``keras``: one trial per
+  task; ``population``: one optimizer group per task, exactly the population the local
+  engine would train, so results are the same; ``trials_per_task`` splits bigger units)
+  and returns the results; it requests ``task_cpus`` CPUs and ``task_gpus`` GPUs;
+- the driver stores each result as its task finishes (one transaction per trial, as in a
+  local run) and shows the usual progress.
+
+Failures: a task whose worker process dies (killed, out of memory, node lost) is run
+again by Ray up to ``max_retries`` times; only the run that returns counts, and the driver
+yields each trial key at most once, so a trial is stored exactly once. A task that still
+cannot finish makes its trials ``failed`` with the reason (a rerun of the same command
+retries them). Ctrl-C cancels the pending tasks; what was stored stays.
+
+Results are those of a local run with the same engine and seeds: a trial's arithmetic
+does not depend on the process it runs in (tested bit for bit in ``tests/test_ray.py``).
+
+Ray is imported only when used; without it, ``--ray`` is a one-line error that names
+``pip install 'lrlab[ray]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from lrlab.errors import LrlabError
+from lrlab.experiments.engines.base import Engine, Trial, TrialResult
+
+__all__ = [
+    "INSTALL_HINT",
+    "RayEngine",
+    "check_options",
+    "import_ray",
+    "ray_session",
+    "run_on_ray",
+    "task_units",
+]
+
+INSTALL_HINT = "pip install 'lrlab[ray]'"
+#: environment variables a worker must share with the driver for the same results
+WORKER_ENV = ("KERAS_BACKEND", "LRLAB_MEMORY")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line :class:`LrlabError` naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise LrlabError(f"--ray needs Ray, which is not installed; {INSTALL_HINT}") from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """Connect to Ray for the duration of the block (and disconnect after).
+
+    ``address=None`` starts a local Ray for the run (``num_cpus`` CPUs, default all);
+    otherwise it is anything ``ray.init(address=...)`` takes: ``auto`` (the cluster
+    started on this machine with ``ray start --head``), ``HOST:6379``, or a Ray Client
+    address ``ray://HOST:10001``. When Ray is already initialized in this process (a
+    notebook or a test), that session is used and left running.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    if address is not None and num_cpus is not None:
+        raise LrlabError("--ray-cpus sizes a local Ray only; leave it out with a Ray ADDRESS")
+    kwargs: dict[str, Any] = {
+        "log_to_driver": False,  # worker output would break the progress display
+        "logging_level": logging.ERROR,
+    }
+    if address is None:
+        kwargs.update(address="local", num_cpus=num_cpus, include_dashboard=False)
+    else:
+        kwargs.update(address=address)
+    try:
+        with warnings.catch_warnings():
+            # JAX warns on any fork; Ray forks only to exec its own processes at once.
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+            ray.init(**kwargs)
+    except Exception as err:
+        where = "start a local Ray" if address is None else f"connect to Ray at {address}"
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        fix = (
+            "check the Ray installation"
+            if address is None
+            else "start the cluster with 'ray start --head' and pass the address it prints"
+        )
+        raise LrlabError(f"cannot {where} ({first}); {fix}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def task_units(
+    engine: Engine, trials: Sequence[Trial], trials_per_task: int | None = None
+) -> list[list[Trial]]:
+    """How ``trials`` are divided into Ray tasks (each task trains one unit).
+
+    A vectorized engine (``population``) gets one unit per optimizer configuration --
+    exactly the population it forms in a local run, so the results match -- and
+    ``trials_per_task`` splits those further (a narrower population than the local one,
+    so XLA may round differently in the last digits). Any other engine gets
+    ``trials_per_task`` trials per unit (default 1), in plan order.
+
+    >>> from lrlab.experiments.engines.keras import KerasEngine
+    >>> trials = [Trial(f"c|seed={s}", "c", "c", "constant(0.1)", None, "val_loss", "sgd",
+    ...                 "{}", None, s, s, s, s) for s in range(3)]
+    >>> [len(u) for u in task_units(KerasEngine(), trials)]
+    [1, 1, 1]
+    >>> [len(u) for u in task_units(KerasEngine(), trials, trials_per_task=2)]
+    [2, 1]
+    """
+    if engine.name != "population":
+        n = trials_per_task or 1
+        return [list(trials[i : i + n]) for i in range(0, len(trials), n)]
+    groups: dict[str, list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault(trial.optimizer_json, []).append(trial)
+    units = list(groups.values())
+    if trials_per_task is not None:
+        units = [
+            u[i : i + trials_per_task] for u in units for i in range(0, len(u), trials_per_task)
+        ]
+    return units
+
+
+def check_options(
+    task_cpus: float, task_gpus: float, max_retries: int, trials_per_task: int | None
+) -> None:
+    """Raise a one-line :class:`LrlabError` for a task option out of range."""
+    if not task_cpus >= 0 or not task_gpus >= 0:
+        raise LrlabError(f"--task-cpus and --task-gpus must be >= 0, got {task_cpus}, {task_gpus}")
+    if max_retries < 0:
+        raise LrlabError(f"--max-retries must be >= 0, got {max_retries}")
+    if trials_per_task is not None and trials_per_task < 1:
+        raise LrlabError(f"--trials-per-task must be >= 1, got {trials_per_task}")
+
+
+def _train_unit(plan: Any, engine: Engine, trials: list[Trial]) -> list[TrialResult]:
+    """The task body (runs in a Ray worker): train ``trials`` with ``engine``."""
+    return list(engine.run(plan, trials))
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # A RayTaskError's message is the remote traceback; its last line names the cause.
+    return (lines[-1] if lines else type(err).__name__)[:300]
+
+
+class RayEngine(Engine):
+    """Run another engine's trials as Ray tasks; see the module docstring.
+
+    Args:
+        inner: the engine each task runs (``keras``, ``population``, ...).
+        task_cpus, task_gpus: the resources each task requests.
+        max_retries: how often Ray reruns a task whose worker died.
+        trials_per_task: split units into tasks of at most this many trials.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        inner: Engine,
+        *,
+        task_cpus: float = 1.0,
+        task_gpus: float = 0.0,
+        max_retries: int = 3,
+        trials_per_task: int | None = None,
+    ):
+        check_options(task_cpus, task_gpus, max_retries, trials_per_task)
+        self.inner = inner
+        self.task_cpus = float(task_cpus)
+        self.task_gpus = float(task_gpus)
+        self.max_retries = int(max_retries)
+        self.trials_per_task = trials_per_task
+        self.attempts: dict[str, int] = {}
+
+    def unsupported(self, plan: Any) -> str | None:
+        return self.inner.unsupported(plan)
+
+    def describe(self) -> str:
+        where = ""
+        with contextlib.suppress(Exception):
+            import ray
+
+            if ray.is_initialized():
+                cpus = ray.cluster_resources().get("CPU", 0)
+                nodes = len([n for n in ray.nodes() if n.get("Alive")])
+                where = f" on {nodes} node(s), {cpus:g} CPUs"
+        request = f"{self.task_cpus:g} CPU" + (
+            f", {self.task_gpus:g} GPU" if self.task_gpus else ""
+        )
+        return f"Ray{where} ({self.inner.describe()}; {request} per task)"
+
+    def run(self, plan: Any, trials: Sequence[Trial]) -> Iterator[TrialResult]:
+        ray = import_ray()
+        with contextlib.ExitStack() as stack:
+            if not ray.is_initialized():
+                stack.enter_context(ray_session(None))
+            yield from self._run(ray, plan, trials)
+
+    def _run(self, ray: Any, plan: Any, trials: Sequence[Trial]) -> Iterator[TrialResult]:
+        units = task_units(self.inner, trials, self.trials_per_task)
+        if not units:
+            return
+        env = {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
+        env.setdefault("KERAS_BACKEND", _keras_backend())
+        remote = ray.remote(_train_unit).options(
+            num_cpus=self.task_cpus,
+            num_gpus=self.task_gpus,
+            max_retries=self.max_retries,
+            retry_exceptions=False,
+            runtime_env={"env_vars": env},
+        )
+        plan_ref = ray.put(plan)
+        pending = {remote.remote(plan_ref, self.inner, unit): unit for unit in units}
+        wanted = {t.key for t in trials}
+        done: set[str] = set()
+        try:
+            while pending:
+                refs = list(pending)
+                ray.wait(refs, num_returns=1)  # block until one is done, then take all done
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                for ref in ready:
+                    unit = pending.pop(ref)
+                    for result in self._collect(ray, ref, unit):
+                        key = result.trial.key
+                        if key in done or key not in wanted:
+                            continue  # a duplicate (or foreign) result is never stored
+                        done.add(key)
+                        yield result
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+
+    def _collect(self, ray: Any, ref: Any, unit: list[Trial]) -> list[TrialResult]:
+        """The unit's results; every trial without one is ``failed`` with the reason."""
+        try:
+            results = list(ray.get(ref))
+            reason = "the task returned no result for it"
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:
+            results = []
+            if isinstance(err, ray.exceptions.WorkerCrashedError | ray.exceptions.NodeDiedError):
+                reason = (
+                    f"its Ray worker died {self.max_retries + 1} time(s) "
+                    f"({type(err).__name__}); rerun to retry it"
+                )
+            else:
+                reason = f"Ray task failed: {_one_line(err)}"
+        got = {r.trial.key for r in results}
+        for trial in unit:
+            if trial.key not in got:
+                results.append(TrialResult(trial, "failed", message=reason, engine=self.inner.name))
+        return results
+
+
+def _keras_backend() -> str:
+    with contextlib.suppress(Exception):
+        import keras
+
+        return keras.backend.backend()
+    return "jax"  # pragma: no cover
+
+
+def run_on_ray(
+    experiment: str | Path,
+    *,
+    address: str | None = None,
+    out: str | Path | None = None,
+    new: bool = False,
+    engine: str | None = None,
+    quiet: bool = False,
+    num_cpus: int | None = None,
+    task_cpus: float = 1.0,
+    task_gpus: float = 0.0,
+    max_retries: int = 3,
+    trials_per_task: int | None = None,
+):
+    """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
+
+    The file is validated and the plan built before Ray starts (bad input never waits for
+    a cluster), and Ray is up before the folder is locked (a wrong address leaves nothing
+    behind). Returns the runner's :class:`~lrlab.experiments.runner.RunSummary`.
+    """
+    import_ray()
+    check_options(task_cpus, task_gpus, max_retries, trials_per_task)
+    from lrlab.experiments.config import load_config
+    from lrlab.experiments.plan import build_plan
+    from lrlab.experiments.runner import choose_engine, default_out, run_plan
+
+    config = load_config(experiment)
+    plan = build_plan(config)
+    wrapped = RayEngine(
+        choose_engine(engine, plan),
+        task_cpus=task_cpus,
+        task_gpus=task_gpus,
+        max_retries=max_retries,
+        trials_per_task=trials_per_task,
+    )
+    with ray_session(address, num_cpus=num_cpus):
+        return run_plan(
+            plan,
+            out=Path(out) if out else default_out(config),
+            new=new,
+            engine=wrapped,
+            quiet=quiet,
+        )
