@@ -28,7 +28,7 @@ from lrlab.experiments.engines.base import Trial
 from lrlab.experiments.models import ModelError, ModelSpec, parse_model
 from lrlab.schedules import Schedule
 
-__all__ = ["HIGHER_IS_BETTER", "Plan", "build_plan", "higher_is_better"]
+__all__ = ["HIGHER_IS_BETTER", "Plan", "build_plan", "higher_is_better", "verify_model"]
 
 HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall")
 
@@ -194,7 +194,7 @@ def build_plan(
         canonical=canonical,
     )
     if check_model:
-        _check_model(plan)
+        verify_model(plan)
     return plan
 
 
@@ -391,7 +391,7 @@ def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:
     return only
 
 
-def _check_model(plan: Plan) -> None:
+def verify_model(plan: Plan) -> None:
     """Build the model once (on the data's shape) so shape errors stop the run before it starts."""
     ds = plan.dataset
     try:

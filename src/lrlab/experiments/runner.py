@@ -27,8 +27,8 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, load_config
 from lrlab.experiments.engines import ENGINES, get_engine
 from lrlab.experiments.engines.base import Engine, TrialResult
-from lrlab.experiments.plan import Plan, build_plan
-from lrlab.experiments.store import DirectoryLock, Store, StoreError, library_versions
+from lrlab.experiments.plan import Plan, build_plan, verify_model
+from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
 
 __all__ = ["RunSummary", "choose_engine", "default_out", "run_experiment", "run_plan"]
 
@@ -88,10 +88,34 @@ def run_experiment(
     """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring."""
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
-    plan = build_plan(config)
-    return run_plan(
-        plan, out=Path(out) if out else default_out(config), new=new, engine=engine, quiet=quiet
-    )
+    plan = build_plan(config, check_model=False)
+    folder = Path(out) if out else default_out(config)
+    precheck(plan, folder, new)  # quick refusals before the model check imports Keras
+    verify_model(plan)
+    return run_plan(plan, out=folder, new=new, engine=engine, quiet=quiet)
+
+
+def precheck(plan: Plan, out: Path, new: bool) -> None:
+    """Refuse early, reading only, when ``out`` is in use or holds another experiment.
+
+    :func:`run_plan` checks both again under the lock; this only answers sooner.
+    """
+    if not out.is_dir():
+        return
+    if (out / LOCKNAME).exists():
+        DirectoryLock(out).acquire().release()
+    if Store.exists_in(out) and not new:
+        with Store.open(out) as store:
+            _check_same(store, plan, out)
+
+
+def _check_same(store: Store, plan: Plan, out: Path) -> None:
+    if store.meta().get("config_hash") != plan.hash:
+        raise StoreError(
+            f"{out} holds results of a different experiment (its settings or data "
+            "changed since that run); rerun with --new to start over (the old store is "
+            "kept beside it), or use another --out"
+        )
 
 
 def run_plan(
@@ -123,16 +147,13 @@ def run_plan(
 def _open_store(plan: Plan, out: Path, new: bool) -> Store:
     if Store.exists_in(out):
         store = Store.open(out)
-        meta = store.meta()
-        if meta.get("config_hash") == plan.hash and not new:
-            return store
         if not new:
-            store.close()
-            raise StoreError(
-                f"{out} holds results of a different experiment (its settings or data "
-                "changed since that run); rerun with --new to start over (the old store is "
-                "kept beside it), or use another --out"
-            )
+            try:
+                _check_same(store, plan, out)
+            except StoreError:
+                store.close()
+                raise
+            return store
         store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
         stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
