@@ -210,6 +210,13 @@ def test_every_registered_schedule_has_a_strategy():
     assert set(STRATEGIES) <= set(REGISTRY)
 
 
+def test_every_registered_schedule_documents_its_formula_and_reference():
+    """scripts/schedule_table.py builds the README table from these."""
+    for name, cls in REGISTRY.items():
+        assert cls.FORMULA.strip() and cls.REFERENCE.strip(), name
+        assert cls.__doc__ and ">>>" in cls.__doc__, f"{name} needs a doctest"
+
+
 # --------------------------------------------------------------------------- round trips
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 @given(data=st.data())

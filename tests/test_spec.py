@@ -242,13 +242,13 @@ def spec_like(draw, depth=0):
     cls = REGISTRY.get(name)
     fields = [f.name for f in dataclasses.fields(cls)] if cls else ["x"]
     args = []
-    for _ in range(draw(st.integers(0, 6))):
+    for _ in range(draw(st.integers(0, 5))):
         value = draw(
             edge_numbers
             | st.floats(allow_nan=False, allow_infinity=False).map(repr)
             | st.sampled_from(["true", "false", "none", "'cos'", "'linear'", "'x'", "inf"])
             | st.lists(edge_numbers, max_size=4).map(lambda xs: "[" + ", ".join(xs) + "]")
-            | (spec_like(depth + 1) if depth < 3 else st.just("constant(0.1)"))
+            | (spec_like(depth + 1) if depth < 2 else st.just("constant(0.1)"))
         )
         if draw(st.booleans()):
             value = f"{draw(st.sampled_from(fields + ['bogus']))}={value}"

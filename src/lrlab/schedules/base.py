@@ -185,6 +185,10 @@ class Schedule:
     SCHEDULE_FIELDS: ClassVar[tuple[str, ...]] = ()
     SCHEDULE_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
     OPTIONAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: the formula in one line (``t`` = step), and the library whose numbers it matches;
+    #: ``scripts/schedule_table.py`` prints the README table from them
+    FORMULA: ClassVar[str] = ""
+    REFERENCE: ClassVar[str] = ""
     reactive: ClassVar[bool] = False
 
     def __post_init__(self) -> None:

@@ -22,6 +22,9 @@ class Warmup(Schedule):
     [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
+    FORMULA = "start + (s(0) − start) · t / steps for t < steps, then s(t − steps)"
+    REFERENCE = "optax `join_schedules([linear_schedule(start, s(0), steps), s], [steps])`"
+
     POSITIONAL = 2
 
     steps: int
@@ -63,6 +66,9 @@ class Sequence(Schedule):
     >>> [s(t) for t in range(4)]
     [0.0, 0.5, 0.5, 0.5]
     """
+
+    FORMULA = "s_i(t − b_{i−1}) for b_{i−1} ≤ t < b_i (each piece sees its local step)"
+    REFERENCE = "optax `join_schedules`"
 
     schedules: tuple[Schedule, ...]
     boundaries: tuple[int, ...]
@@ -107,6 +113,9 @@ class Scale(Schedule):
     0.1
     """
 
+    FORMULA = "factor · s(t)"
+    REFERENCE = "any library (a multiplier)"
+
     POSITIONAL = 2
 
     factor: float
@@ -143,6 +152,9 @@ class LrRange(Schedule):
     >>> [round(s(t), 8) for t in range(6)]
     [0.0001, 0.001, 0.01, 0.1, 1.0, 1.0]
     """
+
+    FORMULA = "start · (end / start)^(min(t, steps − 1) / (steps − 1))"
+    REFERENCE = "the exponential LR range test (fastai `lr_find`, Lightning `lr_find`)"
 
     POSITIONAL = 2
 

@@ -30,6 +30,12 @@ class Cosine(Schedule):
     (0.1, 0.05, 0.0, 0.0)
     """
 
+    FORMULA = (
+        "lr · ((1 − α) · (1 + cos(π · min(t, D) / D)) / 2 + α); with warmup_target: linear lr"
+        " → warmup_target over warmup_steps, then the same decay from warmup_target"
+    )
+    REFERENCE = "Keras `CosineDecay` = optax `cosine_decay_schedule` (clamped)"
+
     lr: float
     decay_steps: int
     alpha: float = 0.0
@@ -92,6 +98,9 @@ class CosineAnnealing(Schedule):
     (1.0, 0.0, 1.0)
     """
 
+    FORMULA = "eta_min + (lr − eta_min) · (1 + cos(π · t / t_max)) / 2 (periodic)"
+    REFERENCE = "torch `CosineAnnealingLR` (its closed form)"
+
     lr: float
     t_max: int
     eta_min: float = 0.0
@@ -129,6 +138,15 @@ class CosineRestarts(Schedule):
     >>> s(0), round(s(5), 12), s(10), round(s(20), 12)
     (1.0, 0.5, 1.0, 0.5)
     """
+
+    FORMULA = (
+        "period i lasts first_decay_steps · t_mul^i steps: lr · ((1 − α) · m_mul^i · (1 + "
+        "cos(π · f)) / 2 + α), f the progress in the period"
+    )
+    REFERENCE = (
+        "Keras `CosineDecayRestarts`; torch `CosineAnnealingWarmRestarts` when m_mul=1, "
+        "eta_min=α·lr"
+    )
 
     lr: float
     first_decay_steps: int
@@ -194,6 +212,12 @@ class WarmupStableDecay(Schedule):
     >>> [s(t) for t in range(9)]
     [0.0, 0.5, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
     """
+
+    FORMULA = (
+        "lr · factor, r = min_lr / lr: warmup r → 1 over W, stable 1 for S, decay 1 → r over "
+        "D (cosine, linear or 1 − √p), then r"
+    )
+    REFERENCE = "transformers `get_wsd_schedule`"
 
     lr: float
     warmup_steps: int

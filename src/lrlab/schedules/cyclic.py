@@ -30,6 +30,12 @@ class OneCycle(Schedule):
     (0.04, 1.0, 4e-06)
     """
 
+    FORMULA = (
+        "max_lr / div_factor → max_lr by step pct_start·T − 1 → that / final_div_factor at T "
+        "− 1 (cos or linear); three_phase: back to the start by 2·pct_start·T − 2 first"
+    )
+    REFERENCE = "torch `OneCycleLR`"
+
     max_lr: float
     total_steps: int
     pct_start: float = 0.3
@@ -115,6 +121,12 @@ class Cyclic(Schedule):
     >>> [round(s(t), 6) for t in range(5)]
     [0.1, 0.55, 1.0, 0.55, 0.1]
     """
+
+    FORMULA = (
+        "base_lr + (max_lr − base_lr) · triangle(t) · a, a = 1 (triangular), 1/2^(cycle−1) "
+        "(triangular2) or gamma^t (exp_range)"
+    )
+    REFERENCE = "torch `CyclicLR`"
 
     POSITIONAL = 2
 

@@ -22,6 +22,9 @@ class Constant(Schedule):
     0.1
     """
 
+    FORMULA = "lr"
+    REFERENCE = "any library (a fixed lr)"
+
     lr: float
 
     def _check(self) -> None:
@@ -56,6 +59,9 @@ class TimeDecay(Schedule):
     >>> round(TimeDecay(0.1, decay=0.002)(100), 10)
     0.0833333333
     """
+
+    FORMULA = "lr / (1 + decay·t); cumulative: lr · Π_{i=1..t} 1 / (1 + decay·i)"
+    REFERENCE = "Keras 2 `SGD(decay=...)` per update; cumulative: the seed tutorial's table"
 
     lr: float
     decay: float
@@ -135,6 +141,9 @@ class InverseTime(Schedule):
     0.05
     """
 
+    FORMULA = "lr / (1 + decay_rate · t / decay_steps), ⌊t / decay_steps⌋ with staircase"
+    REFERENCE = "Keras `InverseTimeDecay`"
+
     lr: float
     decay_steps: int
     decay_rate: float
@@ -170,6 +179,12 @@ class Exponential(Schedule):
     >>> round(Exponential(0.1, decay_steps=10, decay_rate=0.96, staircase=True)(25), 6)
     0.09216
     """
+
+    FORMULA = "lr · decay_rate^(t / decay_steps), ⌊t / decay_steps⌋ with staircase"
+    REFERENCE = (
+        "Keras `ExponentialDecay` = optax `exponential_decay`; torch `ExponentialLR` when "
+        "decay_steps=1"
+    )
 
     lr: float
     decay_steps: int
@@ -208,6 +223,9 @@ class ExpDecay(Schedule):
     0.03678794
     """
 
+    FORMULA = "lr · exp(−k·t)"
+    REFERENCE = "the seed tutorial's `exp_decay`"
+
     lr: float
     k: float
 
@@ -236,6 +254,9 @@ class StepDecay(Schedule):
     >>> [s(t) for t in (0, 8, 9, 19)]
     [0.1, 0.1, 0.05, 0.025]
     """
+
+    FORMULA = "lr · drop^⌊(t + offset) / every⌋"
+    REFERENCE = "torch `StepLR` (offset=0); the seed tutorials' `step_decay` (offset=1)"
 
     lr: float
     drop: float
@@ -269,6 +290,9 @@ class MultiStep(Schedule):
     >>> [round(s(t), 6) for t in range(7)]
     [0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     """
+
+    FORMULA = "lr · gamma^#{m in milestones : m ≤ t}"
+    REFERENCE = "torch `MultiStepLR`"
 
     lr: float
     milestones: tuple[int, ...]
@@ -308,6 +332,9 @@ class Piecewise(Schedule):
     >>> [s(t) for t in range(6)]
     [1.0, 1.0, 1.0, 0.5, 0.5, 0.1]
     """
+
+    FORMULA = "values[i] for boundaries[i−1] < t ≤ boundaries[i]"
+    REFERENCE = "Keras `PiecewiseConstantDecay`"
 
     POSITIONAL = 0
 
@@ -349,6 +376,12 @@ class Polynomial(Schedule):
     >>> Polynomial(0.1, decay_steps=10, end_lr=0.0)(5)
     0.05
     """
+
+    FORMULA = (
+        "(lr − end_lr) · (1 − min(t, D) / D)^power + end_lr; cycle: D · ⌈t / D⌉ instead of "
+        "the clamp"
+    )
+    REFERENCE = "Keras `PolynomialDecay`"
 
     lr: float
     decay_steps: int
@@ -392,6 +425,11 @@ class Linear(Schedule):
     (0.5, 1.0)
     """
 
+    FORMULA = "start + (end − start) · min(t, steps) / steps"
+    REFERENCE = (
+        "optax `linear_schedule`; torch `LinearLR` (start = lr·start_factor, end = lr·end_factor)"
+    )
+
     POSITIONAL = 2
 
     start: float
@@ -426,6 +464,11 @@ class InverseSqrt(Schedule):
     >>> [s(t) for t in (0, 2, 4, 16)]
     [0.0, 0.5, 1.0, 0.5]
     """
+
+    FORMULA = (
+        "lr · t / W for t < W, then lr / √((t + τ − W) / τ), τ = timescale or W (10000 when W = 0)"
+    )
+    REFERENCE = "transformers `get_inverse_sqrt_schedule`"
 
     lr: float
     warmup_steps: int

@@ -25,6 +25,12 @@ class Plateau(ReactiveSchedule):
     0.5
     """
 
+    FORMULA = (
+        "a scale × factor after `patience` evaluations without an improvement beyond "
+        "min_delta, then `cooldown`"
+    )
+    REFERENCE = "Keras `ReduceLROnPlateau` (torch's patience p is lrlab's p + 1)"
+
     POSITIONAL = 0
 
     factor: float = 0.1
