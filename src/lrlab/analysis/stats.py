@@ -8,8 +8,9 @@ Conventions (scipy's, named here once):
   with a t-based interval, the paired t-test (``scipy.stats.ttest_rel``, two-sided), the
   Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, two-sided, zero differences
   dropped as in its default ``zero_method="wilcox"``) and Cohen's ``d_z = mean(d) / sd(d)``.
-  Degenerate inputs have defined answers: all ``d_s`` equal -> t-test p is 1 when they are
-  0 and 0 otherwise, ``d_z`` is 0 or +-inf; no non-zero difference -> Wilcoxon p is 1;
+  Degenerate inputs have defined answers: all ``d_s`` equal (to 1e-12 relative, so
+  rounding noise does not count as spread) -> t-test p is 1 when they are 0 and 0
+  otherwise, ``d_z`` is 0 or +-inf; no non-zero difference -> Wilcoxon p is 1;
   fewer than 2 pairs -> NaN;
 - :func:`rank`: by mean (best first; ties keep the given order), configs without values last.
 """
@@ -99,7 +100,7 @@ def paired(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0
     mean, std, lo, hi = _t_interval(d, confidence)
     if n < 2:
         return Paired(n, mean, std, lo, hi, NAN, NAN, NAN, confidence)
-    if std == 0.0:
+    if std <= 1e-12 * abs(mean) or std == 0.0:  # constant differences (up to rounding)
         p_t = 1.0 if mean == 0.0 else 0.0
         dz = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
         lo = hi = mean
