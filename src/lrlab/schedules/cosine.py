@@ -23,7 +23,8 @@ class Cosine(Schedule):
     With ``warmup_target`` and ``warmup_steps = W``: linear from ``lr`` to
     ``warmup_target`` over ``W`` steps, then the same decay from ``warmup_target`` on
     ``t - W``. Past the end it holds ``alpha * peak`` (torch's periodic form is
-    :class:`CosineAnnealing`).
+    :class:`CosineAnnealing`). ``warmup_steps`` without ``warmup_target`` is an error
+    (Keras ignores it silently).
 
     >>> s = Cosine(0.1, decay_steps=100)
     >>> s(0), round(s(50), 12), s(100), s(150)
@@ -91,7 +92,8 @@ class CosineAnnealing(Schedule):
     ``eta_min + (lr - eta_min) * (1 + cos(pi * t / t_max)) / 2``.
 
     Periodic past ``t_max`` (it climbs back to ``lr`` at ``2 * t_max``), exactly as
-    torch's closed form; Keras' :class:`Cosine` is clamped instead.
+    torch's closed form (``_get_closed_form_lr``; its chained ``step()`` agrees to ~1e-13);
+    Keras' :class:`Cosine` is clamped instead.
 
     >>> s = CosineAnnealing(1.0, t_max=10)
     >>> s(0), round(s(10), 12), round(s(20), 12)
@@ -132,7 +134,10 @@ class CosineRestarts(Schedule):
     ``lr * m_mul**i``; within a period with progress ``f``:
     ``lr * ((1 - alpha) * m_mul**i * (1 + cos(pi f)) / 2 + alpha)``.
     Equal to torch ``CosineAnnealingWarmRestarts(T_0=first_decay_steps, T_mult=t_mul,
-    eta_min=alpha * lr)`` when ``m_mul = 1`` (torch needs an integer ``t_mul``).
+    eta_min=alpha * lr)`` when ``m_mul = 1`` (torch needs an integer ``t_mul``; then every
+    restart is a whole step, computed exactly). ``m_mul`` is in (0, 1]. The period index
+    is corrected after the ``log``/``floor`` that finds it, which rounding can put one
+    period off exactly at a restart (``t_mul=3`` at step ``121 * first_decay_steps``).
 
     >>> s = CosineRestarts(1.0, first_decay_steps=10, t_mul=2.0)
     >>> s(0), round(s(5), 12), s(10), round(s(20), 12)

@@ -174,7 +174,8 @@ class Exponential(Schedule):
     """Keras ``ExponentialDecay`` = optax ``exponential_decay``: ``lr * decay_rate ** p``.
 
     ``p = t / decay_steps`` (``floor`` of it with ``staircase=true``). With
-    ``decay_steps=1`` it is torch ``ExponentialLR(gamma=decay_rate)``.
+    ``decay_steps=1`` it is torch ``ExponentialLR(gamma=decay_rate)``. ``decay_rate`` is in
+    (0, 1] (Keras accepts a growing rate, which overflows; a rising ramp is :class:`LrRange`).
 
     >>> round(Exponential(0.1, decay_steps=10, decay_rate=0.96, staircase=True)(25), 6)
     0.09216
@@ -248,7 +249,7 @@ class StepDecay(Schedule):
 
     ``offset=0`` is torch ``StepLR(step_size=every, gamma=drop)``; ``offset=1`` is the
     seed tutorial's ``floor((1 + epoch) / epochs_drop)``, which drops one step early
-    (the first drop comes at t = every - 1).
+    (the first drop comes at t = every - 1). ``drop`` is in (0, 1].
 
     >>> s = StepDecay(0.1, drop=0.5, every=10, offset=1)
     >>> [s(t) for t in (0, 8, 9, 19)]
@@ -284,7 +285,9 @@ class MultiStep(Schedule):
     """torch ``MultiStepLR``: multiply by ``gamma`` at each milestone, ``t >= m``.
 
     ``lr * gamma ** #{m in milestones : m <= t}``. The lr changes *at* the milestone;
-    compare :class:`Piecewise` (Keras), which changes one step *after* a boundary.
+    compare :class:`Piecewise` (Keras), which changes one step *after* a boundary. A
+    repeated milestone applies ``gamma`` twice and a milestone 0 applies it from the
+    first step, as in torch; ``gamma`` is in (0, 1].
 
     >>> s = MultiStep(0.1, milestones=[3, 5], gamma=0.1)
     >>> [round(s(t), 6) for t in range(7)]
