@@ -56,9 +56,10 @@ def report(values, *, metric, baseline, higher_is_better, test, png) -> None:
     )
     better = "higher" if higher_is_better else "lower"
     print(f"metric: {metric} ({better} is better); baseline: {baseline}; test: {test}\n")
-    print("config            n   mean")
+    w = max(len(name) for name in res.ranking)
+    print(f"  {'config':<{w}}    n  mean")
     for name, mean in zip(res.ranking, res.means, strict=True):
-        print(f"  {name:<15} {len(values[name]):>3}   {mean:.4f}")
+        print(f"  {name:<{w}}  {len(values[name]):>3}  {mean:.4f}")
     print("\nVerdict:", res.sentence)
     top = res.best_vs_runner_up
     if top is not None:
