@@ -232,7 +232,28 @@ def run(
     default="table",
     show_default=True,
 )
-def report(directory: Path, metric: str | None, baseline: str | None, fmt: str) -> None:
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the self-contained HTML report (figures, table, verdict) to this file.",
+)
+@click.option(
+    "--png",
+    "png_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write the report's figures as PNG files into this folder.",
+)
+def report(
+    directory: Path,
+    metric: str | None,
+    baseline: str | None,
+    fmt: str,
+    html_path: Path | None = None,
+    png_dir: Path | None = None,
+) -> None:
     """The results table of the experiment in DIRECTORY, best first."""
     from lrlab.analysis.results import results_from_store
 
@@ -243,6 +264,22 @@ def report(directory: Path, metric: str | None, baseline: str | None, fmt: str) 
         click.echo(json.dumps(table.to_dicts(), indent=2, default=str).replace("NaN", "null"))
     else:
         table.print()
+    if html_path is not None or png_dir is not None:  # lrlab.reporting.html
+        import shlex
+
+        from lrlab.reporting.html import write_report
+
+        argv = sys.argv[1:]
+        command = shlex.join(["lrlab", *argv]) if argv[:1] == ["report"] else None
+        for path in write_report(
+            directory,
+            html_path=html_path,
+            png_dir=png_dir,
+            metric=metric,
+            baseline=baseline,
+            command=command,
+        ):
+            click.echo(f"wrote {path}", err=True)
 
 
 @cli.command()
@@ -269,6 +306,65 @@ def export(directory: Path, fmt: str, output: Path | None, epochs: bool) -> None
     tmp = output.with_name(output.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(output)
+    click.echo(f"wrote {output}", err=True)
+
+
+@cli.command("find-lr")
+@click.argument("experiment", type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config_label", default=None, help="Config to test (default: baseline).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Split, init and order seed.")
+@click.option(
+    "--start", type=click.FloatRange(min=0, min_open=True), default=1e-7, show_default=True
+)
+@click.option("--end", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True)
+@click.option("--steps", type=click.IntRange(min=3), default=100, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: the file's.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG of loss vs lr (default: <experiment>-find-lr.png).",
+)
+def find_lr_cmd(
+    experiment: Path,
+    config_label: str | None,
+    seed: int,
+    start: float,
+    end: float,
+    steps: int,
+    batch_size: int | None,
+    output: Path | None,
+) -> None:
+    """LR range test on the model, data and optimizer of EXPERIMENT (a TOML file or a folder).
+
+    Ramps the lr from --start to --end over --steps updates, plots the loss against the lr
+    (log axis) with the suggestion marked, and prints the suggested lr.
+    """
+    from lrlab.reporting.figures import save_png
+    from lrlab.reporting.find_lr import range_test_figure, run_range_test
+
+    run = run_range_test(
+        experiment,
+        config=config_label,
+        seed=seed,
+        start=start,
+        end=end,
+        steps=steps,
+        batch_size=batch_size,
+    )
+    output = output or Path(f"{experiment.resolve().name.removesuffix('.toml')}-find-lr.png")
+    save_png(range_test_figure(run), output)
+    test = run.test
+    if test.suggestion is None:
+        click.echo("no suggestion: the loss did not fall over the ramp; widen --start/--end")
+    else:
+        click.echo(f"suggested lr: {test.suggestion:.3g}")
+    for name, value in (("steepest", test.steepest), ("min / 10", test.min_over_10)):
+        if value is not None:
+            click.echo(f"  {name}: {value:.3g}")
+    if test.stopped_early:
+        click.echo(f"  (stopped after {len(test.lrs)} updates: the loss diverged)")
     click.echo(f"wrote {output}", err=True)
 
 
