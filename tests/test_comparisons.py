@@ -303,6 +303,10 @@ def test_configs_without_values_are_ranked_last_and_not_compared():
     assert res.ranking == ("a", "b", "dead")
     assert (res.best_vs_runner_up.name_a, res.best_vs_runner_up.name_b) == ("a", "b")
     assert set(res.vs_baseline) == {"a"}
+    three = cmp.compare_configs(
+        {"a": [3.0, 2.0, 3.0], "dead": [np.nan] * 3, "b": [1.0, 1.0, 2.0], "c": [2, 3, 1]}
+    )
+    assert three.ranks is not None and set(three.ranks.names) == {"a", "b", "c"}
     alone = cmp.compare_configs({"a": [1.0, 2.0], "dead": [np.nan, np.nan]})
     assert alone.best_vs_runner_up is None and alone.winner is None
     assert alone.sentence == "Nothing to compare: fewer than two configs have a finite value."

@@ -811,7 +811,8 @@ def compare_configs(
       needed;
     * every other config against ``baseline``, p-values Holm-adjusted over that family (configs
       sharing no seed with the baseline are left out);
-    * the Friedman/Nemenyi rank comparison over all configs (three or more).
+    * the Friedman/Nemenyi rank comparison over the configs that have values (three or more),
+      on the seeds where all of them have one.
 
     >>> r = compare_configs({"a": [1.0, 2.0, 3.0], "b": [1.1, 1.9, 3.0]}, baseline="b")
     >>> r.winner is None, r.ranking
@@ -863,9 +864,13 @@ def compare_configs(
         else:
             vs = {c.name_a: c for c in raw}
     ranks = None
-    if len(names) >= 3:
+    if len(measured) >= 3:  # configs without any value cannot be ranked: left out
         try:
-            ranks = rank_comparison(arrays, higher_is_better=higher_is_better, alpha=alpha)
+            ranks = rank_comparison(
+                {nm: arrays[nm] for nm in names if nm in measured},
+                higher_is_better=higher_is_better,
+                alpha=alpha,
+            )
         except ValueError:
             ranks = None
     winner = top.winner if top is not None else None
