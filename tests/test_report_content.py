@@ -1,7 +1,7 @@
 """The report's figures and HTML, built from a store written through the store's own API.
 
-The store holds a known experiment: a sweep of three schedules (one named like an
-injection, one in epochs, one with a plateau) at two peak lrs over three seeds, with one
+The store holds a known experiment: a sweep of four schedules (a constant one, one named
+like an injection, one in epochs, one with a plateau) at two peak lrs over three seeds, with one
 diverged and one failed trial. The figures are checked for what they draw (labels, number
 of lines, the values of the lines), the page for its sections, its escaping and for
 loading nothing from the network. The browser test is in test_report_browser.py.
@@ -40,7 +40,9 @@ SCHEDULES = {  # label: (spec at peak 0.1, unit, plateau)
     "constant": ("constant(0.1)", "step", None),
     EVIL: ("cosine(0.1, decay_steps=20)", "step", None),
     "step$ _x": ("step_decay(0.1, drop=0.5, every=2)", "epoch", None),
+    "plateau": ("constant(0.1)", "step", "plateau(factor=0.5, patience=1)"),
 }
+PLATEAU_FROM = 3  # the made-up plateau controller halves the lr from this epoch on
 LRS = (0.01, 0.1)
 DIVERGED = (f"{EVIL} / lr=0.1", 2)  # config, seed
 FAILED = ("constant / lr=0.01", 1)
@@ -113,6 +115,8 @@ def build_store(directory, *, sweep: bool = True, planned_extra: int = 0) -> lis
                     q = _quality(i, seed, e)
                     step = e - 1 if unit == "epoch" else e * SPE - 1
                     lr_used = parse(spec).curve(EPOCHS)[step] if unit == "epoch" else curve[step]
+                    if plateau and e >= PLATEAU_FROM:
+                        lr_used *= 0.5
                     rows.append(
                         {
                             "epoch": e,
@@ -174,7 +178,7 @@ def lines(ax, prefix):
 # --------------------------------------------------------------------------- data
 def test_data_reads_the_store(data):
     assert data.is_sweep and data.metric == "val_accuracy"
-    assert len(data.labels) == 6 and data.epoch_keys == [
+    assert len(data.labels) == 8 and data.epoch_keys == [
         "loss",
         "val_loss",
         "accuracy",
@@ -187,7 +191,10 @@ def test_data_reads_the_store(data):
         f"{EVIL} / lr=0.1",
         "step$ _x / lr=0.01",
         "step$ _x / lr=0.1",
+        "plateau / lr=0.01",
+        "plateau / lr=0.1",
     ]
+    assert data.curves[-1].plateau == "plateau(factor=0.5, patience=1)"
     assert data.final_values("val_accuracy", DIVERGED[0]).keys() == {0, 1}
     assert data.final_values("val_accuracy", FAILED[0]).keys() == {0, 2}
 
@@ -211,8 +218,14 @@ def test_lr_figure_draws_every_schedule_as_trained(data):
     dots = lines(ax, "recorded")[f"{EVIL} / lr=0.1"]
     np.testing.assert_array_equal(dots.get_xdata(), np.arange(1, EPOCHS + 1) * SPE - 1)
     np.testing.assert_allclose(dots.get_ydata(), cosine[dots.get_xdata()], rtol=1e-6)
+    # a plateau config: the schedule's line, and the lower lr the controller recorded
+    flat = curves["plateau / lr=0.1"].get_ydata()
+    np.testing.assert_allclose(flat, 0.1)
+    recorded = lines(ax, "recorded")["plateau / lr=0.1"].get_ydata()
+    np.testing.assert_allclose(recorded, [0.1] * (PLATEAU_FROM - 1) + [0.05] * 3)
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert f"{EVIL} / lr=0.1" in texts and "step\\$ _x / lr=0.1" in texts
+    assert "plateau / lr=0.1 (+ plateau)" in texts
     assert len(texts) == len(data.curves) + 1
 
 
@@ -226,8 +239,8 @@ def test_curves_figure_means_and_bands_over_seeds(data):
         "validation accuracy",
     ]
     for ax in fig.axes:
-        assert len(lines(ax, "mean")) == 6
-        assert len(ax.collections) == 6  # one band per config
+        assert len(lines(ax, "mean")) == 8
+        assert len(ax.collections) == 8  # one band per config
     assert [ax.get_xlabel() for ax in fig.axes[2:]] == ["epoch", "epoch"]
     val_acc = lines(fig.axes[3], "mean")
     i = 1  # "constant / lr=0.1": every seed ok
@@ -273,7 +286,7 @@ def test_sweep_figure_metric_and_gap_vs_lr(data):
     assert gap.get_ylabel() == "gap: training − validation accuracy"
     val = lines(ax, "val")
     assert set(val) == set(SCHEDULES)
-    assert len(lines(ax, "train")) == 3 and len(lines(gap, "gap")) == 3
+    assert len(lines(ax, "train")) == 4 and len(lines(gap, "gap")) == 4
     np.testing.assert_allclose(val["constant"].get_xdata(), LRS)
     at_01 = np.mean([_quality(1, s, EPOCHS) for s in SEEDS])
     assert val["constant"].get_ydata()[1] == pytest.approx(at_01)
@@ -349,7 +362,7 @@ def test_page_holds_table_verdicts_and_reproduction(page, data):
 def test_incomplete_experiment_says_so(tmp_path):
     build_store(tmp_path, sweep=False, planned_extra=3)
     page = render_report(load_report_data(tmp_path))
-    assert "9 of 12 planned trials are finished" in page
+    assert "12 of 15 planned trials are finished" in page
 
 
 def test_rows_are_best_first_and_marked(page, data):
@@ -403,3 +416,22 @@ def test_cli_report_html_png_and_errors(store_dir, tmp_path):
         assert r.stderr.startswith("lrlab: error: ") and r.stderr.count("\n") == 1, r.stderr
         assert "Traceback" not in r.stderr
     assert not bad.exists() and not (tmp_path / "nopng").exists()
+
+
+def test_a_store_without_trials_still_renders(tmp_path):
+    """A run that stored nothing yet: the page says so instead of failing."""
+    with Store.open(tmp_path, create=True) as store:
+        store.initialize(
+            {
+                "labels": ["a", "b"],
+                "metric": "val_accuracy",
+                "baseline": "a",
+                "planned": 4,
+                "steps_per_epoch": 3,
+                "canonical": {"training": {"epochs": 5}},
+                "title": "nothing yet",
+            }
+        )
+    page = render_report(load_report_data(tmp_path))
+    assert "0 of 4 planned trials are finished" in page
+    assert page.count("<img ") == 3  # final, schedules and curves, each saying it is empty
