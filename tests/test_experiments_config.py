@@ -207,3 +207,31 @@ def test_optimizer_pairs_only_with_its_schedules_and_units_per_schedule(tmp_path
     bad = text.replace('schedules = ["adam_default"]', 'schedules = ["adam_defualt"]')
     with pytest.raises(ConfigError, match=r"optimizers.adam.schedules: no schedule 'adam_defualt'"):
         plan_of(tmp_path, bad)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("seed*.toml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_examples_are_valid(example, tmp_path, monkeypatch):
+    monkeypatch.setenv("LRLAB_CACHE", str(tmp_path))  # Ionosphere from the shared copy
+    (tmp_path / "ionosphere.data").write_bytes(Path(IONO).read_bytes() + b"\n")
+    config = load_config(example)
+    if config.data.dataset.startswith("keras:"):
+        return  # needs the network; the file itself is validated above
+    plan = build_plan(config, check_model=False)
+    assert len(plan.trials) == len(plan.labels) * len(config.seeds) >= 20
+    assert plan.baseline in plan.labels
+
+
+def test_seed002_example_is_the_tutorial_setup(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRLAB_CACHE", str(tmp_path))
+    (tmp_path / "ionosphere.data").write_bytes(Path(IONO).read_bytes() + b"\n")
+    example = next(p for p in EXAMPLES if p.name == "seed002_ionosphere.toml")
+    plan = build_plan(load_config(example), check_model=False)
+    assert plan.steps_per_epoch == 9 and plan.epochs == 50  # 235 rows / 28 per batch
+    t = next(t for t in plan.trials if t.config == "time_decay / sgd_momentum")
+    assert t.optimizer_params == {"type": "sgd", "momentum": 0.8, "nesterov": False}
+    np.testing.assert_allclose(plan.lr_table(t), 0.1 / (1 + 0.002 * np.arange(450)))
+    split = plan.split(t.split_seed)
+    assert len(split.y_val) == 116 and split.val_rows[0] == 235
