@@ -261,7 +261,9 @@ def report(
     if fmt == "markdown":
         click.echo(table.to_markdown(), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps(table.to_dicts(), indent=2, default=str).replace("NaN", "null"))
+        from lrlab.experiments.export import json_ready
+
+        click.echo(json.dumps(json_ready(table.to_dicts()), indent=2, allow_nan=False))
     else:
         table.print()
     if html_path is not None or png_dir is not None:  # lrlab.reporting.html

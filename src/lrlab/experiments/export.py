@@ -16,7 +16,7 @@ from typing import Any
 
 from lrlab.experiments.store import Store
 
-__all__ = ["export_trials"]
+__all__ = ["export_trials", "json_ready"]
 
 _COLUMNS = [
     "key",
@@ -40,13 +40,20 @@ _COLUMNS = [
 ]
 
 
-def _clean(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` and paths as strings (strict JSON).
+
+    >>> json_ready({"a": [1.0, float("nan")], "b": float("inf")})
+    {'a': [1.0, None], 'b': None}
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 
@@ -118,7 +125,7 @@ def export_trials(directory: str | Path, fmt: str = "csv", *, epochs: bool = Fal
                 for t in trials
             ],
         }
-        return json.dumps(_clean(data), indent=2, allow_nan=False) + "\n"
+        return json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n"
     if fmt != "csv":
         raise ValueError(f"unknown format {fmt!r}")
     buf = io.StringIO()
