@@ -25,11 +25,13 @@ the training rows only and applied to both parts.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
 import math
 import os
+import sys
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -434,8 +436,9 @@ def _keras(which: str) -> Dataset:
         raise DatasetError(f"unknown dataset 'keras:{which}'; {_dataset_hint('keras:' + which)}")
     import keras
 
-    try:
-        (x, y), _ = getattr(keras.datasets, which).load_data()
+    try:  # keras prints its download progress: keep stdout for results
+        with contextlib.redirect_stdout(sys.stderr):
+            (x, y), _ = getattr(keras.datasets, which).load_data()
     except Exception as err:  # network errors surface as many exception types
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DatasetError(
