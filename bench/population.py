@@ -110,6 +110,10 @@ def peak_rss_mb() -> float:
 # --------------------------------------------------------------------------- workers
 def population_worker(n: int, epochs: int, memory: str | None) -> dict:
     """Run in a fresh process: the engine on ``n`` trials twice (first, steady)."""
+    import jax  # noqa: F401  (imports are not the engine's time)
+    import keras  # noqa: F401
+
+    from lrlab.experiments.engines.keras import fit_trial  # noqa: F401
     from lrlab.experiments.engines.population import PopulationEngine
 
     plan, trials, _ = make_plan(n, epochs)

@@ -40,6 +40,7 @@ from lrlab.experiments.engines.population import (
     train_population,
 )
 from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.models import parse_model
 from lrlab.schedules import Plateau
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
@@ -399,3 +400,26 @@ def test_cli_runs_the_population_engine_into_the_store_and_resumes(tmp_path):
         "lrlab: error: memory must be a size like 512MB or 2GB, got 'lots'"
     ]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_model_function_that_cannot_vmap_is_refused_with_the_fix(tmp_path, monkeypatch):
+    """A layer that runs in Keras' jitted fit but has no batching rule: auto takes keras."""
+    from lrlab.experiments.runner import choose_engine
+
+    (tmp_path / "hostmodel.py").write_text(
+        "import jax, keras, numpy as np\n"
+        "class HostTanh(keras.layers.Layer):\n"
+        "    def call(self, x):\n"
+        "        shape = jax.ShapeDtypeStruct(x.shape, x.dtype)\n"
+        "        return jax.pure_callback(np.tanh, shape, x)\n"
+        "def build(input_shape, n_outputs):\n"
+        "    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(4),\n"
+        "        HostTanh(), keras.layers.Dense(n_outputs, activation='sigmoid')])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = _plan(tmp_path, '"adam"', {"c": '"constant(0.1)"'}, seeds=(0,))
+    plan.model = parse_model("hostmodel:build")
+    reason = PopulationEngine().unsupported(plan)
+    assert reason.startswith("hostmodel:build does not run under jax.vmap (")
+    assert reason.endswith('use engine = "keras"') and "\n" not in reason
+    assert choose_engine("auto", plan).name == "keras"

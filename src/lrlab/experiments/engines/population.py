@@ -135,30 +135,52 @@ class PopulationResult:
 
 
 # --------------------------------------------------------------------------- inputs
+_WEIGHTS: dict[tuple[Any, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+_TEMPLATES: dict[Any, Any] = {}
+_WEIGHTS_BYTES = 256 << 20
+
+
 def initial_weights(
-    build_model: Callable[[int], Any], seeds: Sequence[int]
+    build_model: Callable[[int], Any], seeds: Sequence[int], cache_key: Any = None
 ) -> tuple[Any, list[np.ndarray], list[np.ndarray]]:
     """The models' initial variables for each seed, stacked on a leading trial axis.
 
     ``build_model(seed)`` is called once per *distinct* seed (a grid repeats each seed
-    across its configs), so the weights are exactly the Keras engine's. Returns the
-    template model (the first seed's) and the stacked trainable and non-trainable values.
+    across its configs), so the weights are exactly the Keras engine's. With a
+    ``cache_key`` (something that identifies ``build_model``, e.g. the model spec and the
+    data shape) the weights are kept for the next call (other optimizer groups, a rerun).
+    Returns a template model and the stacked trainable and non-trainable values.
     """
     seeds = [int(s) for s in seeds]
     distinct = sorted(set(seeds))
-    template = None
-    trainable: list[list[np.ndarray]] = []
-    non_trainable: list[list[np.ndarray]] = []
+    template = _TEMPLATES.get(cache_key) if cache_key is not None else None
+    values = {}
     for seed in distinct:
-        model = build_model(seed)
-        if template is None:
-            template = model
-        trainable.append([np.asarray(v.value) for v in model.trainable_variables])
-        non_trainable.append([np.asarray(v.value) for v in model.non_trainable_variables])
-    index = np.array([distinct.index(s) for s in seeds])
-    tv = [np.stack([w[i] for w in trainable])[index] for i in range(len(trainable[0]))]
-    ntv = [np.stack([w[i] for w in non_trainable])[index] for i in range(len(non_trainable[0]))]
+        found = _WEIGHTS.get((cache_key, seed)) if cache_key is not None else None
+        if found is None:
+            model = build_model(seed)
+            template = template if template is not None else model
+            found = (
+                [np.asarray(v.value) for v in model.trainable_variables],
+                [np.asarray(v.value) for v in model.non_trainable_variables],
+            )
+            if cache_key is not None:
+                _remember(cache_key, seed, found, model)
+        values[seed] = found
+    if template is None:
+        template = build_model(distinct[0])
+    tv = [np.stack([values[s][0][i] for s in seeds]) for i in range(len(values[seeds[0]][0]))]
+    ntv = [np.stack([values[s][1][i] for s in seeds]) for i in range(len(values[seeds[0]][1]))]
     return template, tv, ntv
+
+
+def _remember(key: Any, seed: int, weights, model) -> None:
+    _TEMPLATES.setdefault(key, model)
+    _WEIGHTS[(key, seed)] = weights
+    total = sum(a.nbytes for w in _WEIGHTS.values() for part in w for a in part)
+    while total > _WEIGHTS_BYTES and len(_WEIGHTS) > 1:
+        old = _WEIGHTS.pop(next(iter(_WEIGHTS)))
+        total -= sum(a.nbytes for part in old for a in part)
 
 
 def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -278,6 +300,7 @@ class _Program:
         self.names += [f"val_{n}" for n in self.names]
         self.run = jax.jit(self._run)
         self._executables: dict[str, Any] = {}
+        self._trial_bytes: int | None = None
 
     def compiled(self, args) -> tuple[Any, float]:
         """The executable for ``args``' shapes (compiled on first use) and the compile time."""
@@ -360,7 +383,10 @@ class _Program:
 
             def batch(acc, start, size):
                 rows = start + jnp.arange(size)
-                x, y = XV[split, rows], YV[split, rows]
+                if XV.shape[0] == 1:  # one split: the rows are the same for every trial, so
+                    x, y = XV[0, rows], YV[0, rows]  # XLA runs the population as one matmul
+                else:
+                    x, y = XV[split, rows], YV[split, rows]
                 loss, (y_pred, _) = self._forward_loss(tv_, ntv_, x, y, False)
                 total, mvars = acc
                 return (total + loss * size, self._metric_update(mvars, y, y_pred))
@@ -418,6 +444,11 @@ class _Program:
     # -- memory --------------------------------------------------------------------
     def trial_bytes(self, tv, ntv, sample_x, sample_y) -> int:
         """An upper estimate of one trial's working set (see the module docstring)."""
+        if self._trial_bytes is None:
+            self._trial_bytes = self._estimate(tv, ntv, sample_x, sample_y)
+        return self._trial_bytes
+
+    def _estimate(self, tv, ntv, sample_x, sample_y) -> int:
         import jax
 
         s = self.shape
@@ -536,6 +567,7 @@ def iter_population(
     batch_order: Callable[[int, int, int], np.ndarray] | None = None,
     eval_batch: int | None = None,
     memory: int | str | None = None,
+    cache_key: Any = None,
 ) -> Iterator[tuple[np.ndarray, PopulationResult]]:
     """Train ``N`` trials chunk by chunk; yield ``(trial_indices, result)`` per chunk.
 
@@ -574,7 +606,7 @@ def iter_population(
     monitors = list(monitors) if monitors is not None else ["val_loss"] * n
     budget = parse_memory(memory)
 
-    template, tv, ntv = initial_weights(build_model, init_seeds)
+    template, tv, ntv = initial_weights(build_model, init_seeds, cache_key)
     program = _program(template, optimizer, loss, metrics, shape)
     plateau_arrays = _Plateaus.build(plateaus, monitors, program.names)
 
@@ -582,9 +614,7 @@ def iter_population(
     tables, table_idx = _distinct_rows(lr[:, : epochs * shape.steps_per_epoch])
     order_seeds = np.asarray(order_seeds, dtype=np.int64)
     seeds, order_idx = np.unique(order_seeds, return_inverse=True)
-    orders = np.stack(
-        [np.stack([batch_order(int(s), e, n_train) for e in range(epochs)]) for s in seeds]
-    ).astype(np.int32)
+    orders = np.stack([_orders(batch_order, int(s), epochs, n_train) for s in seeds])
     shared = [jax.device_put(orders), jax.device_put(tables)]
 
     # Data splits: all on the device at once when they fit in half the budget, else in
@@ -637,6 +667,19 @@ def iter_population(
             yield index, result
 
 
+_ORDERS: dict[tuple[Any, int, int, int], np.ndarray] = {}
+
+
+def _orders(batch_order: Callable[[int, int, int], np.ndarray], seed: int, epochs: int, n: int):
+    """``[epochs, n]`` batch orders of one order seed (kept for the next call, up to 64 MB)."""
+    key = (batch_order, seed, epochs, n)
+    if key not in _ORDERS:
+        while _ORDERS and (len(_ORDERS) + 1) * epochs * n * 4 > 64 << 20:
+            _ORDERS.pop(next(iter(_ORDERS)))
+        _ORDERS[key] = np.stack([batch_order(seed, e, n) for e in range(epochs)]).astype(np.int32)
+    return _ORDERS[key]
+
+
 def _split_bytes(splits: Sequence[Any]) -> int:
     """Bytes of one split's arrays (all splits have the same shapes)."""
     keys = ("x_train", "y_train", "x_val", "y_val")
@@ -668,6 +711,7 @@ def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], *
             the metric each one watches (default ``val_loss``).
         eval_batch: validation batch size (default ``min(n_val, 1024)``, the Keras engine's).
         memory: the budget that sets the chunk size (bytes or ``"512MB"``; default 1 GiB).
+        cache_key: identifies ``build_model`` so initial weights are reused across calls.
 
     Returns:
         A :class:`PopulationResult` for the ``N`` trials, in their order.
@@ -794,8 +838,19 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
     from lrlab.spec import parse
 
     ds = plan.dataset
-    split_seeds = sorted({t.split_seed for t in trials})
-    splits = [_TargetSplit(plan.split(s), ds.task) for s in split_seeds]
+    model_key = (getattr(plan.model, "text", None), ds.input_shape, ds.task, ds.n_classes)
+    # Splits that hold the same rows (e.g. split = "tail", or "split" not in vary) are one.
+    seeds = sorted({t.split_seed for t in trials})
+    rows: dict[bytes, int] = {}
+    split_of: dict[int, int] = {}
+    splits = []
+    for seed in seeds:
+        split = plan.split(seed)
+        key = _rows_key(split)
+        if key not in rows:
+            rows[key] = len(splits)
+            splits.append(_TargetSplit(split, ds.task))
+        split_of[seed] = rows[key]
     return {
         "build_model": lambda seed: plan.model.build(ds.input_shape, ds.task, ds.n_classes, seed),
         "splits": splits,
@@ -803,14 +858,24 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
         "lr": np.stack([plan.lr_table(t) for t in trials]).astype(np.float32),
         "init_seeds": [t.init_seed for t in trials],
         "order_seeds": [t.order_seed for t in trials],
-        "split_index": [split_seeds.index(t.split_seed) for t in trials],
+        "split_index": [split_of[t.split_seed] for t in trials],
         "epochs": plan.epochs,
         "batch_size": plan.batch_size,
         "loss": _loss(plan),
         "metrics": make_metrics(plan.metrics, ds.task),
         "plateaus": [parse(t.plateau) if t.plateau else None for t in trials],
         "monitors": [t.monitor for t in trials],
+        "cache_key": model_key if model_key[0] is not None else None,
     }
+
+
+def _rows_key(split: Any) -> bytes:
+    """The dataset rows a split takes for training and validation (a holdout file has none:
+    every seed's split is then the whole dataset against the holdout)."""
+    train, val = getattr(split, "train_rows", None), getattr(split, "val_rows", None)
+    if train is None or val is None:
+        return b"holdout"
+    return np.asarray(train).tobytes() + b"|" + np.asarray(val).tobytes()
 
 
 @dataclasses.dataclass(frozen=True)
