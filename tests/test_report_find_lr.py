@@ -127,8 +127,17 @@ def test_cli(experiment, tmp_path):
     match = re.search(r"^suggested lr: (\S+)$", r.stdout, re.M)
     assert match and 1e-7 <= float(match.group(1)) <= 10
     assert (tmp_path / "exp-find-lr.png").read_bytes()[:4] == b"\x89PNG"
-    r = lrlab("find-lr", experiment, "--config", "nope", cwd=tmp_path)
-    assert r.returncode == 2 and r.stderr.startswith("lrlab: error: no config 'nope'")
-    assert r.stderr.count("\n") == 1
-    r = lrlab("find-lr", experiment, "--start", "0", cwd=tmp_path)
-    assert r.returncode == 2 and "--start" in r.stderr
+
+
+def test_cli_bad_input(experiment, tmp_path, capsys):
+    from lrlab.cli import main
+
+    for args, message in (
+        (["--config", "nope"], "lrlab: error: no config 'nope'"),
+        (["--start", "0"], "lrlab: error: Invalid value for '--start'"),
+        (["--steps", "2"], "lrlab: error: Invalid value for '--steps'"),
+    ):
+        code = main(["find-lr", str(experiment), *args, "-o", str(tmp_path / "x.png")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "x.png").exists()

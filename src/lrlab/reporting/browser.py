@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +49,20 @@ QUIET_FLAGS = (
     "--hide-scrollbars",
     "--mute-audio",
 )
+
+
+#: Run as ``python -c`` with the two pipe fds and the command: put them on fds 3 and 4
+#: (through copies above 9, so neither can overwrite the other) and exec the command.
+_EXEC_ON_3_AND_4 = """
+import fcntl, os, sys
+given = [int(fd) for fd in sys.argv[1:3]]
+a, b = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in given)
+for fd in given:
+    os.close(fd)
+os.dup2(a, 3)
+os.dup2(b, 4)
+os.execv(sys.argv[3], sys.argv[3:])
+"""
 
 
 class BrowserError(RuntimeError):
@@ -95,27 +110,23 @@ class _Pipe:
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
-        def place_fds() -> None:  # in the child, before exec: fd 3 = commands, fd 4 = replies
-            # os.dup gives close-on-exec copies (none of them can be 3 and 4 at once wrongly);
-            # os.dup2 gives inheritable 3 and 4, the only pipe ends that survive exec.
-            a, b = os.dup(to_child_r), os.dup(from_child_w)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
+        # Chromium reads commands on fd 3 and writes replies to fd 4. A fresh Python process
+        # moves the pipe ends there and exec's Chromium: no Python code runs in a forked
+        # child (no preexec_fn), which is unsafe in a multithreaded process (JAX, Keras).
+        args = [
+            binary,
+            *QUIET_FLAGS,
+            "--remote-debugging-pipe",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         self.proc = subprocess.Popen(
-            [
-                binary,
-                *QUIET_FLAGS,
-                "--remote-debugging-pipe",
-                f"--user-data-dir={profile}",
-                f"--window-size={width},{height}",
-                "about:blank",
-            ],
+            [sys.executable, "-c", _EXEC_ON_3_AND_4, str(to_child_r), str(from_child_w), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=place_fds,
-            close_fds=False,  # Python's own fds are close-on-exec; 3 and 4 must stay open
+            pass_fds=(to_child_r, from_child_w),
         )
         os.close(to_child_r)
         os.close(from_child_w)
