@@ -270,6 +270,7 @@ def curves_figure(data: ReportData) -> Figure:
             ax.grid(True, alpha=0.3)
             if r == rows - 1:
                 ax.set_xlabel("epoch")
+                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             if key not in keys:
                 ax.text(0.5, 0.5, "not logged", ha="center", transform=ax.transAxes)
                 continue
