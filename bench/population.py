@@ -135,6 +135,55 @@ def population_worker(n: int, epochs: int, memory: str | None) -> dict:
     }
 
 
+def end_to_end(n: int, epochs: int) -> tuple[float, int]:
+    """Wall time of ``lrlab run`` (a fresh process: imports, plan, compile, training, store
+    writes) on the seed 002 grid of ``n`` trials, and the trials it stored."""
+    import tempfile
+
+    from lrlab.experiments.store import Store
+
+    per_seed = 2 * len(LRS)
+    data = f'"csv:{DATA}"' if DATA.exists() else '"breast_cancer"'
+    toml = f"""
+[experiment]
+seeds = {max(1, math.ceil(n / per_seed))}
+lrs = {LRS}
+engine = "population"
+
+[data]
+dataset = {data}
+validation = 0.33
+split = "tail"
+standardize = false
+
+[model]
+spec = 'mlp(hidden=[{HIDDEN}], activation="relu", init="normal")'
+
+[training]
+epochs = {epochs}
+batch_size = 28
+
+[optimizers]
+sgd = {{ type = "sgd", momentum = 0.8 }}
+
+[schedules]
+time_decay = "time_decay(0.1, decay=0.002)"
+constant = "constant(0.1)"
+"""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "seed002.toml"
+        path.write_text(toml)
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "lrlab.cli", "run", str(path), "-o", str(out), "-q"]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip().splitlines()[-1])
+        with Store.open(out) as store:
+            return seconds, store.count()
+
+
 def keras_rate(plan, trials, count: int) -> tuple[float, float]:
     """Seconds per trial of the Keras engine (after one warm-up trial) and the first trial's."""
     from lrlab.experiments.engines.keras import fit_trial
@@ -280,6 +329,13 @@ def main() -> None:
             f"{(n / r['first']) * keras_s:>12.0f}x {achieved:>8.2f} {achieved / gflops:>8.1%} "
             f"{r['chunk']:>6} {r['rss_mb']:>6.0f} MB"
         )
+    e2e = 100 if args.quick else 500
+    seconds, stored = end_to_end(e2e, args.epochs)
+    print()
+    print(
+        f"lrlab run, {e2e}-trial seed 002 grid end to end (fresh process: imports, plan, "
+        f"compile, training, {stored} trials stored): {seconds:.1f} s"
+    )
     print()
     print(
         "trials/s, x keras, x torch, GFLOP/s: the steady call; 'first x keras' includes "
