@@ -387,3 +387,28 @@ def test_bad_steps_are_a_clear_error(bad):
     for step in (bad, np.array([0.0, bad])):
         with pytest.raises(ScheduleError, match=r"steps must be finite and >= 0, got"):
             s(step)
+
+
+@pytest.mark.parametrize("bad", [10**400, [0, 10**400]])
+def test_steps_beyond_float_range_are_a_clear_error(bad):
+    with pytest.raises(ScheduleError, match=r"steps must be finite and >= 0, got"):
+        parse("constant(0.1)")(bad)
+
+
+@pytest.mark.parametrize("bad", ["5", None, {"t": 1}])
+def test_steps_that_are_not_numbers_are_a_clear_error(bad):
+    with pytest.raises(ScheduleError, match="steps must be a number or an array of numbers"):
+        parse("constant(0.1)")(bad)
+
+
+def test_python_sequences_of_steps_evaluate_like_numpy():
+    s = parse("linear(0.0, 1.0, steps=4)")
+    np.testing.assert_array_equal(s([0, 2, 4]), [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(s(range(3)), s(np.arange(3.0)))
+
+
+@pytest.mark.parametrize("bad", [-3, 2.5, True, "10"])
+def test_curve_needs_a_whole_number_of_steps(bad):
+    with pytest.raises(ScheduleError, match="number of steps must be an integer >= 0"):
+        parse("constant(0.1)").curve(bad)
+    assert parse("constant(0.1)").curve(0).shape == (0,)

@@ -254,15 +254,15 @@ class Schedule:
         """
         if xp is None:
             if isinstance(step, numbers.Real) and not isinstance(step, np.ndarray):
-                _check_steps(np.float64(step))
+                t = _numpy_steps(step)
                 with _quiet():
-                    return float(self._value(np.float64(step), ops_for(np)))
+                    return float(self._value(t, ops_for(np)))
             xp = _infer_namespace(step)
         ops = ops_for(xp)
         if xp is np:
-            _check_steps(np.asarray(step, dtype=np.float64))
+            t = _numpy_steps(step)
             with _quiet():
-                return self._value(ops.asarray(step), ops)
+                return self._value(t, ops)
         return self._value(ops.asarray(step), ops)
 
     def _value(self, t: Any, ops: Ops) -> Any:
@@ -279,6 +279,8 @@ class Schedule:
 
     def curve(self, steps: int) -> np.ndarray:
         """The values at steps ``0 .. steps-1`` as a float64 numpy array."""
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ScheduleError(f"the number of steps must be an integer >= 0, got {steps!r}")
         return np.asarray(self(np.arange(steps, dtype=np.float64), np), dtype=np.float64)
 
     # -- serialization -----------------------------------------------------------
@@ -323,6 +325,16 @@ def _quiet() -> np.errstate:
     return np.errstate(over="ignore", under="ignore")
 
 
+def _numpy_steps(step: Any) -> np.ndarray:
+    """``step`` as float64 numpy, checked: finite and >= 0 (else :class:`ScheduleError`)."""
+    try:
+        steps = np.asarray(step, dtype=np.float64)
+    except (OverflowError, ValueError, TypeError):
+        raise ScheduleError(f"steps must be finite and >= 0, got {str(step)[:40]}") from None
+    _check_steps(steps)
+    return steps
+
+
 def _check_steps(steps: np.ndarray) -> None:
     if not np.all(np.isfinite(steps)) or np.any(steps < 0):
         bad = steps[~(np.isfinite(steps) & (steps >= 0))] if steps.ndim else steps
@@ -358,8 +370,12 @@ def _infer_namespace(step: Any) -> Any:
         import torch
 
         return torch
-    if module.startswith("numpy"):
+    if module.startswith("numpy") or isinstance(step, list | tuple | range):
         return np
+    if module == "builtins":
+        raise ScheduleError(
+            f"steps must be a number or an array of numbers, got {type(step).__name__}"
+        )
     import keras
 
     return keras.ops
