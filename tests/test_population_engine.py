@@ -270,7 +270,25 @@ def test_plateau_scale_follows_the_controller(
 
 
 # --------------------------------------------------------------------------- the engine
-def _plan(tmp_path: Path, optimizer: str, schedules: dict, seeds=(0, 1), metrics=None):
+IONOSPHERE = f"""
+dataset = "csv:{DATA}"
+validation = 0.33
+split = "tail"
+standardize = false
+"""
+
+
+def _plan(
+    tmp_path: Path,
+    optimizer: str,
+    schedules: dict,
+    seeds=(0, 1),
+    metrics=None,
+    data=IONOSPHERE,
+    model='mlp(hidden=[34], activation="relu", init="normal")',
+    epochs=EPOCHS,
+    batch_size=BATCH,
+):
     from lrlab.experiments.config import load_config
     from lrlab.experiments.plan import build_plan
 
@@ -279,17 +297,14 @@ def _plan(tmp_path: Path, optimizer: str, schedules: dict, seeds=(0, 1), metrics
 seeds = {list(seeds)}
 
 [data]
-dataset = "csv:{DATA}"
-validation = 0.33
-split = "tail"
-standardize = false
+{data}
 
 [model]
-spec = 'mlp(hidden=[34], activation="relu", init="normal")'
+spec = '{model}'
 
 [training]
-epochs = {EPOCHS}
-batch_size = {BATCH}
+epochs = {epochs}
+batch_size = {batch_size}
 {"metrics = " + json.dumps(metrics) if metrics else ""}
 
 [optimizers]
@@ -331,6 +346,29 @@ def test_engine_rows_equal_the_keras_engines(tmp_path):
         assert got.final.keys() == ref.final.keys()
     # the plateau acted: the lr of the last epoch is below the schedule's own
     assert any(r.epochs[-1]["lr"] < 0.3 / (1 + 0.1 * 26) - 1e-6 for r in ours.values())
+
+
+def test_a_cnn_with_dropout_equals_the_keras_engine(tmp_path):
+    """Convolutions, pooling and dropout (its seed state carried per trial), multiclass."""
+    from lrlab.experiments.engines import get_engine
+
+    plan = _plan(
+        tmp_path,
+        '"adam"',
+        {"step": '"step_decay(0.01, drop=0.5, every=4)"'},
+        seeds=(0, 1),
+        data='dataset = "digits"\nvalidation = 0.25\nlimit = 240',
+        model="cnn(filters=[4], dense=[8], dropout=0.25)",
+        epochs=2,
+        batch_size=50,
+    )
+    ours = {r.trial.key: r for r in get_engine("population").run(plan, plan.trials)}
+    theirs = {r.trial.key: r for r in get_engine("keras").run(plan, plan.trials)}
+    for key, ref in theirs.items():
+        assert ours[key].status == ref.status == "ok"
+        for mine, row in zip(ours[key].epochs, ref.epochs, strict=True):
+            for name, value in row.items():
+                assert mine[name] == pytest.approx(value, rel=2e-5, abs=1e-6), (key, name)
 
 
 def test_unsupported_settings_make_auto_choose_keras(tmp_path):
