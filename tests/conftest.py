@@ -8,8 +8,12 @@ Other helpers may append fixtures below.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# Test modules import small shared helpers (tests/datafiles.py) by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402

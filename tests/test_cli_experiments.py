@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-IONO = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+from datafiles import IONOSPHERE_CSV
+
+IONO = IONOSPHERE_CSV
 
 EXP = f"""
 [experiment]

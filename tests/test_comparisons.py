@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.analysis import comparisons as cmp
 
 A = [0.912, 0.905, 0.931, 0.899, 0.921, 0.917, 0.908, 0.925, 0.902, 0.915]
@@ -444,7 +445,7 @@ def test_results_table_carries_the_honest_comparison():
 
 # ---------------------------------------------------------------- what a seed varies (vary = [...])
 
-IONO = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "shared/data/ionosphere.csv")
+IONO = str(IONOSPHERE_CSV)
 VARY_EXP = f"""
 [experiment]
 seeds = [1, 2]

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.experiments.config import ConfigError, load_config
 from lrlab.experiments.plan import build_plan
 
-IONO = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv")
+IONO = str(IONOSPHERE_CSV)
 
 BASE = f"""
 [experiment]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.experiments import datasets
 from lrlab.experiments.datasets import (
     IONOSPHERE_SHA256,
@@ -19,7 +19,7 @@ from lrlab.experiments.datasets import (
     split_dataset,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+SHARED = IONOSPHERE_CSV
 
 
 def no_network(*args, **kwargs):

@@ -10,12 +10,13 @@ import keras
 import numpy as np
 import pytest
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.experiments.config import load_config
 from lrlab.experiments.engines import get_engine
 from lrlab.experiments.engines.keras import fit_trial
 from lrlab.experiments.plan import build_plan
 
-IONO = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+IONO = IONOSPHERE_CSV
 
 
 def make_plan(tmp_path: Path, schedules: str, *, epochs: int = 2, extra: str = "", opt=None):

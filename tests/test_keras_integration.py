@@ -24,6 +24,7 @@ import pytest
 
 import lrlab
 import lrlab.keras
+from datafiles import IONOSPHERE_CSV
 from lrlab.errors import LrlabError
 from lrlab.schedules import REGISTRY
 
@@ -532,7 +533,7 @@ def test_find_lr_refuses_a_schedule_optimizer_and_an_uncompiled_model(regression
 
 # --------------------------------------------------------------------------- examples
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-IONOSPHERE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+IONOSPHERE = IONOSPHERE_CSV
 
 
 @pytest.mark.skipif(not IONOSPHERE.is_file(), reason=f"no Ionosphere data at {IONOSPHERE}")

@@ -36,10 +36,11 @@ from hypothesis import strategies as st
 
 import lrlab
 import lrlab.keras
+from datafiles import SHARED_DATA
 from lrlab.errors import LrlabError
 from lrlab.migrate import KERAS3_DEFAULT_LR, check_file, check_source, check_text
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = SHARED_DATA.parent
 SEEDS = SHARED / "seeds"
 needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed tutorials not at {SEEDS}")
 

@@ -17,6 +17,7 @@ from optax import contrib
 import lrlab
 import lrlab.optax
 import lrlab.torch
+from datafiles import IONOSPHERE_CSV
 from lrlab.controllers.plateau import PlateauController
 from lrlab.errors import LrlabError
 from lrlab.schedules import Constant, Plateau
@@ -262,7 +263,7 @@ def test_optax_example_runs_and_trains_with_the_schedule():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    data = root.parent / "shared" / "data" / "ionosphere.csv"
+    data = IONOSPHERE_CSV
     main = runpy.run_path(str(root / "examples" / "optax_ionosphere.py"))["main"]
     lrs = main(["--epochs", "4", "--data", f"csv:{data}"])
     # 235 training rows in batches of 28: 9 updates per epoch; no plateau in 4 epochs

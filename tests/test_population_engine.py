@@ -29,6 +29,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.controllers.plateau import PlateauController
 from lrlab.errors import LrlabError
 from lrlab.experiments.datasets import batch_order, load_dataset, split_dataset
@@ -43,7 +44,7 @@ from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.models import parse_model
 from lrlab.schedules import Plateau
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+DATA = IONOSPHERE_CSV
 EPOCHS, BATCH = 3, 28  # 235 training rows: 8 full batches and one of 11 per epoch
 
 

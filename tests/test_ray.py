@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from datafiles import IONOSPHERE_CSV
+
 ray = pytest.importorskip("ray", reason="Ray is the optional extra lrlab[ray]")
 
 from lrlab.experiments.config import load_config  # noqa: E402
@@ -32,7 +34,7 @@ from lrlab.experiments.ray_engine import RayEngine, ray_session, task_units  # n
 from lrlab.experiments.runner import run_plan  # noqa: E402
 from lrlab.experiments.store import Store  # noqa: E402
 
-IONO = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]
 LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())"]
 

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.reporting.browser import BrowserError, find_chromium, inspect_page
 from lrlab.reporting.html import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-IONOSPHERE = Path("/work/shared/data/ionosphere.csv")
+IONOSPHERE = IONOSPHERE_CSV
 EVIL = "<script>alert(1)</script>"
 
 EXPERIMENT = """

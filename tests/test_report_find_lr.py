@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.errors import LrlabError
 from lrlab.experiments.store import Store
 from lrlab.reporting.find_lr import range_test_figure, run_range_test
 
-IONOSPHERE = Path("/work/shared/data/ionosphere.csv")
+IONOSPHERE = IONOSPHERE_CSV
 DATASET = f"csv:{IONOSPHERE}" if IONOSPHERE.is_file() else "breast_cancer"
 EXPERIMENT = f"""
 [experiment]

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import lrlab
 import lrlab.torch
+from datafiles import IONOSPHERE_CSV
 from lrlab.controllers.plateau import PlateauController
 from lrlab.errors import LrlabError
 from lrlab.schedules import REGISTRY, Plateau
@@ -387,7 +388,7 @@ def test_torch_example_runs_resumes_and_trains_with_the_schedule():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    data = root.parent / "shared" / "data" / "ionosphere.csv"
+    data = IONOSPHERE_CSV
     main = runpy.run_path(str(root / "examples" / "torch_ionosphere.py"))["main"]
     lrs = main(["--epochs", "4", "--data", f"csv:{data}"])
     # 235 training rows in batches of 28: 9 updates per epoch; no plateau in 4 epochs
