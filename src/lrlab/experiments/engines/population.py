@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -300,19 +301,32 @@ class _Program:
         self.names += [f"val_{n}" for n in self.names]
         self.run = jax.jit(self._run)
         self._executables: dict[str, Any] = {}
+        self._lowered: dict[str, Any] = {}
+        self._compile_seconds: dict[str, float] = {}
         self._trial_bytes: int | None = None
 
-    def compiled(self, args) -> tuple[Any, float]:
-        """The executable for ``args``' shapes (compiled on first use) and the compile time."""
+    @staticmethod
+    def _key(args) -> str:
         import jax
 
-        key = str(jax.tree.map(lambda a: (a.shape, str(a.dtype)), args))
-        if key in self._executables:
-            return self._executables[key], 0.0
-        t0 = time.perf_counter()
-        executable = self.run.lower(*args).compile()
-        self._executables[key] = executable
-        return executable, time.perf_counter() - t0
+        return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), args))
+
+    def lower(self, args) -> None:
+        """Trace and lower for ``args``' shapes (Python work: call it from the main thread)."""
+        key = self._key(args)
+        if key not in self._executables and key not in self._lowered:
+            self._lowered[key] = self.run.lower(*args)
+
+    def compiled(self, args) -> tuple[Any, float]:
+        """The executable for ``args``' shapes and, the first time it is asked for, the
+        seconds its compilation took (XLA's compile releases the GIL: threads may call it)."""
+        key = self._key(args)
+        if key not in self._executables:
+            t0 = time.perf_counter()
+            lowered = self._lowered.pop(key, None) or self.run.lower(*args)
+            self._executables[key] = lowered.compile()
+            self._compile_seconds[key] = time.perf_counter() - t0
+        return self._executables[key], self._compile_seconds.pop(key, 0.0)
 
     # -- one trial ----------------------------------------------------------------
     def _forward_loss(self, tv, ntv, x, y, training: bool):
@@ -550,121 +564,177 @@ def chunk_size(n_trials: int, trial_bytes: int, memory: int) -> int:
 
 # --------------------------------------------------------------------------- the API
 def iter_population(
-    build_model: Callable[[int], Any],
-    splits: Sequence[Any],
-    *,
-    optimizer: KerasOptimizer | dict[str, Any],
-    lr: np.ndarray,
-    init_seeds: Sequence[int],
-    order_seeds: Sequence[int],
-    epochs: int,
-    batch_size: int,
-    loss: Any,
-    metrics: Sequence[Any] = (),
-    split_index: Sequence[int] | None = None,
-    plateaus: Sequence[Plateau | None] | None = None,
-    monitors: Sequence[str] | None = None,
-    batch_order: Callable[[int, int, int], np.ndarray] | None = None,
-    eval_batch: int | None = None,
-    memory: int | str | None = None,
-    cache_key: Any = None,
+    build_model: Callable[[int], Any], splits: Sequence[Any], **kwargs: Any
 ) -> Iterator[tuple[np.ndarray, PopulationResult]]:
     """Train ``N`` trials chunk by chunk; yield ``(trial_indices, result)`` per chunk.
 
     The arguments are :func:`train_population`'s; a chunk's result covers its trials
     only (``result.history[k][j]`` is trial ``trial_indices[j]``).
     """
-    import jax
-    import keras
+    if len(kwargs.get("init_seeds", ())) == 0:
+        return iter(())
+    return iter(_Population(build_model, splits, **kwargs))
 
-    if batch_order is None:
-        from lrlab.experiments.datasets import batch_order
-    if not isinstance(optimizer, KerasOptimizer):
-        optimizer = KerasOptimizer.from_config(optimizer)
-    lr = np.asarray(lr, dtype=np.float32)
-    n = len(init_seeds)
-    if lr.ndim != 2 or lr.shape[0] != n or len(order_seeds) != n:
-        raise ValueError(
-            f"lr must be [N, steps] and the seeds N long; got lr {lr.shape}, "
-            f"{n} init seeds, {len(order_seeds)} order seeds"
-        )
-    if n == 0:
-        return
-    split_index = np.zeros(n, np.int64) if split_index is None else np.asarray(split_index)
-    first = splits[0]
-    n_train, n_val = len(first.y_train), len(first.y_val)
-    shape = _Shape(epochs, batch_size, n_train, n_val, int(eval_batch or min(n_val, 1024)))
-    if lr.shape[1] < epochs * shape.steps_per_epoch:
-        raise ValueError(
-            f"lr has {lr.shape[1]} steps, the run needs {epochs * shape.steps_per_epoch}"
-        )
-    if isinstance(loss, str):  # what compile(loss="name") makes of a name
-        from keras.src.losses.losses import LossFunctionWrapper
 
-        loss = LossFunctionWrapper(keras.losses.get(loss), name=loss)
-    plateaus = list(plateaus) if plateaus is not None else [None] * n
-    monitors = list(monitors) if monitors is not None else ["val_loss"] * n
-    budget = parse_memory(memory)
+class _Population:
+    """One group's trials, ready to run: inputs checked and stacked, program chosen, chunks
+    planned. Iterating trains chunk by chunk (see :func:`iter_population`)."""
 
-    template, tv, ntv = initial_weights(build_model, init_seeds, cache_key)
-    program = _program(template, optimizer, loss, metrics, shape)
-    plateau_arrays = _Plateaus.build(plateaus, monitors, program.names)
+    def __init__(
+        self,
+        build_model: Callable[[int], Any],
+        splits: Sequence[Any],
+        *,
+        optimizer: KerasOptimizer | dict[str, Any],
+        lr: np.ndarray,
+        init_seeds: Sequence[int],
+        order_seeds: Sequence[int],
+        epochs: int,
+        batch_size: int,
+        loss: Any,
+        metrics: Sequence[Any] = (),
+        split_index: Sequence[int] | None = None,
+        plateaus: Sequence[Plateau | None] | None = None,
+        monitors: Sequence[str] | None = None,
+        batch_order: Callable[[int, int, int], np.ndarray] | None = None,
+        eval_batch: int | None = None,
+        memory: int | str | None = None,
+        cache_key: Any = None,
+    ):
+        import keras
 
-    # Shared inputs, deduplicated over the whole population: lr tables and batch orders.
-    tables, table_idx = _distinct_rows(lr[:, : epochs * shape.steps_per_epoch])
-    order_seeds = np.asarray(order_seeds, dtype=np.int64)
-    seeds, order_idx = np.unique(order_seeds, return_inverse=True)
-    orders = np.stack([_orders(batch_order, int(s), epochs, n_train) for s in seeds])
-    shared = [jax.device_put(orders), jax.device_put(tables)]
-
-    # Data splits: all on the device at once when they fit in half the budget, else in
-    # groups of ``per_group`` splits (padded to the same count so shapes stay static).
-    split_bytes = _split_bytes(splits)
-    used = sorted(set(int(i) for i in split_index))
-    per_group = max(1, min(len(used), (budget // 2) // max(split_bytes, 1)))
-    per_trial = program.trial_bytes(tv, ntv, np.asarray(first.x_train), np.asarray(first.y_train))
-    size = chunk_size(n, per_trial, max(budget - per_group * split_bytes, budget // 4))
-    for g in range(0, len(used), per_group):
-        group = used[g : g + per_group]
-        group = group + [group[0]] * (per_group - len(group))
-        local = {s: j for j, s in enumerate(group)}
-        data = [
-            jax.device_put(np.stack([_targets_or_x(splits[s], k) for s in group]))
-            for k in ("x_train", "y_train", "x_val", "y_val")
-        ]
-        members = np.flatnonzero(np.isin(split_index, group))
-        for start in range(0, len(members), size):
-            index = members[start : start + size]
-            padded = np.concatenate([index, np.full(size - len(index), index[0])])
-            args = (
-                [jax.device_put(a[padded]) for a in tv],
-                [jax.device_put(a[padded]) for a in ntv],
-                jax.device_put(np.array([local[int(s)] for s in split_index[padded]], np.int32)),
-                jax.device_put(order_idx[padded].astype(np.int32)),
-                jax.device_put(table_idx[padded].astype(np.int32)),
-                {k: jax.device_put(v) for k, v in plateau_arrays.take(padded).items()},
-                (*data, *shared),
+        if batch_order is None:
+            from lrlab.experiments.datasets import batch_order
+        if not isinstance(optimizer, KerasOptimizer):
+            optimizer = KerasOptimizer.from_config(optimizer)
+        lr = np.asarray(lr, dtype=np.float32)
+        n = len(init_seeds)
+        if lr.ndim != 2 or lr.shape[0] != n or len(order_seeds) != n or n == 0:
+            raise ValueError(
+                f"lr must be [N, steps] and the seeds N long (N > 0); got lr {lr.shape}, "
+                f"{n} init seeds, {len(order_seeds)} order seeds"
             )
-            t0 = time.perf_counter()
-            compiled, compile_seconds = program.compiled(args)
-            values, lrs, scales, diverged = (np.array(a) for a in compiled(*args))
-            k = len(index)
-            result = PopulationResult(
-                history={name: values[:k, :, j] for j, name in enumerate(program.names)},
-                lr=lrs[:k],
-                scale=scales[:k],
-                diverged_epoch=diverged[:k],
-                chunk_size=size,
-                chunks=1,
-                compile_seconds=compile_seconds,
-                seconds=time.perf_counter() - t0,
+        self.split_index = np.zeros(n, np.int64) if split_index is None else np.asarray(split_index)
+        self.splits = splits
+        first = splits[0]
+        n_train, n_val = len(first.y_train), len(first.y_val)
+        shape = _Shape(epochs, batch_size, n_train, n_val, int(eval_batch or min(n_val, 1024)))
+        if lr.shape[1] < epochs * shape.steps_per_epoch:
+            raise ValueError(
+                f"lr has {lr.shape[1]} steps, the run needs {epochs * shape.steps_per_epoch}"
             )
-            for j, d in enumerate(result.diverged_epoch):
-                if d:
-                    for v in result.history.values():
-                        v[j, d:] = np.nan
-                    result.lr[j, d:] = np.nan
-            yield index, result
+        if isinstance(loss, str):  # what compile(loss="name") makes of a name
+            from keras.src.losses.losses import LossFunctionWrapper
+
+            loss = LossFunctionWrapper(keras.losses.get(loss), name=loss)
+        plateaus = list(plateaus) if plateaus is not None else [None] * n
+        monitors = list(monitors) if monitors is not None else ["val_loss"] * n
+        budget = parse_memory(memory)
+
+        template, self.tv, self.ntv = initial_weights(build_model, init_seeds, cache_key)
+        self.program = _program(template, optimizer, loss, metrics, shape)
+        self.plateaus = _Plateaus.build(plateaus, monitors, self.program.names)
+
+        # Shared inputs, deduplicated over the population: lr tables and batch orders.
+        self.tables, self.table_idx = _distinct_rows(lr[:, : epochs * shape.steps_per_epoch])
+        seeds, self.order_idx = np.unique(np.asarray(order_seeds, np.int64), return_inverse=True)
+        self.orders = np.stack([_orders(batch_order, int(s), epochs, n_train) for s in seeds])
+
+        # Data splits: all on the device at once when they fit in half the budget, else
+        # ``per_group`` at a time (padded to the same count so shapes stay static).
+        split_bytes = _split_bytes(splits)
+        self.used = sorted(set(int(i) for i in self.split_index))
+        self.per_group = max(1, min(len(self.used), (budget // 2) // max(split_bytes, 1)))
+        per_trial = self.program.trial_bytes(
+            self.tv, self.ntv, np.asarray(first.x_train), np.asarray(first.y_train)
+        )
+        memory_left = max(budget - self.per_group * split_bytes, budget // 4)
+        self.size = chunk_size(n, per_trial, memory_left)
+
+    # -- shapes and arguments ------------------------------------------------------
+    def _groups(self) -> Iterator[tuple[dict[int, int], list[int]]]:
+        for g in range(0, len(self.used), self.per_group):
+            group = self.used[g : g + self.per_group]
+            group = group + [group[0]] * (self.per_group - len(group))
+            yield {s: j for j, s in enumerate(group)}, group
+
+    def _args(self, padded: np.ndarray, local: dict[int, int], data: list[Any]):
+        import jax
+
+        put = jax.device_put
+        return (
+            [put(a[padded]) for a in self.tv],
+            [put(a[padded]) for a in self.ntv],
+            put(np.array([local[int(s)] for s in self.split_index[padded]], np.int32)),
+            put(self.order_idx[padded].astype(np.int32)),
+            put(self.table_idx[padded].astype(np.int32)),
+            {k: put(v) for k, v in self.plateaus.take(padded).items()},
+            (*data, put(self.orders), put(self.tables)),
+        )
+
+    def abstract_args(self):
+        """The shapes of every chunk's arguments (to compile before the data is placed)."""
+        import jax
+
+        def spec(a: Any, rows: int | None = None) -> Any:
+            a = np.asarray(a)
+            shape = (rows, *a.shape[1:]) if rows is not None else a.shape
+            return jax.ShapeDtypeStruct(shape, a.dtype)
+
+        size, group = self.size, self.per_group
+
+        def split_spec(key: str) -> Any:
+            a = np.asarray(getattr(self.splits[0], key))
+            return jax.ShapeDtypeStruct((group, *a.shape), a.dtype)
+
+        i32 = jax.ShapeDtypeStruct((size,), np.int32)
+        plateau = {k: spec(v, size) for k, v in self.plateaus.take(np.zeros(1, int)).items()}
+        data = [split_spec(k) for k in ("x_train", "y_train", "x_val", "y_val")]
+        return (
+            [spec(a, size) for a in self.tv],
+            [spec(a, size) for a in self.ntv],
+            i32,
+            i32,
+            i32,
+            plateau,
+            (*data, spec(self.orders), spec(self.tables)),
+        )
+
+    # -- running ---------------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple[np.ndarray, PopulationResult]]:
+        import jax
+
+        size, program = self.size, self.program
+        for local, group in self._groups():
+            data = [
+                jax.device_put(np.stack([np.asarray(getattr(self.splits[s], k)) for s in group]))
+                for k in ("x_train", "y_train", "x_val", "y_val")
+            ]
+            members = np.flatnonzero(np.isin(self.split_index, group))
+            for start in range(0, len(members), size):
+                index = members[start : start + size]
+                padded = np.concatenate([index, np.full(size - len(index), index[0])])
+                args = self._args(padded, local, data)
+                t0 = time.perf_counter()
+                compiled, compile_seconds = program.compiled(args)
+                values, lrs, scales, diverged = (np.array(a) for a in compiled(*args))
+                k = len(index)
+                result = PopulationResult(
+                    history={name: values[:k, :, j] for j, name in enumerate(program.names)},
+                    lr=lrs[:k],
+                    scale=scales[:k],
+                    diverged_epoch=diverged[:k],
+                    chunk_size=size,
+                    chunks=1,
+                    compile_seconds=compile_seconds,
+                    seconds=time.perf_counter() - t0 + compile_seconds,
+                )
+                for j, d in enumerate(result.diverged_epoch):
+                    if d:
+                        for v in result.history.values():
+                            v[j, d:] = np.nan
+                        result.lr[j, d:] = np.nan
+                yield index, result
 
 
 _ORDERS: dict[tuple[Any, int, int, int], np.ndarray] = {}
@@ -774,19 +844,43 @@ class PopulationEngine(Engine):
         return _model_unsupported(plan)
 
     def run(self, plan: Any, trials: Sequence[Trial]) -> Iterator[TrialResult]:
+        """Prepare every group (one per optimizer config), compile them in parallel threads
+        (XLA compiles one program per core), then train group after group."""
+        from concurrent.futures import ThreadPoolExecutor
+
         groups: dict[str, list[Trial]] = {}
         for trial in trials:
             groups.setdefault(trial.optimizer_json, []).append(trial)
+        prepared: list[tuple[list[Trial], Any]] = []
         for group in groups.values():
-            yield from self._run_group(plan, group)
+            try:
+                population = _Population(**population_inputs(plan, group), memory=self.memory)
+                population.program.lower(population.abstract_args())
+                prepared.append((group, population))
+            except Exception as err:  # e.g. an input the engine cannot take: 'failed'
+                prepared.append((group, err))
+        pool = ThreadPoolExecutor(max(1, min(len(prepared), os.cpu_count() or 1)))
+        try:
+            compiles = [
+                pool.submit(p.program.compiled, p.abstract_args())
+                if isinstance(p, _Population)
+                else None
+                for _, p in prepared
+            ]
+            for (group, population), compiling in zip(prepared, compiles, strict=True):
+                yield from self._run_group(plan, group, population, compiling)
+        finally:  # Ctrl-C or a closed generator does not wait for compiles nobody needs
+            pool.shutdown(wait=False, cancel_futures=True)
 
-    def _run_group(self, plan: Any, trials: list[Trial]) -> Iterator[TrialResult]:
+    def _run_group(self, plan, trials: list[Trial], population, compiling) -> Iterator[TrialResult]:
         first = plan.metrics[0] if plan.metrics else None
         done: set[int] = set()
         started, t0 = time.time(), time.perf_counter()
         try:
-            kwargs = population_inputs(plan, trials)
-            for index, result in iter_population(**kwargs, memory=self.memory):
+            if isinstance(population, Exception):
+                raise population
+            compiling.result()
+            for index, result in population:
                 self._chunk = result.chunk_size
                 per_trial = result.seconds / max(len(index), 1)
                 for j, i in enumerate(index):
@@ -821,8 +915,6 @@ class PopulationEngine(Engine):
 
 
 def _env_memory() -> str | None:
-    import os
-
     return os.environ.get("LRLAB_MEMORY") or None
 
 
