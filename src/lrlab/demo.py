@@ -9,7 +9,8 @@ Offline (scikit-learn's breast cancer data), through the same runner and store a
 - ``results.md``: the results table (mean +- std, 95% interval, paired comparison with
   the constant lr, ranking) and ``trials.csv``: every trial;
 - ``seed_schedules.png``: the lr curves, ``val_accuracy.png``: validation accuracy per
-  epoch (mean over seeds with a +-1 std band) for every schedule.
+  epoch (mean over seeds with a +-1 std band) for every schedule;
+- ``report.html``: the self-contained report (:mod:`lrlab.reporting.html`).
 """
 
 from __future__ import annotations
@@ -84,12 +85,16 @@ def run_demo(output: Path) -> None:
     (output / "trials.csv").write_text(export_trials(output, "csv"))
     written += [output / "results.md", output / "trials.csv"]
     written.append(plot_metric_curves(output, "val_accuracy", output / "val_accuracy.png"))
+    from lrlab.reporting.html import write_report
+
+    written += write_report(output, html_path=output / "report.html", command="lrlab demo")
     best = table.best
     print(
-        f"best: {best.config} ({table.metric} {best.mean:.4f} ± {best.std:.4f}, n={best.n}); "
-        f"vs {table.baseline}: Δ {best.diff:+.4f}, p (Wilcoxon) {best.p_wilcoxon:.3g}"
+        f"highest mean: {best.config} ({table.metric} {best.mean:.4f} ± {best.std:.4f}, "
+        f"n={best.n}); vs {table.baseline}: Δ {best.diff:+.4f}, "
+        f"p (Wilcoxon) {best.p_wilcoxon:.3g}"
         if not best.is_baseline
-        else f"best: the baseline {best.config} ({table.metric} {best.mean:.4f})"
+        else f"highest mean: the baseline {best.config} ({table.metric} {best.mean:.4f})"
     )
     for path in written:
         print(f"wrote {path}")
