@@ -113,7 +113,7 @@ Beta = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 class ExperimentTable(_Table):
     name: str | None = None
     description: str = ""
-    seeds: Any = 5
+    seeds: Any = Field(5, validate_default=True)  # the count 5 becomes [0, ..., 4]
     lrs: list[PositiveFloat] | None = None
     metric: str | None = None
     baseline: str | None = None
@@ -394,6 +394,8 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(source, "", f"not valid TOML: {err}", "fix the syntax") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={b=...}}
+        raise ConfigError(source, "", "values nested too deeply", "flatten the file") from None
     return config_from_dict(raw, source=source, base_dir=path.resolve().parent, text=text)
 
 

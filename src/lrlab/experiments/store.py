@@ -153,7 +153,30 @@ class Store:
 
     @classmethod
     def exists_in(cls, directory: Path) -> bool:
-        return cls.file_in(directory).is_file()
+        """True if ``DIR/store.sqlite`` holds an experiment (its settings are written).
+
+        A file without settings holds no trials either: a run stopped (or the disk filled)
+        while creating it. It is not a store yet, and the next run initializes it.
+        """
+        path = cls.file_in(directory)
+        if not path.is_file():
+            return False
+        try:
+            conn = sqlite3.connect(path, timeout=30)
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if (
+                    "meta" in tables
+                    and conn.execute("SELECT 1 FROM meta WHERE key = 'config_hash'").fetchone()
+                ):
+                    return True
+                return "trials" in tables and bool(
+                    conn.execute("SELECT 1 FROM trials LIMIT 1").fetchone()
+                )
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            return True  # unreadable: opening it reports why
 
     @classmethod
     def open(cls, directory: str | Path, *, create: bool = False) -> Store:
@@ -171,7 +194,8 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"cannot open {path}: {err}; is it an lrlab store?") from None
+            hint = "is it an lrlab store?" if "not a database" in str(err) else "check the disk"
+            raise StoreError(f"cannot open {path}: {err}; {hint}") from None
         store = cls(path, conn)
         version = store.meta().get("schema_version")
         if version is not None and int(version) > SCHEMA_VERSION:
@@ -198,12 +222,15 @@ class Store:
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata entries in one transaction."""
-        with self._transaction():
-            self._conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [(k, _dumps(v)) for k, v in values.items()],
-            )
+        try:
+            with self._transaction():
+                self._conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [(k, _dumps(v)) for k, v in values.items()],
+                )
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
 
     def initialize(self, values: dict[str, Any]) -> None:
         """First metadata of a new store (adds ``schema_version`` and ``created``)."""
@@ -353,8 +380,13 @@ class _Transaction:
 
     def __exit__(self, kind, value, tb) -> None:
         if kind is None:
-            self.conn.execute("COMMIT")
-        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:  # e.g. the disk filled: leave no transaction open
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        elif self.conn.in_transaction:  # SQLite may have rolled back already (disk full)
             self.conn.execute("ROLLBACK")
 
 
@@ -373,7 +405,13 @@ class DirectoryLock:
     def acquire(self) -> DirectoryLock:
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # a read-only folder or file system, a full disk
+            raise StoreError(
+                f"cannot write to {self.directory} ({err.strerror}); make it writable "
+                "or use another --out folder"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -384,8 +422,11 @@ class DirectoryLock:
                 "to finish, or use another --out folder"
             ) from None
         now = _dt.datetime.now().isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {now}".encode(), 0)
+        try:  # who holds it, for the message of a refused run (the lock holds without it)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {now}".encode(), 0)
+        except OSError:
+            pass
         self._fd = fd
         return self
 
