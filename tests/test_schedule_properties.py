@@ -50,9 +50,9 @@ from lrlab.schedules import (
 )
 
 # --------------------------------------------------------------------------- strategies
-lrs = st.floats(0.0, 10.0)
+lrs = st.floats(0.0, 10.0, allow_subnormal=False)  # subnormal lrs have no relative precision
 pos_lrs = st.floats(1e-6, 10.0)
-unit = st.floats(0.0, 1.0)
+unit = st.floats(0.0, 1.0, allow_subnormal=False)
 periods = st.integers(1, 5_000)
 
 
