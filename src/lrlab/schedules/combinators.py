@@ -154,7 +154,7 @@ class LrRange(Schedule):
     """
 
     FORMULA = "start · (end / start)^(min(t, steps − 1) / (steps − 1))"
-    REFERENCE = "the exponential LR range test (fastai `lr_find`, Lightning `lr_find`)"
+    REFERENCE = "the exponential ramp of an LR range test (fastai, Lightning `lr_find`)"
 
     POSITIONAL = 2
 
