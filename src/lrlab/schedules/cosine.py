@@ -182,10 +182,14 @@ class CosineRestarts(Schedule):
             frac = (t - i_restart * n) / n
         else:
             # period i starts after n (q^i - 1) / (q - 1) steps; invert, then correct the
-            # floor, which rounding can put one period off at a restart (Keras' float32
-            # code returns alpha instead of the peak there, e.g. t_mul=3 at step 121 n)
+            # floor, which rounding can put one period off at a restart (in float64,
+            # log(243) / log(3) = 4.999...: t_mul=3 gave alpha, not the peak, at step 121 n)
+            log_q = math.log(q)
+
             def start(i):
-                steps = n * (q**i - 1.0) / (q - 1.0)
+                # n (q^i - 1) / (q - 1) with expm1 and log q in float64: q^i - 1 cancels
+                # badly in float32 for t_mul near 1
+                steps = n * ops.expm1(i * log_q) / (q - 1.0)
                 # with an integer t_mul every restart is a whole step: round off float32 noise
                 return ops.floor(steps + 0.5) if q % 1 == 0 else steps
 
@@ -193,11 +197,11 @@ class CosineRestarts(Schedule):
             # to inf for a huge t_mul, and inf periods would give nan)
             cap = math.log(2.0**54) + math.log(q - 1.0) - math.log(n) + 1.0
             log_periods = ops.minimum(ops.log1p(t / n * (q - 1.0)), ops.asarray(cap))
-            i_restart = ops.floor(log_periods / math.log(q))
+            i_restart = ops.floor(log_periods / log_q)
             i_restart = ops.where(t < start(i_restart), i_restart - 1.0, i_restart)
             i_restart = ops.where(t >= start(i_restart + 1.0), i_restart + 1.0, i_restart)
             i_restart = ops.maximum(i_restart, ops.asarray(0.0))
-            frac = (t - start(i_restart)) / (n * q**i_restart)
+            frac = (t - start(i_restart)) / (n * ops.power(q, i_restart))
         cosine = ops.power(self.m_mul, i_restart) * _half_cosine(frac, ops)
         return self.lr * ((1.0 - self.alpha) * cosine + self.alpha)
 
