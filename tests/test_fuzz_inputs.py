@@ -27,12 +27,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from datafiles import IONOSPHERE_CSV
 from lrlab.cli import main
 from lrlab.errors import LrlabError
 from lrlab.experiments import runner
 from lrlab.experiments.config import ExperimentConfig, load_config
 
-IONO = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------- TOML writing

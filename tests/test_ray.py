@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -36,7 +37,13 @@ from lrlab.experiments.store import Store  # noqa: E402
 
 IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]
-LRLAB = [sys.executable, "-c", "import sys; from lrlab.cli import main; sys.exit(main())"]
+LRLAB = [sys.executable, "-m", "lrlab.cli"]
+# Workers compile each trial's train step; JAX's persistent cache makes the second and
+# later compiles of the same program a file read (the same compiled code: same numbers).
+CACHE = {
+    "JAX_COMPILATION_CACHE_DIR": os.path.join(tempfile.gettempdir(), "lrlab-tests-jax-cache"),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+}
 
 # The test engines below are defined here; Ray's workers cannot import this file, so
 # they receive the classes by value.
@@ -139,7 +146,9 @@ def kill_when_ready(folder: Path) -> threading.Thread:
 
 
 def test_ray_run_stores_exactly_what_a_local_run_stores(session, plan, local, tmp_path):
-    summary = run_plan(plan, out=tmp_path / "ray", engine=RayEngine(KerasEngine()), quiet=True)
+    summary = run_plan(
+        plan, out=tmp_path / "ray", engine=RayEngine(KerasEngine(), env=CACHE), quiet=True
+    )
     assert summary.engine == "ray" and summary.ran == len(plan.trials) == 4
     assert stored(tmp_path / "ray") == local
 
@@ -148,7 +157,7 @@ def test_a_worker_killed_mid_task_is_retried_and_its_trial_stored_once(
     session, plan, local, tmp_path
 ):
     victim = plan.trials[1].key
-    engine = RayEngine(KillOnce(tmp_path, victim), max_retries=2)
+    engine = RayEngine(KillOnce(tmp_path, victim), max_retries=2, env=CACHE)
     thread = kill_when_ready(tmp_path)
     summary = run_plan(plan, out=tmp_path / "ray", engine=engine, quiet=True)
     thread.join(timeout=5)
@@ -164,14 +173,14 @@ def test_a_worker_that_keeps_dying_fails_its_trial_and_a_rerun_stores_it_once(
     victim = plan.trials[2].key
     thread = kill_when_ready(tmp_path)
     out = tmp_path / "ray"
-    engine = RayEngine(KillOnce(tmp_path, victim), max_retries=0)
+    engine = RayEngine(KillOnce(tmp_path, victim), max_retries=0, env=CACHE)
     summary = run_plan(plan, out=out, engine=engine, quiet=True)
     thread.join(timeout=5)
     assert summary.counts == {"ok": 3, "diverged": 0, "failed": 1}
     first = stored(out)
     assert first[victim][0] == "failed" and "Ray worker died 1 time(s)" in first[victim][3]
     # the same command again retries the failed trial only
-    again = run_plan(plan, out=out, engine=RayEngine(KerasEngine()), quiet=True)
+    again = run_plan(plan, out=out, engine=RayEngine(KerasEngine(), env=CACHE), quiet=True)
     assert (again.skipped, again.ran) == (3, 1)
     assert stored(out) == local
 
@@ -206,7 +215,7 @@ def test_population_chunks_on_ray_match_a_local_population_run(session, tmp_path
     population = get_engine("population")
     assert task_units(population, plan.trials) == [plan.trials]  # one optimizer group
     run_plan(plan, out=tmp_path / "local", engine=population, quiet=True)
-    run_plan(plan, out=tmp_path / "ray", engine=RayEngine(population), quiet=True)
+    run_plan(plan, out=tmp_path / "ray", engine=RayEngine(population, env=CACHE), quiet=True)
     assert stored(tmp_path / "ray") == stored(tmp_path / "local")
 
 
@@ -219,6 +228,7 @@ def test_cli_ray_address_runs_on_that_cluster(session, local, tmp_path):
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, **CACHE},
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr

@@ -31,7 +31,6 @@ import numpy as np
 import pytest
 
 from datafiles import IONOSPHERE_CSV
-from lrlab.cli import main
 from lrlab.experiments.config import load_config
 from lrlab.experiments.engines.base import Engine, TrialResult
 from lrlab.experiments.plan import build_plan
@@ -198,12 +197,12 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(
 ):
     """>= 20 SIGKILLs at seeded random moments, each followed by a resume.
 
-    Half the kills come 0-2 s after the run announced its sweep (so they land while
+    Half the kills come 0-1.5 s after the run announced its sweep (so they land while
     trials are trained and stored), half 0.5-4 s after the start (imports, data, the
-    lock, creating the store). After each kill the store is checked, and the
-    trials stored before must be unchanged. A folder that completes is set aside and the
-    campaign goes on in a new one; at the end every folder is finished by an ordinary
-    resume and must equal the uninterrupted run exactly.
+    lock, creating the store). After each kill the store is checked, and the trials
+    stored before must be unchanged. A folder that completes is set aside and the
+    campaign goes on in a new one; at the end the last folder is finished by an ordinary
+    resume, and every folder must equal the uninterrupted run exactly.
     """
     rng = random.Random(8)
     folders = [tmp_path / "run0"]
@@ -216,7 +215,7 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(
         during_sweep = rng.random() < 0.5
         if during_sweep:
             assert run.started.wait(300), run.stderr
-            time.sleep(rng.uniform(0.0, 2.0))
+            time.sleep(rng.uniform(0.0, 1.5))
         else:
             time.sleep(rng.uniform(0.5, 4.0))
         killed = run.kill()
@@ -233,29 +232,29 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(
         if len(now) == 16:
             folders.append(tmp_path / f"run{len(folders)}")
             seen = {}
+    print(
+        f"{kills} kills ({mid_sweep} during a sweep), {stored_by_killed_runs} trials stored by"
+        f" runs that were then killed, {len(folders)} folder(s)"
+    )
     assert mid_sweep >= 5 and stored_by_killed_runs >= 1  # kills landed inside sweeps
-    for out in folders:
-        run = Run(experiment, out)
-        assert run.wait() == 0, run.stderr
-        assert snapshot(out) == reference
+    run = Run(experiment, folders[-1])
+    assert run.wait() == 0, run.stderr
     assert len(reference) == 16
+    for out in folders:
+        assert snapshot(out) == reference
 
 
-DIE_IN_STORE = """
+PATCHED_RUN = """
 import os, signal, sys
 from lrlab.cli import main
-from lrlab.experiments.config import load_config
-from lrlab.experiments.engines.base import Engine, TrialResult
-from lrlab.experiments.plan import build_plan
-from lrlab.experiments.runner import run_plan
 from lrlab.experiments.store import Store
 
-WHERE, NTH = sys.argv[1], int(sys.argv[2])
-add, calls = Store.add, []
+HOW, NTH = sys.argv[1], int(sys.argv[2])  # inside|after N: die in the Nth add; full: no room
+add, initialize, calls = Store.add, Store.initialize, []
 
 
 class Dying:
-    # the store's connection, except that the process dies at WHERE during the NTH add
+    # the store's connection, except that the process dies at HOW during the NTH add
     def __init__(self, conn):
         self.conn = conn
 
@@ -263,13 +262,13 @@ class Dying:
         return getattr(self.conn, name)
 
     def executemany(self, sql, rows):
-        if WHERE == "inside" and len(calls) == NTH and sql.startswith("INSERT INTO epochs"):
+        if HOW == "inside" and len(calls) == NTH and sql.startswith("INSERT INTO epochs"):
             os.kill(os.getpid(), signal.SIGKILL)  # the trial row is in, its epochs not yet
         return self.conn.executemany(sql, rows)
 
     def execute(self, sql, *args):
         out = self.conn.execute(sql, *args)
-        if WHERE == "after" and len(calls) == NTH and sql == "COMMIT":
+        if HOW == "after" and len(calls) == NTH and sql == "COMMIT":
             os.kill(os.getpid(), signal.SIGKILL)  # committed, but the run never knew
         return out
 
@@ -281,33 +280,49 @@ def dying_add(self, result, versions=None):
     return add(self, result, versions)
 
 
-Store.add = dying_add
+def small_initialize(self, values):  # SQLite's own size limit: one more page, then full
+    initialize(self, values)
+    (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+    self._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+
+
+if HOW == "full":
+    Store.initialize = small_initialize
+else:
+    Store.add = dying_add
 sys.exit(main(sys.argv[3:]))
 """
 
 
-@pytest.mark.parametrize("where", ["inside", "after"])
-def test_sigkill_inside_and_right_after_a_trial_transaction(where, reference, tmp_path):
-    """Deterministic kills at the two moments random ones rarely hit: between a trial's
-    row and its epochs (inside the transaction), and just after its COMMIT."""
-    exp, out = tmp_path / "exp.toml", tmp_path / "out"
-    exp.write_text(experiment_text(seeds=2))
-    argv = ["run", str(exp), "--out", str(out), "-q"]
-    proc = subprocess.run(
-        [sys.executable, "-c", DIE_IN_STORE, where, "3", *argv],
+def patched_run(how: str, nth: int, experiment: Path, out: Path) -> subprocess.CompletedProcess:
+    """``lrlab run`` with the store patched by :data:`PATCHED_RUN` (``how``, ``nth``)."""
+    argv = ["run", str(experiment), "--out", str(out), "-q"]
+    return subprocess.run(
+        [sys.executable, "-c", PATCHED_RUN, how, str(nth), *argv],
         capture_output=True,
         text=True,
         env=ENV,
         cwd=ROOT,
         timeout=600,
     )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def test_sigkill_inside_and_right_after_a_trial_transaction(reference, tmp_path):
+    """Deterministic kills at the two moments random ones rarely hit: between a trial's
+    row and its epochs (inside its transaction), and just after its COMMIT."""
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    exp.write_text(experiment_text(seeds=2))
+    inside = patched_run("inside", 3, exp, out)  # dies while storing the 3rd trial
+    assert inside.returncode == -signal.SIGKILL, inside.stderr
     snap = snapshot(out)
-    # trials 1 and 2 are stored; trial 3 is absent (inside) or complete (after)
-    assert len(snap) == {"inside": 2, "after": 3}[where]
-    assert {k: reference[k] for k in snap} == snap
-    run = Run(exp, out)
+    assert list(snap) == [t for t in reference if t.endswith(("seed=0",))]  # 3rd: absent
+    after = patched_run("after", 1, exp, out)  # resumes, dies right after storing it
+    assert after.returncode == -signal.SIGKILL, after.stderr
+    snap = snapshot(out)
+    assert len(snap) == 3 and {k: reference[k] for k in snap} == snap
+    run = Run(exp, out)  # resumes without running the 3rd trial again
     assert run.wait() == 0, run.stderr
+    assert "3 already stored, 1 to run" in run.stderr
     done = snapshot(out)
     assert len(done) == 4 and {k: reference[k] for k in done} == done
 
@@ -340,7 +355,7 @@ def test_a_store_file_left_without_settings_is_taken_as_new(tmp_path):
     assert len(snapshot(out)) == 4 and Store.exists_in(out)
 
 
-def test_a_diverging_trial_is_stored_with_its_epoch_and_the_sweep_goes_on(tmp_path, capsys):
+def test_a_diverging_trial_is_stored_with_its_epoch_and_the_sweep_goes_on(tmp_path):
     """Plain SGD at lr 10 on a regression (mean squared error) overflows in epoch 1.
 
     (Binary cross-entropy on probabilities is clipped by Keras, so a classifier's loss
@@ -359,47 +374,45 @@ def test_a_diverging_trial_is_stored_with_its_epoch_and_the_sweep_goes_on(tmp_pa
             sgd='{ type = "sgd" }',
         )
     )
-    assert main(["run", str(exp), "--out", str(tmp_path / "out"), "-q"]) == 0
+    proc = subprocess.run(
+        [*LRLAB, "run", str(exp), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "2 diverged, 0 failed" in proc.stderr
     snap = snapshot(tmp_path / "out")
-    assert [k for k in snap] == ["fine|seed=0", "huge|seed=0", "fine|seed=1", "huge|seed=1"]
+    assert list(snap) == ["fine|seed=0", "huge|seed=0", "fine|seed=1", "huge|seed=1"]
     for key in ("huge|seed=0", "huge|seed=1"):
         status, epoch, final, rows = snap[key]
         assert status == "diverged" and epoch >= 1
         bad = [r["epoch"] for r in rows if not math.isfinite(r["loss"] + r["val_loss"])]
         assert bad == [epoch]  # the first non-finite epoch, and training stopped there
     assert snap["fine|seed=1"][0] == "ok"  # the trial after a divergence ran normally
-    table = capsys.readouterr().out  # the results table counts them
-    assert re.search(r"huge .* 2 \S*$", table, re.MULTILINE), table
+    # the results table counts them
+    assert re.search(r"huge .* 2 \S*$", proc.stdout, re.MULTILINE), proc.stdout
 
 
 # --------------------------------------------------------------------------- a full disk
-def test_a_full_store_is_a_clear_error_and_the_store_stays_consistent(
-    experiment, reference, tmp_path, monkeypatch, capsys
-):
+def test_a_full_store_is_a_clear_error_and_the_store_stays_consistent(reference, tmp_path):
     """SQLite's own limit (``PRAGMA max_page_count``) makes the disk 'full' mid-sweep (the
     same error SQLite gives when the file system is full; a real one is tested below)."""
-    out = tmp_path / "out"
-    small = tmp_path / "small.toml"
-    small.write_text(experiment_text(seeds=3))
-    initialize = Store.initialize
-
-    def limited(store, values):  # a new store may grow by one page: room for a few trials
-        initialize(store, values)
-        (pages,) = store._conn.execute("PRAGMA page_count").fetchone()
-        store._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
-
-    monkeypatch.setattr(Store, "initialize", limited)
-    assert main(["run", str(small), "--out", str(out), "-q"]) == 2
-    err = capsys.readouterr().err
-    assert err.splitlines() == [
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    exp.write_text(experiment_text(seeds=3))
+    full = patched_run("full", 0, exp, out)
+    assert full.returncode == 2
+    assert full.stderr.splitlines() == [
         f"lrlab: error: cannot write {out / 'store.sqlite'}: database or disk is full; "
         "check the disk"
     ]
     partial = snapshot(out)
     assert 1 <= len(partial) < 6  # it filled mid-sweep; what was stored is complete
     assert {k: reference[k] for k in partial} == partial
-    monkeypatch.undo()  # space again: the same command resumes and finishes
-    assert main(["run", str(small), "--out", str(out), "-q"]) == 0
+    run = Run(exp, out)  # space again: the same command resumes and finishes
+    assert run.wait() == 0, run.stderr
     done = snapshot(out)
     assert len(done) == 6 and {k: reference[k] for k in done} == done
 

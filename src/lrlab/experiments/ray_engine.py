@@ -43,6 +43,7 @@ __all__ = [
     "INSTALL_HINT",
     "RayEngine",
     "check_options",
+    "worker_env",
     "import_ray",
     "ray_session",
     "run_on_ray",
@@ -50,8 +51,22 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install 'lrlab[ray]'"
-#: environment variables a worker must share with the driver for the same results
-WORKER_ENV = ("KERAS_BACKEND", "LRLAB_MEMORY")
+#: environment variables (by prefix) a worker gets from the driver: the Keras backend,
+#: JAX/XLA settings (e.g. ``JAX_ENABLE_X64`` changes results) and lrlab's own
+WORKER_ENV_PREFIXES = ("KERAS_", "JAX_", "XLA_", "LRLAB_")
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment variables set in every task's worker (see :data:`WORKER_ENV_PREFIXES`).
+
+    >>> env = worker_env({"LRLAB_MEMORY": "512MB"})
+    >>> env["LRLAB_MEMORY"], "KERAS_BACKEND" in env, "PATH" in env
+    ('512MB', True, False)
+    """
+    env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
+    env.setdefault("KERAS_BACKEND", _keras_backend())
+    env.update(extra or {})
+    return env
 
 
 def import_ray() -> Any:
@@ -172,6 +187,7 @@ class RayEngine(Engine):
         task_cpus, task_gpus: the resources each task requests.
         max_retries: how often Ray reruns a task whose worker died.
         trials_per_task: split units into tasks of at most this many trials.
+        env: environment variables for the workers, on top of :func:`worker_env`'s.
     """
 
     name = "ray"
@@ -184,8 +200,10 @@ class RayEngine(Engine):
         task_gpus: float = 0.0,
         max_retries: int = 3,
         trials_per_task: int | None = None,
+        env: dict[str, str] | None = None,
     ):
         check_options(task_cpus, task_gpus, max_retries, trials_per_task)
+        self.env = dict(env or {})
         self.inner = inner
         self.task_cpus = float(task_cpus)
         self.task_gpus = float(task_gpus)
@@ -221,8 +239,7 @@ class RayEngine(Engine):
         units = task_units(self.inner, trials, self.trials_per_task)
         if not units:
             return
-        env = {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
-        env.setdefault("KERAS_BACKEND", _keras_backend())
+        env = worker_env(self.env)
         remote = ray.remote(_train_unit).options(
             num_cpus=self.task_cpus,
             num_gpus=self.task_gpus,
@@ -299,18 +316,22 @@ def run_on_ray(
 ):
     """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
 
-    The file is validated and the plan built before Ray starts (bad input never waits for
-    a cluster), and Ray is up before the folder is locked (a wrong address leaves nothing
-    behind). Returns the runner's :class:`~lrlab.experiments.runner.RunSummary`.
+    The same checks as a local run come first (the file, the data, a folder in use or
+    holding another experiment, the model), so bad input never waits for a cluster; Ray
+    is up before the folder is locked, so a wrong address leaves nothing behind. Returns
+    the runner's :class:`~lrlab.experiments.runner.RunSummary`.
     """
     import_ray()
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
     from lrlab.experiments.config import load_config
-    from lrlab.experiments.plan import build_plan
-    from lrlab.experiments.runner import choose_engine, default_out, run_plan
+    from lrlab.experiments.plan import build_plan, verify_model
+    from lrlab.experiments.runner import choose_engine, default_out, precheck, run_plan
 
     config = load_config(experiment)
-    plan = build_plan(config)
+    plan = build_plan(config, check_model=False)
+    folder = Path(out) if out else default_out(config)
+    precheck(plan, folder, new)
+    verify_model(plan)
     wrapped = RayEngine(
         choose_engine(engine, plan),
         task_cpus=task_cpus,
@@ -319,10 +340,4 @@ def run_on_ray(
         trials_per_task=trials_per_task,
     )
     with ray_session(address, num_cpus=num_cpus):
-        return run_plan(
-            plan,
-            out=Path(out) if out else default_out(config),
-            new=new,
-            engine=wrapped,
-            quiet=quiet,
-        )
+        return run_plan(plan, out=folder, new=new, engine=wrapped, quiet=quiet)
