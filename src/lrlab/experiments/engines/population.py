@@ -295,6 +295,7 @@ class _Program:
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
+        self._squeeze = _name(loss) in _ELEMENTWISE_LOSSES
         self.metrics = list(metrics)
         self.shape = shape
         self.names = ["loss", *[m.name for m in self.metrics]]
@@ -335,7 +336,13 @@ class _Program:
         y_pred, ntv, losses = self.model.stateless_call(
             tv, ntv, x, training=training, return_losses=True
         )
-        loss = self.loss(y, y_pred)
+        if self._squeeze and y_pred.shape[-1] == 1:
+            # One output: the loss's mean over the last axis is over one value, so the batch
+            # mean of the squeezed values is the same number; XLA reduces it much faster
+            # without the trailing axis of length 1.
+            loss = self.loss(jnp.reshape(y, y_pred.shape[:-1]), y_pred[..., 0])
+        else:
+            loss = self.loss(y, y_pred)
         if losses:
             loss = loss + jnp.sum(jnp.stack([jnp.sum(v) for v in losses]))
         return loss, (y_pred, ntv)
@@ -483,6 +490,17 @@ class _Program:
         ye = np.zeros((s.eval_batch, *sample_y.shape[1:]), sample_y.dtype)
         inter = _jaxpr_bytes(train_step, *one, xb, yb) + _jaxpr_bytes(eval_step, *one, xe, ye)
         return params * (4 + 2 * slots) + 2 * state + inter
+
+
+#: losses that average an elementwise term over the last axis
+_ELEMENTWISE_LOSSES = ("binary_crossentropy", "mean_squared_error", "mean_absolute_error")
+
+
+def _name(loss: Any) -> str | None:
+    try:
+        return loss.get_config().get("name")
+    except Exception:
+        return None
 
 
 _PROGRAMS: dict[str, _Program] = {}
