@@ -10,15 +10,20 @@ the first N trials (seed-major, as ``lrlab run`` orders them).
 Measured in one run of this script:
 
 - ``matmul``: float32 1024x1024 matmul in JAX, GFLOP/s (the machine's reference);
-- ``keras``: the Keras engine's ``fit_trial`` (one Keras ``fit`` per trial, lr table,
-  validation every epoch) on a few trials after one warm-up trial, trials/s;
+- ``keras``: a bare Keras ``fit`` per trial (arrays, Keras' shuffling, the lr as Keras'
+  ``InverseTimeDecay``, validation every epoch), trials/s after a warm-up trial -- the
+  ratios' reference;
+- ``engine``: lrlab's Keras engine (``fit_trial``: the lr from lrlab's schedule, batches
+  in the shared order) on the same trials;
 - ``torch``: a plain PyTorch loop (same model, batches, lr per update, validation every
   epoch) on a few trials, trials/s;
 - ``population``: the population engine on N trials in a fresh process per N -- the
   first call (building the initial weights, tracing and compiling included) and a
   second, steady call of the same run; trials/s, peak RSS of that process, and achieved
   GFLOP/s (model FLOPs: 3x the forward matmul FLOPs per training row, 1x per validation
-  row) as a share of the matmul.
+  row) as a share of the matmul;
+- ``lrlab run`` end to end on the 500-trial grid (100 with ``--quick``): a fresh process
+  doing imports, the plan, compilation, training and one store transaction per trial.
 
 Usage::
 
@@ -197,6 +202,39 @@ def keras_rate(plan, trials, count: int) -> tuple[float, float]:
     return (time.perf_counter() - t0) / count, warm
 
 
+def bare_keras_rate(plan, trials, count: int) -> float:
+    """Seconds per trial of a bare Keras ``fit`` (arrays, Keras' own shuffling, the lr as a
+    Keras ``InverseTimeDecay``): the fastest plain Keras way to run one such trial."""
+    import keras
+
+    ds = plan.dataset
+    split = plan.split(0)
+    y, yv = split.y_train.astype("float32"), split.y_val.astype("float32")
+
+    def one(trial) -> None:
+        model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, trial.init_seed)
+        lr = keras.optimizers.schedules.InverseTimeDecay(0.1, decay_steps=1, decay_rate=0.002)
+        model.compile(
+            optimizer=keras.optimizers.SGD(lr, momentum=0.8),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+        )
+        model.fit(
+            split.x_train,
+            y,
+            batch_size=plan.batch_size,
+            epochs=plan.epochs,
+            validation_data=(split.x_val, yv),
+            verbose=0,
+        )
+
+    one(trials[0])  # warm-up
+    t0 = time.perf_counter()
+    for trial in trials[1 : count + 1]:
+        one(trial)
+    return (time.perf_counter() - t0) / count
+
+
 def torch_rate(plan, trials, count: int) -> float:
     """Seconds per trial of a plain PyTorch loop doing the same work."""
     import torch
@@ -293,10 +331,16 @@ def main() -> None:
     flops = model_flops(plan)
     gflops = matmul_gflops()
     print(f"matmul 1024x1024 float32 (jax): {gflops:.1f} GFLOP/s")
-    keras_s, keras_first = keras_rate(plan, trials, n_keras)
+    keras_s = bare_keras_rate(plan, trials, n_keras)
     print(
-        f"keras fit, one trial at a time: {keras_s:.3f} s/trial = {1 / keras_s:.2f} trials/s "
-        f"(mean of {n_keras} after a warm-up trial of {keras_first:.2f} s)"
+        f"keras fit (bare: arrays, InverseTimeDecay), one trial at a time: {keras_s:.3f} s/trial"
+        f" = {1 / keras_s:.2f} trials/s (mean of {n_keras} after a warm-up trial)"
+    )
+    engine_s, engine_first = keras_rate(plan, trials, n_keras)
+    print(
+        f"lrlab keras engine (fit_trial), one trial at a time: {engine_s:.3f} s/trial = "
+        f"{1 / engine_s:.2f} trials/s (mean of {n_keras} after a warm-up trial of "
+        f"{engine_first:.2f} s)"
     )
     torch_s = torch_rate(plan, trials, n_torch)
     print(
@@ -306,8 +350,8 @@ def main() -> None:
     print()
     header = (
         f"{'N':>5} {'first s':>8} {'steady s':>8} {'trials/s':>9} {'x keras':>8} "
-        f"{'x torch':>8} {'first x keras':>13} {'GFLOP/s':>8} {'of matmul':>9} {'chunk':>6} "
-        f"{'peak RSS':>9}"
+        f"{'x engine':>8} {'x torch':>8} {'first x keras':>13} {'GFLOP/s':>8} "
+        f"{'of matmul':>9} {'chunk':>6} {'peak RSS':>9}"
     )
     print(header)
     rows = []
@@ -325,7 +369,7 @@ def main() -> None:
         rows.append(r)
         print(
             f"{n:>5} {r['first']:>8.2f} {r['steady']:>8.3f} {rate:>9.1f} "
-            f"{rate * keras_s:>7.0f}x {rate * torch_s:>7.0f}x "
+            f"{rate * keras_s:>7.0f}x {rate * engine_s:>7.0f}x {rate * torch_s:>7.0f}x "
             f"{(n / r['first']) * keras_s:>12.0f}x {achieved:>8.2f} {achieved / gflops:>8.1%} "
             f"{r['chunk']:>6} {r['rss_mb']:>6.0f} MB"
         )
@@ -338,9 +382,9 @@ def main() -> None:
     )
     print()
     print(
-        "trials/s, x keras, x torch, GFLOP/s: the steady call; 'first x keras' includes "
-        "building the initial weights, tracing and compiling; peak RSS is the population "
-        "process's."
+        "trials/s, x keras (bare fit), x engine (lrlab's keras engine), x torch, GFLOP/s: the "
+        "steady call; 'first x keras' includes building the initial weights, tracing and "
+        "compiling; peak RSS is the population process's."
     )
     print(f"this process (keras, torch, matmul): peak RSS {peak_rss_mb():.0f} MB")
 
