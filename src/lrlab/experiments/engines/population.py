@@ -31,10 +31,17 @@ semantics (the jnp port is tested against it). The lr of update ``t`` is then
 epoch's last update, as :class:`lrlab.integrations.keras.Scheduler` (the Keras engine) does.
 
 Memory: a chunk of trials runs at once; its size comes from a budget (``memory``,
-default 1 GiB) divided by an estimate of one trial's working set (parameters, optimizer
-slots, gradients, the intermediates of one training and one evaluation batch, its lr
-table and batch orders). The last chunk is padded with copies so every chunk reuses
-one compiled program.
+default 1 GiB, ``lrlab run --memory`` or ``LRLAB_MEMORY``) divided by an estimate of one
+trial's working set (parameters, optimizer slots, gradients, and every intermediate of
+one training and one evaluation batch, from the traced program). The last chunk is
+padded with copies so every chunk reuses one compiled program. Data splits go to the
+device together when they fit in half the budget, else a few at a time.
+
+The engine (:class:`PopulationEngine`) groups a plan's trials by optimizer
+configuration (the only thing that changes the program within one experiment), prepares
+every group, compiles them in parallel threads, then trains group after group and yields
+each chunk's results as soon as they are final. Within a process, compiled programs,
+initial weights and batch orders are kept for the next call with the same shapes.
 
 >>> parse_memory("512MB"), parse_memory("1.5GB"), parse_memory(2048)
 (536870912, 1610612736, 2048)
@@ -72,7 +79,6 @@ __all__ = [
 ]
 
 DEFAULT_MEMORY = 1 << 30
-#: the metrics the plateau controller can watch, besides ``loss``/``val_loss``
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20}
 _UNITS.update({"g": 1 << 30, "gb": 1 << 30, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30})
 
@@ -139,6 +145,7 @@ class PopulationResult:
 _WEIGHTS: dict[tuple[Any, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
 _TEMPLATES: dict[Any, Any] = {}
 _WEIGHTS_BYTES = 256 << 20
+_weights_total = 0
 
 
 def initial_weights(
@@ -176,12 +183,17 @@ def initial_weights(
 
 
 def _remember(key: Any, seed: int, weights, model) -> None:
+    """Keep ``weights`` for ``(key, seed)``; the oldest go first past 256 MB in total."""
+    global _weights_total
     _TEMPLATES.setdefault(key, model)
     _WEIGHTS[(key, seed)] = weights
-    total = sum(a.nbytes for w in _WEIGHTS.values() for part in w for a in part)
-    while total > _WEIGHTS_BYTES and len(_WEIGHTS) > 1:
-        old = _WEIGHTS.pop(next(iter(_WEIGHTS)))
-        total -= sum(a.nbytes for part in old for a in part)
+    _weights_total += _nbytes(weights)
+    while _weights_total > _WEIGHTS_BYTES and len(_WEIGHTS) > 1:
+        _weights_total -= _nbytes(_WEIGHTS.pop(next(iter(_WEIGHTS))))
+
+
+def _nbytes(weights) -> int:
+    return sum(a.nbytes for part in weights for a in part)
 
 
 def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -510,14 +522,18 @@ def _program(model, optimizer: KerasOptimizer, loss, metrics, shape: _Shape) -> 
     """A :class:`_Program`, reused when the same structure comes again (compiled once).
 
     The key is the model's architecture without layer names and seeds (each build numbers
-    its layers anew), the optimizer, the loss, the metrics and the shapes; anything that
-    cannot be serialized gets a fresh program.
+    its layers anew), the optimizer, the loss and metrics (names included: they name the
+    results) and the shapes; anything that cannot be serialized gets a fresh program.
     """
     import json
 
     try:
-        parts = [model.get_config(), loss.get_config(), [m.get_config() for m in metrics]]
-        key = json.dumps([_nameless(parts), repr(optimizer), repr(shape)], sort_keys=True)
+        parts = [
+            _nameless(model.get_config()),
+            loss.get_config(),
+            [m.get_config() for m in metrics],
+        ]
+        key = json.dumps([parts, repr(optimizer), repr(shape)], sort_keys=True, default=repr)
     except Exception:
         return _Program(model, optimizer, loss, metrics, shape)
     if key not in _PROGRAMS:
