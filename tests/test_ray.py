@@ -209,6 +209,50 @@ def test_duplicate_and_foreign_results_never_reach_the_store(session, plan, tmp_
     assert set(stored(tmp_path / "ray")) == {t.key for t in plan.trials}
 
 
+class FirstFastRestSlow(Engine):
+    """Trial 0 returns once another task is running; every other trial sleeps 2 minutes
+    (leaving ``<pid>.pid`` in ``folder``)."""
+
+    name = "slow"
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def run(self, plan, trials):
+        for t in trials:
+            if t.key == plan.trials[0].key:
+                deadline = time.monotonic() + 60
+                while not list(self.folder.glob("*.pid")) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            else:
+                (self.folder / f"{os.getpid()}.pid").write_text("")
+                time.sleep(120)
+            yield TrialResult(t, "ok", final={"loss": 1.0})
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_a_stopped_run_cancels_its_pending_tasks_and_keeps_what_was_stored(session, plan, tmp_path):
+    def stop(result):  # what Ctrl-C does between two results
+        raise KeyboardInterrupt
+
+    out = tmp_path / "ray"
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, out=out, engine=RayEngine(FirstFastRestSlow(tmp_path)), on_result=stop)
+    assert list(stored(out)) == [plan.trials[0].key]
+    pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+    deadline = time.monotonic() + 30
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pids and not any(map(alive, pids))  # the running slow task was killed
+
+
 def test_population_chunks_on_ray_match_a_local_population_run(session, tmp_path):
     pytest.importorskip("jax")
     plan = build_plan(load_config(write_experiment(tmp_path, engine="population")))
@@ -235,6 +279,24 @@ def test_cli_ray_address_runs_on_that_cluster(session, local, tmp_path):
     assert "with Ray on 1 node(s), 2 CPUs" in " ".join(proc.stderr.split())  # the header
     assert "Traceback" not in proc.stderr
     assert stored(out) == local
+
+
+def test_a_wrong_address_is_one_line_and_leaves_nothing(tmp_path):
+    exp = write_experiment(tmp_path)
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [*LRLAB, "run", str(exp), "--out", str(out), "--ray", "127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=240,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "lrlab: error: cannot connect to Ray at 127.0.0.1:1 (Connection refused); start the "
+        "cluster with 'ray start --head' and pass the address it prints"
+    ]
+    assert not out.exists()
 
 
 def test_without_ray_the_flag_is_one_line_naming_the_extra(tmp_path):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -94,6 +95,11 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         return
     if address is not None and num_cpus is not None:
         raise LrlabError("--ray-cpus sizes a local Ray only; leave it out with a Ray ADDRESS")
+    if address is not None and (reason := _unreachable(address)):
+        raise LrlabError(
+            f"cannot connect to Ray at {address} ({reason}); start the cluster with "
+            "'ray start --head' and pass the address it prints"
+        )
     kwargs: dict[str, Any] = {
         "log_to_driver": False,  # worker output would break the progress display
         "logging_level": logging.ERROR,
@@ -120,6 +126,25 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         yield ray
     finally:
         ray.shutdown()
+
+
+def _unreachable(address: str) -> str | None:
+    """Why ``HOST:PORT`` (or ``ray://HOST:PORT``) takes no TCP connection; None if it does.
+
+    Ray itself retries a wrong address for minutes; this answers in seconds. Addresses
+    without a port (``auto``) are left to Ray.
+
+    >>> _unreachable("auto") is None
+    True
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            return None
+    except OSError as err:
+        return err.strerror or type(err).__name__
 
 
 def task_units(
