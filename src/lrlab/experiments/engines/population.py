@@ -43,8 +43,8 @@ every group, compiles them in parallel threads, then trains group after group an
 each chunk's results as soon as they are final. Within a process, compiled programs,
 initial weights and batch orders are kept for the next call with the same shapes.
 
->>> parse_memory("512MB"), parse_memory("1.5GB"), parse_memory(2048)
-(536870912, 1610612736, 2048)
+>>> parse_memory("512MB"), parse_memory("1.5GB"), parse_memory(2**30)
+(536870912, 1610612736, 1073741824)
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class PopulationUnsupported(LrlabError):
 
 
 def parse_memory(value: int | float | str | None) -> int:
-    """A memory budget in bytes from ``2048``, ``"512MB"``, ``"1.5GB"`` (binary units).
+    """A memory budget in bytes from ``2**30``, ``"512MB"``, ``"1.5GB"`` (binary units, >= 1MB).
 
     ``None`` gives :data:`DEFAULT_MEMORY` (1 GiB).
     """
