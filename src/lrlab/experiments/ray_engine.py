@@ -32,6 +32,8 @@ import contextlib
 import logging
 import os
 import socket
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -108,24 +110,62 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         kwargs.update(address="local", num_cpus=num_cpus, include_dashboard=False)
     else:
         kwargs.update(address=address)
+    log: list[str] = []
     try:
-        with warnings.catch_warnings():
+        # Connecting, Ray's C++ client prints a warning a second while it retries; keep
+        # them for the error message instead of the terminal.
+        quiet = _fd2_into(log) if address is not None else contextlib.nullcontext()
+        with quiet, warnings.catch_warnings():
             # JAX warns on any fork; Ray forks only to exec its own processes at once.
             warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
             ray.init(**kwargs)
     except Exception as err:
-        where = "start a local Ray" if address is None else f"connect to Ray at {address}"
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        fix = (
-            "check the Ray installation"
-            if address is None
-            else "start the cluster with 'ray start --head' and pass the address it prints"
-        )
-        raise LrlabError(f"cannot {where} ({first}); {fix}") from None
+        raise LrlabError(_init_failure(address, err, "".join(log))) from None
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _fd2_into(log: list[str]) -> Iterator[None]:
+    """Send what is written to file descriptor 2 (C++ code included) into ``log``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            log.append(tmp.read().decode(errors="replace"))
+
+
+def _init_failure(address: str | None, err: Exception, log: str) -> str:
+    """One line for a failed ``ray.init``: what failed, Ray's reason, how to fix it.
+
+    >>> _init_failure("h:6379", ConnectionError("Failed to connect"),
+    ...               "[W] gcs_client.cc:210: Unauthenticated: Authentication token is missing")
+    "cannot connect to Ray at h:6379 (Authentication token is missing); the cluster uses \
+token authentication: set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN or \
+~/.ray/auth_token), or run on the head node with --ray auto"
+    """
+    if address is None:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        return f"cannot start a local Ray ({first}); check the Ray installation"
+    lines = [line for line in log.splitlines() if line.strip()]
+    reason = lines[-1].rsplit(": ", 1)[-1] if lines else str(err).strip().split("\n")[0]
+    if "auth" in log.lower():
+        fix = (
+            "the cluster uses token authentication: set RAY_AUTH_MODE=token and the "
+            "cluster's token (RAY_AUTH_TOKEN or ~/.ray/auth_token), or run on the head node "
+            "with --ray auto"
+        )
+    else:
+        fix = "start the cluster with 'ray start --head' and pass the address it prints"
+    return f"cannot connect to Ray at {address} ({reason[:200]}); {fix}"
 
 
 def _unreachable(address: str) -> str | None:
