@@ -40,7 +40,7 @@ def list_cmd() -> None:
 @click.option(
     "--steps",
     "-n",
-    type=click.IntRange(min=1, max=100_000_000),
+    type=click.IntRange(min=1, max=10_000_000),
     required=True,
     help="Number of steps (0 .. N-1).",
 )
