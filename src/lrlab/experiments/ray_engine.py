@@ -171,12 +171,24 @@ token authentication: set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_
 def _unreachable(address: str) -> str | None:
     """Why ``HOST:PORT`` (or ``ray://HOST:PORT``) takes no TCP connection; None if it does.
 
-    Ray itself retries a wrong address for minutes; this answers in seconds. Addresses
-    without a port (``auto``) are left to Ray.
+    Ray itself retries a wrong address for minutes; this answers in seconds. ``auto`` is
+    first resolved as Ray resolves it (``RAY_ADDRESS``, else the cluster last started on
+    this machine); anything else without a port is left to Ray.
 
-    >>> _unreachable("auto") is None
+    >>> _unreachable("not-an-address") is None
     True
     """
+    prefix = ""
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            address = canonicalize_bootstrap_address("auto") or ""
+        except ConnectionError:
+            return "no Ray cluster is running on this machine"
+        except Exception:  # a private helper of Ray's: without it, let ray.init decide
+            return None
+        prefix = f"{address}: "
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():
         return None
@@ -184,7 +196,7 @@ def _unreachable(address: str) -> str | None:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
             return None
     except OSError as err:
-        return err.strerror or type(err).__name__
+        return prefix + (err.strerror or type(err).__name__)
 
 
 def task_units(
