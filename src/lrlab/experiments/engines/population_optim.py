@@ -271,14 +271,6 @@ class KerasOptimizer:
 
     def keras(self, learning_rate: Any):
         """The equivalent ``keras.optimizers`` object (for tests and the Keras engine)."""
-        import keras
+        from lrlab.experiments.engines.keras import make_optimizer
 
-        classes = {
-            "sgd": keras.optimizers.SGD,
-            "adam": keras.optimizers.Adam,
-            "adamw": keras.optimizers.AdamW,
-            "rmsprop": keras.optimizers.RMSprop,
-            "adagrad": keras.optimizers.Adagrad,
-            "adadelta": keras.optimizers.Adadelta,
-        }
-        return classes[self.type](learning_rate=learning_rate, **self.h)
+        return make_optimizer({"type": self.type, **self.h}, learning_rate)
