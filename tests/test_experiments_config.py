@@ -125,6 +125,8 @@ BAD = [
     ('"constant(0.1)"', '"constant(0.1"', "schedules.constant", ["expected"]),
     ('"constant(0.1)"', '"plateau(patience=3)"', "schedules.constant", ["has no lr", "plateau ="]),
     ('type = "sgd"', 'type = "sgdd"', "optimizers.sgd.type", ["unknown optimizer", "'sgd'"]),
+    # found by the TOML fuzzer: a list as the type once raised TypeError (unhashable)
+    ('type = "sgd"', "type = []", "optimizers.sgd.type", ["unknown optimizer type []"]),
     ("momentum = 0.8", "momentum = 0.8, lr = 0.1", "optimizers.sgd.lr", ["schedule gives it"]),
     ("momentum = 0.8", "momentun = 0.8", "optimizers.sgd.momentun", ["did you mean 'momentum'"]),
     (

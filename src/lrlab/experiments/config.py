@@ -449,7 +449,7 @@ def _check_optimizers(source: str, table: dict[str, Any]) -> dict[str, dict[str,
                 'write e.g. sgd = { type = "sgd", momentum = 0.9 } or adam = "adam"',
             )
         kind = value.get("type")
-        if kind not in OPTIMIZER_TYPES:
+        if not isinstance(kind, str) or kind not in OPTIMIZER_TYPES:
             problem = "has no type" if kind is None else f"unknown optimizer type {kind!r}"
             raise ConfigError(
                 source,
