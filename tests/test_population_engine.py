@@ -378,7 +378,9 @@ def test_unsupported_settings_make_auto_choose_keras(tmp_path):
     plan = _plan(tmp_path, '{ type = "sgd", clipnorm = 1.0 }', {"c": '"constant(0.1)"'})
     reason = PopulationEngine().unsupported(plan)
     assert "clipnorm" in reason and 'engine = "keras"' in reason
-    assert choose_engine("auto", plan).name == "keras"
+    passed_over = []
+    assert choose_engine("auto", plan, passed_over).name == "keras"
+    assert passed_over == [f"not population: {reason}"]  # printed under the progress line
     with pytest.raises(LrlabError, match="population engine cannot run"):
         choose_engine("population", plan)
     ok = _plan(tmp_path, '"adam"', {"c": '"constant(0.1)"'})
@@ -461,4 +463,6 @@ def test_a_model_function_that_cannot_vmap_is_refused_with_the_fix(tmp_path, mon
     reason = PopulationEngine().unsupported(plan)
     assert reason.startswith("hostmodel:build does not run under jax.vmap (")
     assert reason.endswith('use engine = "keras"') and "\n" not in reason
-    assert choose_engine("auto", plan).name == "keras"
+    passed_over = []
+    assert choose_engine("auto", plan, passed_over).name == "keras"
+    assert passed_over == [f"not population: {reason}"]  # printed under the progress line

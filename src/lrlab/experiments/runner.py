@@ -20,7 +20,7 @@ import dataclasses
 import datetime as _dt
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lrlab.errors import LrlabError
@@ -53,10 +53,14 @@ def default_out(config: ExperimentConfig) -> Path:
     return Path("runs") / Path(config.source).stem
 
 
-def choose_engine(name: str | Engine | None, plan: Plan) -> Engine:
+def choose_engine(
+    name: str | Engine | None, plan: Plan, passed_over: list[str] | None = None
+) -> Engine:
     """The engine called ``name`` (``auto``/None: the first of :data:`AUTO_ORDER` that can).
 
     An :class:`Engine` instance is used as given (e.g. a ``RayEngine`` wrapping another).
+    With ``auto``, each engine passed over adds ``"not <name>: <reason>"`` to
+    ``passed_over`` (when given), so the progress line can say why.
     """
     if isinstance(name, Engine):
         return name
@@ -72,8 +76,11 @@ def choose_engine(name: str | Engine | None, plan: Plan) -> Engine:
     for candidate in AUTO_ORDER:
         if candidate in ENGINES:
             engine = get_engine(candidate)
-            if engine.unsupported(plan) is None:
+            reason = engine.unsupported(plan)
+            if reason is None:
                 return engine
+            if passed_over is not None:
+                passed_over.append(f"not {candidate}: {reason}")
     raise LrlabError("no engine can run this experiment; use engine = 'keras'")  # pragma: no cover
 
 
@@ -128,7 +135,8 @@ def run_plan(
     on_result: Callable[[TrialResult], None] | None = None,
 ) -> RunSummary:
     """Run a built plan into the folder ``out`` (locked for the duration)."""
-    chosen = choose_engine(engine, plan)
+    passed_over: list[str] = []
+    chosen = choose_engine(engine, plan, passed_over)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LrlabError(f"{out} is a file; give a folder to --out")
@@ -139,7 +147,7 @@ def run_plan(
     with DirectoryLock(out):
         store = _open_store(plan, out, new)
         try:
-            return _run(plan, store, out, chosen, quiet, on_result)
+            return _run(plan, store, out, chosen, quiet, on_result, passed_over)
         finally:
             store.close()
 
@@ -217,6 +225,7 @@ def _run(
     engine: Engine,
     quiet: bool,
     on_result: Callable[[TrialResult], None] | None,
+    passed_over: Sequence[str] = (),
 ) -> RunSummary:
     from rich.console import Console
     from rich.progress import (
@@ -241,6 +250,8 @@ def _run(
         f"({len(plan.labels)} configs x {len(plan.config.seeds)} seeds), {skipped} already "
         f"stored, {len(todo)} to run with {engine.describe()} -> {out}"
     )
+    for note in passed_over:
+        console.print(f"  (auto: {note})", markup=False)
     versions = library_versions()
     progress = Progress(
         TextColumn("trials"),
