@@ -113,10 +113,15 @@ class Plan:
 
         With ``trial.unit == "epoch"``, update ``t`` uses ``schedule(t // steps_per_epoch)``.
         """
-        return _lr_table(self.schedule(trial), self.epochs, self.steps_per_epoch, trial.unit)
+        return schedule_lr_table(
+            self.schedule(trial), self.epochs, self.steps_per_epoch, trial.unit
+        )
 
 
-def _lr_table(schedule: Schedule, epochs: int, steps_per_epoch: int, unit: str) -> np.ndarray:
+def schedule_lr_table(
+    schedule: Schedule, epochs: int, steps_per_epoch: int, unit: str
+) -> np.ndarray:
+    """The lr of every update: per step, or per epoch held for ``steps_per_epoch`` updates."""
     if unit == "epoch":
         return np.repeat(schedule.curve(epochs), steps_per_epoch)
     return schedule.curve(epochs * steps_per_epoch)
@@ -316,7 +321,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
         unit = entry["unit"] or training.schedule_unit
         peak = None
         if exp.lrs:
-            table = _lr_table(schedule, training.epochs, steps_per_epoch, unit)
+            table = schedule_lr_table(schedule, training.epochs, steps_per_epoch, unit)
             peak = float(np.max(table))
             if not peak > 0:
                 raise ConfigError(

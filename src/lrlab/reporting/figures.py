@@ -197,7 +197,7 @@ def _positive_span(values: np.ndarray) -> float:
 @plain_text
 def lr_figure(data: ReportData) -> Figure:
     """The lr of every schedule against the step (see the module docstring)."""
-    from lrlab.experiments.plan import _lr_table
+    from lrlab.experiments.plan import schedule_lr_table
     from lrlab.spec import parse
 
     curves = data.curves
@@ -213,7 +213,7 @@ def lr_figure(data: ReportData) -> Figure:
     everything = []
     for curve, label in zip(curves, labels, strict=True):
         style = styles[curve.configs[0]]
-        lr = _lr_table(parse(curve.spec), epochs, spe, curve.unit)
+        lr = schedule_lr_table(parse(curve.spec), epochs, spe, curve.unit)
         everything.append(lr)
         (line,) = ax.plot(
             steps, lr, label=legend_label(label), lw=1.8, drawstyle="steps-post", **style

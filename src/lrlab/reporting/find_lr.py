@@ -76,7 +76,7 @@ def run_range_test(
     """
     import keras
 
-    from lrlab.experiments.engines.keras import _loss, _targets, make_optimizer
+    from lrlab.experiments.engines.keras import loss_for, make_optimizer, targets_for
     from lrlab.experiments.plan import build_plan
     from lrlab.integrations.keras import find_lr
 
@@ -92,13 +92,13 @@ def run_range_test(
     split = plan.split(trial.split_seed)
     model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, trial.init_seed)
     params = trial.optimizer_params
-    model.compile(optimizer=make_optimizer(params, float(start)), loss=_loss(plan))
+    model.compile(optimizer=make_optimizer(params, float(start)), loss=loss_for(plan))
     size = batch_size or plan.batch_size
     try:
         test = find_lr(
             model,
             split.x_train,
-            _targets(split.y_train, ds.task),
+            targets_for(split.y_train, ds.task),
             start=start,
             end=end,
             steps=steps,

@@ -127,7 +127,8 @@ def make_metrics(names: Sequence[str], task: str) -> list[Any]:
     return out
 
 
-def _loss(plan):
+def loss_for(plan):
+    """The Keras loss of the plan's task (binary / multiclass cross-entropy, or MSE)."""
     from_logits = plan.config.model.from_logits
     task = plan.dataset.task
     if task == "binary":
@@ -137,12 +138,13 @@ def _loss(plan):
     return keras.losses.MeanSquaredError()
 
 
-def _targets(y: np.ndarray, task: str) -> np.ndarray:
+def targets_for(y: np.ndarray, task: str) -> np.ndarray:
+    """Targets as the loss expects them: int32 class ids (multiclass), else float32."""
     return y.astype(np.int32) if task == "multiclass" else y.astype(np.float32)
 
 
 def _batches(split: Split, task: str, order_seed: int, batch_size: int, epochs: int):
-    x, y = split.x_train, _targets(split.y_train, task)
+    x, y = split.x_train, targets_for(split.y_train, task)
     n = len(y)
     for epoch in range(epochs):
         order = batch_order(order_seed, epoch, n)
@@ -171,7 +173,7 @@ def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[st
         learning_rate = float(schedule(0))
     optimizer = make_optimizer(trial.optimizer_params, learning_rate)
     model.compile(
-        optimizer=optimizer, loss=_loss(plan), metrics=make_metrics(plan.metrics, ds.task)
+        optimizer=optimizer, loss=loss_for(plan), metrics=make_metrics(plan.metrics, ds.task)
     )
     recorder = _Recorder()
     # The data order is fixed by the generator; Keras' own shuffling is off.
@@ -180,7 +182,7 @@ def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[st
         _batches(split, ds.task, trial.order_seed, plan.batch_size, plan.epochs),
         steps_per_epoch=plan.steps_per_epoch,
         epochs=plan.epochs,
-        validation_data=(split.x_val, _targets(split.y_val, ds.task)),
+        validation_data=(split.x_val, targets_for(split.y_val, ds.task)),
         validation_batch_size=min(len(split.y_val), 1024),
         shuffle=False,
         verbose=0,

@@ -960,7 +960,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
     """
     import json
 
-    from lrlab.experiments.engines.keras import _loss, make_metrics
+    from lrlab.experiments.engines.keras import loss_for, make_metrics
     from lrlab.spec import parse
 
     ds = plan.dataset
@@ -987,7 +987,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
         "split_index": [split_of[t.split_seed] for t in trials],
         "epochs": plan.epochs,
         "batch_size": plan.batch_size,
-        "loss": _loss(plan),
+        "loss": loss_for(plan),
         "metrics": make_metrics(plan.metrics, ds.task),
         "plateaus": [parse(t.plateau) if t.plateau else None for t in trials],
         "monitors": [t.monitor for t in trials],
@@ -1006,16 +1006,16 @@ def _rows_key(split: Any) -> bytes:
 
 @dataclasses.dataclass(frozen=True)
 class _TargetSplit:
-    """A split with targets typed as the loss expects (the Keras engine's ``_targets``)."""
+    """A split with targets typed as the loss expects (the Keras engine's ``targets_for``)."""
 
     split: Any
     task: str
 
     def __getattr__(self, name: str) -> Any:
-        from lrlab.experiments.engines.keras import _targets
+        from lrlab.experiments.engines.keras import targets_for
 
         value = getattr(self.split, name)
-        return _targets(value, self.task) if name in ("y_train", "y_val") else value
+        return targets_for(value, self.task) if name in ("y_train", "y_val") else value
 
 
 def _model_unsupported(plan: Any) -> str | None:
