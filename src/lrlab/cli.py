@@ -102,6 +102,9 @@ def plot(specs: tuple[str, ...], steps: int, output: Path, log: bool, title: str
 )
 def demo(output: Path) -> None:
     """The main job on offline data (see README)."""
+    from lrlab.experiments.jax_cache import use_compilation_cache
+
+    use_compilation_cache()  # before anything imports JAX
     from lrlab.demo import run_demo
 
     run_demo(output)
@@ -191,6 +194,9 @@ def run(
 
     Finished trials are skipped on a rerun; Ctrl-C stops after storing what finished.
     """
+    from lrlab.experiments.jax_cache import use_compilation_cache
+
+    use_compilation_cache()  # before anything imports JAX
     from lrlab.analysis.results import results_from_store
     from lrlab.experiments.runner import run_experiment
 
