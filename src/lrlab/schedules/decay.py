@@ -130,19 +130,9 @@ def _h_scalar(u: float) -> float:
     return float(_h(np.float64(u), ops_for(np)))
 
 
-@register("inverse_time")
 @dataclasses.dataclass(frozen=True)
-class InverseTime(Schedule):
-    """Keras ``InverseTimeDecay``: ``lr / (1 + decay_rate * p)``, ``p = t / decay_steps``.
-
-    With ``staircase=true``, ``p = floor(t / decay_steps)``.
-
-    >>> InverseTime(0.1, decay_steps=10, decay_rate=1.0)(10)
-    0.05
-    """
-
-    FORMULA = "lr / (1 + decay_rate · t / decay_steps), ⌊t / decay_steps⌋ with staircase"
-    REFERENCE = "Keras `InverseTimeDecay`"
+class _KerasProgressDecay(Schedule):
+    """Keras' decays of ``p = t / decay_steps`` (``floor`` of it with ``staircase=true``)."""
 
     lr: float
     decay_steps: int
@@ -154,23 +144,42 @@ class InverseTime(Schedule):
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
         self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
-        self._require("decay_rate", self.decay_rate >= 0, f"must be >= 0, got {self.decay_rate}")
 
     @property
     def peak(self) -> float:
         return self.lr
 
-    def _value(self, t, ops: Ops):
+    def _progress(self, t, ops: Ops):
         if self.staircase:
-            p = ops.floor_div(t, self.decay_steps)
-        else:
-            p = t / self.decay_steps
-        return self.lr / (1.0 + self.decay_rate * p)
+            return ops.floor_div(t, self.decay_steps)
+        return t / self.decay_steps
+
+
+@register("inverse_time")
+@dataclasses.dataclass(frozen=True)
+class InverseTime(_KerasProgressDecay):
+    """Keras ``InverseTimeDecay``: ``lr / (1 + decay_rate * p)``, ``p = t / decay_steps``.
+
+    With ``staircase=true``, ``p = floor(t / decay_steps)``.
+
+    >>> InverseTime(0.1, decay_steps=10, decay_rate=1.0)(10)
+    0.05
+    """
+
+    FORMULA = "lr / (1 + decay_rate · t / decay_steps), ⌊t / decay_steps⌋ with staircase"
+    REFERENCE = "Keras `InverseTimeDecay`"
+
+    def _check(self) -> None:
+        super()._check()
+        self._require("decay_rate", self.decay_rate >= 0, f"must be >= 0, got {self.decay_rate}")
+
+    def _value(self, t, ops: Ops):
+        return self.lr / (1.0 + self.decay_rate * self._progress(t, ops))
 
 
 @register("exponential")
 @dataclasses.dataclass(frozen=True)
-class Exponential(Schedule):
+class Exponential(_KerasProgressDecay):
     """Keras ``ExponentialDecay`` = optax ``exponential_decay``: ``lr * decay_rate ** p``.
 
     ``p = t / decay_steps`` (``floor`` of it with ``staircase=true``). With
@@ -187,32 +196,16 @@ class Exponential(Schedule):
         "decay_steps=1"
     )
 
-    lr: float
-    decay_steps: int
-    decay_rate: float
-    staircase: bool = False
-    INT_FIELDS = ("decay_steps",)
-    BOOL_FIELDS = ("staircase",)
-
     def _check(self) -> None:
-        self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
-        self._require("decay_steps", self.decay_steps > 0, f"must be > 0, got {self.decay_steps}")
+        super()._check()
         self._require(
             "decay_rate",
             0 < self.decay_rate <= 1,
             f"must be in (0, 1], got {self.decay_rate} (a rising ramp is lr_range)",
         )
 
-    @property
-    def peak(self) -> float:
-        return self.lr
-
     def _value(self, t, ops: Ops):
-        if self.staircase:
-            p = ops.floor_div(t, self.decay_steps)
-        else:
-            p = t / self.decay_steps
-        return self.lr * ops.power(self.decay_rate, p)
+        return self.lr * ops.power(self.decay_rate, self._progress(t, ops))
 
 
 @register("exp_decay")
