@@ -433,21 +433,33 @@ def _check_engine(source: str, engine: str) -> None:
         )
 
 
+def _string_or_table(
+    source: str, path: str, value: Any, *, key: str, what: str, example: str
+) -> dict[str, Any]:
+    """``label = "x"`` is short for ``label = { <key> = "x" }``; anything else must be a table."""
+    if isinstance(value, str):
+        return {key: value}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            source, path, f"must be {what} or a table, got {_show(value)}", f"write e.g. {example}"
+        )
+    return value
+
+
 def _check_optimizers(source: str, table: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if not table:
         raise ConfigError(source, "optimizers", "is empty", f"write e.g. {_EXAMPLES['optimizers']}")
     out: dict[str, dict[str, Any]] = {}
     for label, value in table.items():
         path = f"optimizers.{label}"
-        if isinstance(value, str):
-            value = {"type": value}
-        if not isinstance(value, dict):
-            raise ConfigError(
-                source,
-                path,
-                f"must be an optimizer type or a table, got {_show(value)}",
-                'write e.g. sgd = { type = "sgd", momentum = 0.9 } or adam = "adam"',
-            )
+        value = _string_or_table(
+            source,
+            path,
+            value,
+            key="type",
+            what="an optimizer type",
+            example='sgd = { type = "sgd", momentum = 0.9 } or adam = "adam"',
+        )
         kind = value.get("type")
         if not isinstance(kind, str) or kind not in OPTIMIZER_TYPES:
             problem = "has no type" if kind is None else f"unknown optimizer type {kind!r}"
@@ -484,15 +496,14 @@ def _check_schedules(source: str, table: dict[str, Any]) -> dict[str, dict[str, 
     out: dict[str, dict[str, Any]] = {}
     for label, value in table.items():
         path = f"schedules.{_key(label)}"
-        if isinstance(value, str):
-            value = {"spec": value}
-        if not isinstance(value, dict):
-            raise ConfigError(
-                source,
-                path,
-                f"must be a spec string or a table, got {_show(value)}",
-                'write e.g. constant = "constant(0.1)"',
-            )
+        value = _string_or_table(
+            source,
+            path,
+            value,
+            key="spec",
+            what="a spec string",
+            example='constant = "constant(0.1)"',
+        )
         try:
             entry = ScheduleEntry.model_validate(value)
         except ValidationError as err:
