@@ -311,9 +311,9 @@ def export(directory: Path, fmt: str, output: Path | None, epochs: bool) -> None
     if output is None:
         click.echo(text, nl=False)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(output)
+    from lrlab.fileio import write_atomic
+
+    write_atomic(output, text)
     click.echo(f"wrote {output}", err=True)
 
 

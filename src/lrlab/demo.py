@@ -52,6 +52,7 @@ def run_demo(output: Path) -> None:
     from lrlab.experiments.plan import build_plan
     from lrlab.experiments.runner import run_plan
     from lrlab.experiments.store import Store
+    from lrlab.fileio import write_atomic
     from lrlab.reporting.plots import plot_schedules
     from lrlab.reporting.tables import curve_table
     from lrlab.spec import parse
@@ -81,9 +82,10 @@ def run_demo(output: Path) -> None:
 
     table = results_from_store(output)
     table.print()
-    (output / "results.md").write_text(f"# {table.title}\n\n{table.to_markdown()}")
-    (output / "trials.csv").write_text(export_trials(output, "csv"))
-    written += [output / "results.md", output / "trials.csv"]
+    written += [
+        write_atomic(output / "results.md", f"# {table.title}\n\n{table.to_markdown()}"),
+        write_atomic(output / "trials.csv", export_trials(output, "csv")),
+    ]
     written.append(plot_metric_curves(output, "val_accuracy", output / "val_accuracy.png"))
     from lrlab.reporting.html import write_report
 
@@ -106,6 +108,7 @@ def plot_metric_curves(directory: Path, metric: str, output: Path) -> Path:
     from matplotlib.figure import Figure
 
     from lrlab.experiments.store import Store
+    from lrlab.reporting.figures import save_png
 
     with Store.open(directory) as store:
         labels = store.meta().get("labels", [])
@@ -129,8 +132,4 @@ def plot_metric_curves(directory: Path, metric: str, output: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    fig.savefig(tmp, format="png")
-    tmp.replace(output)
-    return output
+    return save_png(fig, output, dpi=fig.dpi)

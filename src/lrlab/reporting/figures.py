@@ -37,6 +37,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lrlab.analysis.stats import summarize
+from lrlab.fileio import write_atomic
 
 if TYPE_CHECKING:
     from lrlab.reporting.data import ReportData
@@ -173,12 +174,7 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
 
 def save_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     """Write the figure as PNG to ``path`` atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(figure_png(fig, dpi))
-    tmp.replace(path)
-    return path
+    return write_atomic(path, figure_png(fig, dpi))
 
 
 def _empty(fig: Figure, ax: Any, message: str) -> Figure:

@@ -32,6 +32,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from lrlab.fileio import write_atomic
 from lrlab.reporting.data import ReportData, load_report_data
 from lrlab.reporting.figures import FigureSpec, experiment_figures, figure_png
 
@@ -477,11 +478,6 @@ def write_report(
     if png_dir is not None:
         written += [save_png(f.figure, Path(png_dir) / f"{f.name}.png") for f in figures]
     if html_path is not None:
-        path = Path(html_path)
         page = render_report(data, figures, command=command)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
+        written.append(write_atomic(html_path, page))
     return written
