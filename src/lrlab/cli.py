@@ -286,6 +286,7 @@ def report(
             metric=metric,
             baseline=baseline,
             command=command,
+            table=table,
         ):
             click.echo(f"wrote {path}", err=True)
 

@@ -204,16 +204,25 @@ class ReportData:
 
 
 def load_report_data(
-    directory: str | Path, *, metric: str | None = None, baseline: str | None = None
+    directory: str | Path,
+    *,
+    metric: str | None = None,
+    baseline: str | None = None,
+    table: ResultTable | None = None,
 ) -> ReportData:
     """Read everything a report shows from ``directory``'s store (see the module docstring).
+
+    ``table``: the store's results table when the caller has it already (``lrlab report``
+    prints it first), so it is not worked out twice; else it is built from ``metric`` and
+    ``baseline``.
 
     Raises:
         lrlab.errors.LrlabError: no store in ``directory``, an unknown ``metric`` or
             ``baseline`` (the same one-line messages as ``lrlab report``).
     """
     directory = Path(directory)
-    table = results_from_store(directory, metric=metric, baseline=baseline)
+    if table is None:
+        table = results_from_store(directory, metric=metric, baseline=baseline)
     with Store.open(directory) as store:
         meta = store.meta()
         trials = store.trials()

@@ -32,6 +32,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from lrlab.analysis.results import ResultTable
 from lrlab.fileio import write_atomic
 from lrlab.reporting.data import ReportData, load_report_data
 from lrlab.reporting.figures import FigureSpec, experiment_figures, figure_png
@@ -461,6 +462,7 @@ def write_report(
     metric: str | None = None,
     baseline: str | None = None,
     command: str | None = None,
+    table: ResultTable | None = None,
 ) -> list[Path]:
     """Write the HTML report and/or the figures as PNGs; return the files written.
 
@@ -472,7 +474,7 @@ def write_report(
     """
     from lrlab.reporting.figures import save_png
 
-    data = load_report_data(directory, metric=metric, baseline=baseline)
+    data = load_report_data(directory, metric=metric, baseline=baseline, table=table)
     figures = experiment_figures(data)
     written: list[Path] = []
     if png_dir is not None:
