@@ -40,6 +40,7 @@ from typing import Any
 
 from lrlab.errors import LrlabError
 from lrlab.experiments.engines.base import TrialResult
+from lrlab.fileio import open_lock_file
 
 __all__ = [
     "FILENAME",
@@ -406,7 +407,7 @@ class DirectoryLock:
         import fcntl
 
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_lock_file(self.path)  # never through a link: a hostile folder
         except OSError as err:  # a read-only folder or file system, a full disk
             raise StoreError(
                 f"cannot write to {self.directory} ({err.strerror}); make it writable "
