@@ -716,3 +716,35 @@ def test_bad_data_files_end_lrlab_run_in_one_line(tmp_path, kind):
         "nan-first-row": f"{data}: line 1, column 0 holds 'nan', not a finite float32 number",
     }[kind] in line
     assert not out.exists()
+
+
+def test_write_atomic_replaces_links_and_cleans_up_on_any_failure(tmp_path, monkeypatch):
+    """The one writer's contract: the link itself is replaced (also a link to a folder),
+    existing names are never opened, and a failure at any step (here Ctrl-C during the
+    fsync) leaves the old file and no temporary file."""
+    from lrlab import fileio
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "r.html").symlink_to(tmp_path / "folder")
+    fileio.write_atomic(tmp_path / "r.html", "new")
+    assert not (tmp_path / "r.html").is_symlink() and (tmp_path / "r.html").read_text() == "new"
+    assert list((tmp_path / "folder").iterdir()) == []
+    old = tmp_path / "old.csv"
+    old.write_text("old")
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fileio.write_atomic(old, "new")
+    assert old.read_text() == "old" and temp_files(tmp_path) == []
+    monkeypatch.setattr(fileio.os, "fsync", lambda fd: None)
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "replace", full)
+    with pytest.raises(fileio.FileWriteError, match="No space left on device; free some space"):
+        fileio.write_atomic(old, "new")
+    assert old.read_text() == "old" and temp_files(tmp_path) == []

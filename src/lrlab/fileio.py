@@ -84,7 +84,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     try:
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():  # a link (to a folder too) is replaced
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp, fd = _create_temp(path)
