@@ -284,7 +284,9 @@ def test_a_header_of_numbers_is_data_and_refused_with_a_hint(tmp_path):
         f.write_text(f"{first}\n{body}")
         with pytest.raises(DatasetError) as info:
             load_dataset(f"csv:{f}")
-        assert words in str(info.value) and "a header needs a non-numeric name" in str(info.value)
+        assert words in str(info.value) and "give every column a non-numeric name" in str(
+            info.value
+        )
 
 
 def test_feature_errors_name_line_and_column_anywhere(tmp_path):

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import zipfile
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,69 +123,77 @@ def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.nda
     first = next(rows, None)
     if first is None:
         raise DatasetError(f"{name} holds no rows; give a CSV file with data")
+    first_line = reader.line_num
     header = [c.strip() for c in first] if _is_header(first) else None
     width = len(first)
     if width < 2:
         raise DatasetError(f"{name} has {width} column; it needs features and a target")
     col = _target_column(name, header, width, target)
     features = [i for i in range(width) if i != col]
-    values, lines, labels = array("d"), array("q"), []
-    first_data_line = None
-    for row in _chain([] if header else [first], rows):
+    values, labels = array("d"), []
+    for row in itertools.chain([] if header else [first], rows):
         line = reader.line_num
-        first_data_line = first_data_line or line
-        hint = _header_hint(first, features) if header is None and line == first_data_line else ""
-        if len(row) != width:
-            raise DatasetError(
-                f"{name}: line {line} has {len(row)} columns, expected {width}; "
-                "fix the file so every row has the same number of columns"
-            )
-        for c in features:
-            cell = row[c].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                what, fix = (
-                    ("is empty", "fill it in or remove the row")
-                    if not cell
-                    else (f"holds {cell[:30]!r}, not a number", _TEXT_FIX)
-                )
-                raise DatasetError(
-                    f"{name}: line {line}, column {_column(c, header)} {what}{hint}; {fix}"
-                ) from None
-            if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
-                raise DatasetError(
-                    f"{name}: line {line}, column {_column(c, header)} holds {cell[:30]!r}, "
-                    f"not a finite float32 number{hint}; fix or remove the row"
-                )
-            values.append(value)
-        label = row[col].strip()
-        problem = target_problem(label)
-        if problem:
-            raise DatasetError(
-                f"{name}: line {line}, target column {_column(col, header)} {problem}{hint}; "
-                "every row needs a target: fill it in or remove the row"
-            )
-        lines.append(line)
-        labels.append(label)
+        try:
+            labels.append(_row(row, f"{name}: line {line}", features, col, header, values))
+        except DatasetError as err:
+            if line != first_line or header is not None:
+                raise
+            raise DatasetError(f"{err}{_header_hint(first, features, line)}") from None
     if not labels:
         raise DatasetError(f"{name} holds a header but no data rows; add data")
     x = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(features))
-    if header is None and len(labels) > 1 and not _is_number(labels[0]):
-        if all(_is_number(v) for v in labels[1:]):
-            raise DatasetError(
-                f"{name}: line {lines[0]} has the target {labels[0][:30]!r} where every other "
-                f"row has a number (line 1 is read as data: a header needs a non-numeric name "
-                f"in every column); or fix the target of line {lines[0]}"
-            )
-    if all(_is_number(v) for v in labels):
+    numeric = [_is_number(v) for v in labels]
+    if header is None and len(labels) > 1 and not numeric[0] and all(numeric[1:]):
+        raise DatasetError(
+            f"{name}: line {first_line} has the target {labels[0][:30]!r} where every other "
+            f"row has a number; if line {first_line} is a header, give every column a "
+            "non-numeric name, else fix its target"
+        )
+    if all(numeric):
         return x.astype(np.float32), np.array([float(v) for v in labels], dtype=np.float64)
     return x.astype(np.float32), labels
 
 
-def _chain(head: list[list[str]], rest: Iterable[list[str]]) -> Iterator[list[str]]:
-    yield from head
-    yield from rest
+def _row(
+    row: list[str],
+    where: str,
+    features: list[int],
+    col: int,
+    header: list[str] | None,
+    values: array,
+) -> str:
+    """Append the row's features to ``values``; return its target (checked)."""
+    if len(row) != len(features) + 1:
+        raise DatasetError(
+            f"{where} has {len(row)} columns, expected {len(features) + 1}; "
+            "fix the file so every row has the same number of columns"
+        )
+    for c in features:
+        values.append(_feature(row[c], f"{where}, column {_column(c, header)}"))
+    label = row[col].strip()
+    problem = target_problem(label)
+    if problem:
+        raise DatasetError(
+            f"{where}, target column {_column(col, header)} {problem}; "
+            "every row needs a target: fill it in or remove the row"
+        )
+    return label
+
+
+def _feature(cell: str, where: str) -> float:
+    """The value of a feature cell: a finite number within float32's range."""
+    cell = cell.strip()
+    try:
+        value = float(cell)
+    except ValueError:
+        if not cell:
+            raise DatasetError(f"{where} is empty; fill it in or remove the row") from None
+        raise DatasetError(f"{where} holds {cell[:30]!r}, not a number; {_TEXT_FIX}") from None
+    if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+        raise DatasetError(
+            f"{where} holds {cell[:30]!r}, not a finite float32 number; fix or remove the row"
+        )
+    return value
 
 
 def _is_header(row: list[str]) -> bool:
@@ -192,11 +201,11 @@ def _is_header(row: list[str]) -> bool:
     return all(c.strip() and not _parses(c) for c in row)
 
 
-def _header_hint(first: list[str], features: list[int]) -> str:
+def _header_hint(first: list[str], features: list[int], line: int) -> str:
     """A hint for a failing first row that may have been meant as a header (it has words
     among its features)."""
     if any(first[c].strip() and not _parses(first[c]) for c in features):
-        return " (line 1 is read as data: a header needs a non-numeric name in every column)"
+        return f" (if line {line} is a header, give every column a non-numeric name)"
     return ""
 
 
