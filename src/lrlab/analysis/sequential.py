@@ -151,9 +151,7 @@ def _plugin_bets(x: np.ndarray, alpha: float) -> np.ndarray:
     t = np.arange(1, x.shape[-1] + 1, dtype=np.float64)
     mu = (0.5 + np.cumsum(x, axis=-1)) / (t + 1)
     sigma2 = (0.25 + np.cumsum((x - mu) ** 2, axis=-1)) / (t + 1)
-    sigma2_before = np.concatenate(
-        [np.full(x.shape[:-1] + (1,), 0.25), sigma2[..., :-1]], axis=-1
-    )
+    sigma2_before = np.concatenate([np.full(x.shape[:-1] + (1,), 0.25), sigma2[..., :-1]], axis=-1)
     return np.sqrt(2 * math.log(2 / alpha) / (t * np.log(t + 1) * sigma2_before))
 
 
@@ -287,9 +285,7 @@ def paired_betting_cs(
 # --- unbounded metrics: the t-mixture (Lai 1976) -----------------------------------------
 
 
-def t_mixture_log_evidence(
-    d: np.ndarray, null: float = 0.0, effect_sd: float = 1.0
-) -> np.ndarray:
+def t_mixture_log_evidence(d: np.ndarray, null: float = 0.0, effect_sd: float = 1.0) -> np.ndarray:
     """Log of the scale-invariant normal-mixture e-process for "mean of ``d`` is ``null``".
 
     With ``y_i = d_i - null``, ``S_t = sum_{i<=t} y_i``, ``Q_t = sum (d_i - dbar_t)^2`` and
