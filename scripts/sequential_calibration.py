@@ -121,10 +121,10 @@ def table(runs, seed, rules, shifts, scale):
 
 def print_rows(title, rows):
     print(title)
-    print(f"  {'rule':<28} {'shift':>5} {'named':>7} {'wrong':>7} {'median seeds':>13}")
+    print(f"  {'rule':<30} {'shift':>5} {'named':>7} {'wrong':>7} {'median seeds':>13}")
     for name, shift, o in rows:
         med = f"{o.median_seeds:.0f}" if math.isfinite(o.median_seeds) else ">100"
-        print(f"  {name:<28} {shift:>5.1f} {o.named:>7.1%} {o.wrong:>7.1%} {med:>13}")
+        print(f"  {name:<30} {shift:>5.1f} {o.named:>7.1%} {o.wrong:>7.1%} {med:>13}")
 
 
 UNBOUNDED = {"seed_sd": 3.0, "noise_sd": 1.0, "centre": 80.0}

@@ -315,3 +315,18 @@ def test_calibration_script_shows_the_qualitative_result(capsys):
     assert rows["fixed", 1.0].median_seeds <= rows["anytime", 1.0].median_seeds <= 50
     cal.main(["--runs", "50"])
     assert "anytime betting (WSR)" in capsys.readouterr().out
+
+
+def test_a_rejected_null_never_sits_on_the_betting_grid_slack():
+    # found by search: after 24 seeds "no difference" is just rejected (p 0.0495) and the grid
+    # point 0 is the one-step slack below the smallest kept candidate; confseq would report
+    # low = 0.0 here, lrlab moves it one float past 0 so interval and p-value agree.
+    a = [0.89, 0.695, 0.791, 0.796, 0.782, 0.846, 1.0, 0.822, 0.759, 0.867, 0.778, 0.666]
+    a += [0.668, 0.888, 0.762, 0.883, 0.824, 0.788, 0.733, 0.862, 1.0, 0.786, 0.826, 0.772]
+    b = [0.343, 0.413, 0.472, 0.428, 0.435, 0.483, 0.445, 0.559, 0.392, 0.27, 0.546, 0.518]
+    b += [0.639, 0.734, 0.38, 0.695, 0.403, 0.499, 0.402, 0.53, 0.352, 0.502, 0.293, 0.634]
+    before = paired_betting_cs(a[:23], b[:23])
+    assert before.p_value > 0.05 and before.low < 0
+    r = paired_betting_cs(a, b)
+    assert r.p_value == pytest.approx(0.0494979, abs=1e-6) and r.rejects_null
+    assert 0.0 < r.low < 1e-300 and r.high == pytest.approx(0.512)

@@ -41,6 +41,17 @@ Two methods, by what is known about the metric:
   line (``low = -inf, high = inf``; :attr:`SequentialInterval.bounded` is False) until
   about 5 seeds. That is the honest answer for a metric of unknown scale, not a bug.
 
+What the two cost (scripts/sequential_calibration.py, 2,000 simulated users who add 5 seeds
+at a time up to 100 and stop at the first winner): with no true difference the paired
+t-test at 5% names a false winner in 25% of runs, the t-mixture in 3.0%; with a true
+shift of 1 noise sd the t-mixture names the right winner after a median 20 seeds (the
+t-test: 10), of 0.5 noise sd after 75 (the t-test: 25), never the wrong one. The betting
+interval pays for assuming only the range: a bet may lose at most what a difference of
+``-(high - low)`` would take, so for accuracy differences of a few points (noise sd 0.01,
+shift 0.05) it names no winner within 100 seeds; it decides at around 90 seeds for a
+shift of 0.1. For small differences of a bounded metric, ``paired_sequential(...,
+method="t-mixture")`` with the bounds is the practical choice, Gaussian assumption stated.
+
 One seed gives no interval: every function raises :class:`OneSeedError` ("one seed: no
 interval"); callers print its message. Two seeds work (never NaN; for the betting
 interval always finite).
@@ -133,6 +144,21 @@ def _pairs(a: Iterable[float], b: Iterable[float]) -> np.ndarray:
             f"paired values need the same seeds: got {a_arr.size} and {b_arr.size} values"
         )
     return _values(a_arr - b_arr, "paired differences")
+
+
+def _excluding_rejected_null(
+    low: float, high: float, null: float, rejected: bool
+) -> tuple[float, float]:
+    """Keep "null outside ``[low, high]``" and "p <= alpha" the same statement.
+
+    A rejected null can sit on the reported ends: the betting grid's one-step widening, or
+    an end equal to it (the sets are open). Then the end next to it moves one float past it.
+    """
+    if not (rejected and low <= null <= high):
+        return low, high
+    if (low + high) / 2 >= null:
+        return float(np.nextafter(null, math.inf)), high
+    return low, float(np.nextafter(null, -math.inf))
 
 
 # --- bounded metrics: betting (Waudby-Smith & Ramdas 2023) ------------------------------
@@ -251,11 +277,14 @@ def betting_cs(
         lo_x, hi_x = (grid[latest[0]], grid[latest[-1]]) if latest.size else (x.mean(),) * 2
     null_index = int(np.searchsorted(grid, null_x))
     p_value = min(1.0, math.exp(-worst[null_index]))
+    interval = _excluding_rejected_null(
+        float(low + lo_x * width), float(low + hi_x * width), null, p_value <= alpha
+    )
     return SequentialInterval(
         n=len(v),
         mean=float(v.mean()),
-        low=float(low + lo_x * width),
-        high=float(low + hi_x * width),
+        low=interval[0],
+        high=interval[1],
         p_value=p_value,
         alpha=alpha,
         method="betting",
@@ -378,13 +407,14 @@ def paired_t_cs(
     low, high = float(np.max(lows)), float(np.min(highs))
     if low > high:  # empty running intersection (probability <= alpha): the latest one
         low, high = float(lows[-1]), float(highs[-1])
-    worst = float(np.max(t_mixture_log_evidence(d, 0.0, effect_sd)))
+    p_value = min(1.0, math.exp(-float(np.max(t_mixture_log_evidence(d, 0.0, effect_sd)))))
+    low, high = _excluding_rejected_null(low, high, 0.0, p_value <= alpha)
     return SequentialInterval(
         n=len(d),
         mean=float(means[-1]),
         low=low,
         high=high,
-        p_value=min(1.0, math.exp(-worst)),
+        p_value=p_value,
         alpha=alpha,
         method="t-mixture",
     )
