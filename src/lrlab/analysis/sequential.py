@@ -35,7 +35,12 @@ Two methods, by what is known about the metric:
   scale, at the price of a **stated assumption: the paired differences are i.i.d.
   Gaussian** (the same assumption as the paired t-test lrlab already prints). Heavy tails
   or skew in the differences make it approximate; when the metric has a known range, use
-  the betting interval instead (``bounds=`` in :func:`paired_sequential`).
+  the betting interval instead (``bounds=`` in :func:`paired_sequential`). Measured over
+  100 seeds at alpha 5% with no true difference (4,000 runs): Gaussian 2.8% false
+  winners, Student t with 3 df 1.8%, the difference of two exponential (or two lognormal)
+  noises 1.5% (0.8%) -- symmetric differences, which is what two configs with the same
+  seed noise give when neither is better; but *skewed* differences are not covered:
+  centred exponential 12%, centred lognormal 24%.
   Scale invariance has a cost at tiny ``n``: with ``effect_sd = 1`` no amount of
   agreement between 2-4 seeds can reach ``1/alpha = 20``, so the interval is the whole
   line (``low = -inf, high = inf``; :attr:`SequentialInterval.bounded` is False) until
