@@ -36,6 +36,7 @@ from lrlab.analysis.sequential import (
     paired_sequential,
     paired_t_cs,
     t_mixture_log_evidence,
+    t_mixture_min_seeds,
 )
 
 INF = math.inf
@@ -344,3 +345,12 @@ def test_t_mixture_holds_for_symmetric_heavy_tails_and_not_for_skew():
     same_noise = rng.exponential(1, (runs, 100)) - rng.exponential(1, (runs, 100))
     assert false_winners(same_noise) <= 0.05
     assert false_winners(rng.exponential(1, (runs, 100)) - 1) > 0.08  # skewed: not covered
+
+
+@pytest.mark.parametrize(("alpha", "effect_sd"), [(0.05, 1.0), (0.01, 1.0), (0.1, 0.5)])
+def test_min_seeds_is_where_perfect_agreement_first_decides(alpha, effect_sd):
+    n = t_mixture_min_seeds(alpha, effect_sd)
+    short = paired_t_cs([1.2] * (n - 1), [1.0] * (n - 1), alpha=alpha, effect_sd=effect_sd)
+    enough = paired_t_cs([1.2] * n, [1.0] * n, alpha=alpha, effect_sd=effect_sd)
+    assert not short.rejects_null and not short.bounded
+    assert enough.rejects_null and enough.bounded

@@ -11,36 +11,39 @@ the error rate. Each method here is an e-process ``E_n(m)`` (a nonnegative proce
 - the interval: ``C_n = {m : max_{s <= n} E_s(m) < 1/alpha}`` (the running intersection);
 - the anytime-valid p-value for "no difference": ``p_n = min(1, 1 / max_{s <= n} E_s(0))``.
 
-Both read the same running maximum, so ``0 not in C_n  <=>  p_n <= alpha`` (for the
-betting interval up to its grid, see :func:`betting_cs`). The seeds are taken in the
-given order (lrlab's seed order); the guarantee holds for that order at every ``n``.
+Both read the same running maximum, so ``0 not in C_n  <=>  p_n <= alpha`` exactly (the
+betting interval evaluates the null itself on its grid, see :func:`betting_cs`). The
+seeds are taken in the given order (lrlab's seed order); the guarantee holds for that
+order at every ``n``.
 
 Two methods, by what is known about the metric:
 
 - **bounded** (accuracy in [0, 1], any metric with a declared ``[low, high]``):
   :func:`betting_cs`, the hedged capital process with predictable plug-in bets of
   Waudby-Smith & Ramdas (2023), "Estimating means of bounded random variables by betting",
-  JRSS-B 86(1), Thm. 3 and eq. (26)-(27). No assumption beyond the range and independence
+  JRSS-B 86(1), 2024 (the hedged capital process with predictable plug-in bets, as in
+  their reference package confseq). No assumption beyond the range and independence
   of the seeds. A paired difference ``a - b`` of a metric in ``[low, high]`` lies in
   ``[-(high - low), high - low]``; :func:`paired_betting_cs` maps it there, so an accuracy
   difference interval never leaves ``[-1, 1]``.
-- **unbounded** (a loss): :func:`paired_t_cs`, the scale-invariant normal-mixture
-  ("t") confidence sequence of Lai (1976), "On confidence sequences", Ann. Statist. 4(2),
-  as in Wang & Ramdas (2023), "Anytime-valid t-tests and confidence sequences for
-  Gaussian means with unknown variance", and Lindon et al. (2022) (the g-prior e-value
-  ``savvi`` implements). Why this one and not the sub-Gaussian normal-mixture or
-  empirical-Bernstein boundaries of Howard, Ramdas, McAuliffe & Sekhon (2021): those need
-  a *known* scale (a sub-Gaussian sigma, or a range ``[a, b]``) and a loss has neither;
+- **unbounded** (a loss): :func:`paired_t_cs`, the scale-invariant normal-mixture ("t")
+  confidence sequence of Lai (1976), "On confidence sequences", Ann. Statist. 4(2), as in
+  Wang & Ramdas (2023), "Anytime-valid t-tests and confidence sequences for Gaussian means
+  with unknown variance", and Lindon, Ham, Tingley & Bojinov (2024), "Anytime-valid linear
+  models and regression adjusted causal inference in randomized experiments" (the g-prior
+  e-value ``savvi`` implements). Why this one and not the sub-Gaussian normal-mixture or
+  empirical-Bernstein boundaries of Howard, Ramdas, McAuliffe & Sekhon (2021): those need a
+  *known* scale (a sub-Gaussian sigma, or a range ``[a, b]``) and a loss has neither;
   plugging in an estimated sigma silently breaks the guarantee. The t-mixture needs no
   scale, at the price of a **stated assumption: the paired differences are i.i.d.
   Gaussian** (the same assumption as the paired t-test lrlab already prints). Heavy tails
   or skew in the differences make it approximate; when the metric has a known range, use
   the betting interval instead (``bounds=`` in :func:`paired_sequential`). Measured over
-  100 seeds at alpha 5% with no true difference (4,000 runs): Gaussian 2.8% false
-  winners, Student t with 3 df 1.8%, the difference of two exponential (or two lognormal)
-  noises 1.5% (0.8%) -- symmetric differences, which is what two configs with the same
-  seed noise give when neither is better; but *skewed* differences are not covered:
-  centred exponential 12%, centred lognormal 24%.
+  100 seeds at alpha 5% with no true difference (4,000 runs): Gaussian 2.8% false winners,
+  Student t with 3 df 1.8%, the difference of two exponential (or two lognormal) noises
+  1.5% (0.8%) -- symmetric differences, which is what two configs with the same seed noise
+  give when neither is better; but *skewed* differences are not covered: centred
+  exponential 12%, centred lognormal 24%.
   Scale invariance has a cost at tiny ``n``: with ``effect_sd = 1`` no amount of
   agreement between 2-4 seeds can reach ``1/alpha = 20``, so the interval is the whole
   line (``low = -inf, high = inf``; :attr:`SequentialInterval.bounded` is False) until
@@ -79,6 +82,7 @@ __all__ = [
     "paired_sequential",
     "paired_t_cs",
     "t_mixture_log_evidence",
+    "t_mixture_min_seeds",
 ]
 
 GRID_BREAKS = 1000
@@ -170,7 +174,7 @@ def _excluding_rejected_null(
 
 
 def _plugin_bets(x: np.ndarray, alpha: float) -> np.ndarray:
-    """WSR's predictable plug-in bets (eq. 26), before truncation, along the last axis.
+    """WSR's predictable plug-in bets, before truncation, along the last axis.
 
     ``mu_t = (1/2 + sum_{i<=t} x_i) / (t + 1)``,
     ``sigma2_t = (1/4 + sum_{i<=t} (x_i - mu_i)^2) / (t + 1)``,
@@ -198,7 +202,7 @@ def betting_log_capital(
         K_t(m)  = max(K+_t(m) / 2, K-_t(m) / 2)
 
     with ``c =`` :data:`TRUNCATION` and ``lambda_i`` from :func:`_plugin_bets`
-    (WSR 2023, Thm. 3 "hedged capital"; confseq ``betting_mart`` with ``theta=1/2``,
+    (WSR 2023, "hedged capital"; confseq ``betting_mart`` with ``theta=1/2``,
     ``trunc_scale=1/2``, ``m_trunc=True``, ``convex_comb=False``). ``K_t(m)`` is a
     nonnegative supermartingale-dominated e-process when ``m`` is the mean.
 
@@ -354,6 +358,23 @@ def t_mixture_log_evidence(d: np.ndarray, null: float = 0.0, effect_sd: float = 
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(total > 0, np.log(total) - np.log(rest), 0.0)
     return -0.5 * np.log(growth) + 0.5 * t * ratio
+
+
+def t_mixture_min_seeds(alpha: float = 0.05, effect_sd: float = 1.0) -> int:
+    """The fewest seeds with which :func:`paired_t_cs` can name a winner at all.
+
+    The e-process is largest when all differences agree: ``E_n = (1 + n tau^2)^((n-1)/2)``;
+    this is the smallest ``n`` where that reaches ``1/alpha``. Below it the interval is the
+    whole line whatever the data.
+
+    >>> t_mixture_min_seeds(), t_mixture_min_seeds(0.01), t_mixture_min_seeds(0.05, 0.5)
+    (5, 6, 7)
+    """
+    _check_alpha(alpha)
+    n = 2
+    while 0.5 * (n - 1) * math.log1p(n * effect_sd**2) < math.log(1 / alpha):
+        n += 1
+    return n
 
 
 def _t_radius(n: np.ndarray, q: np.ndarray, alpha: float, effect_sd: float) -> np.ndarray:
