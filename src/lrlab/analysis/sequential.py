@@ -47,7 +47,8 @@ Two methods, by what is known about the metric:
   Scale invariance has a cost at tiny ``n``: with ``effect_sd = 1`` no amount of
   agreement between 2-4 seeds can reach ``1/alpha = 20``, so the interval is the whole
   line (``low = -inf, high = inf``; :attr:`SequentialInterval.bounded` is False) until
-  about 5 seeds. That is the honest answer for a metric of unknown scale, not a bug.
+  about 5 seeds (:func:`t_mixture_min_seeds`). That is the honest answer for a metric of
+  unknown scale, not a bug.
 
 What the two cost (scripts/sequential_calibration.py, 2,000 simulated users who add 5 seeds
 at a time up to 100 and stop at the first winner): with no true difference the paired
