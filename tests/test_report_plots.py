@@ -11,9 +11,16 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
-from lrlab.reporting.figures import figure_png, legend_layout, series_styles
 from lrlab.reporting.plots import plot_schedules, schedules_figure
+from lrlab.reporting.style import figure_png, legend_layout, series_styles
 from lrlab.spec import parse
+
+
+def look(line):
+    """What tells a line apart: colour, dash pattern (``get_linestyle`` says "--" for every
+    custom pattern, so read the pattern itself) and marker."""
+    offset, dashes = line._unscaled_dash_pattern
+    return line.get_color(), offset, tuple(dashes or ()), line.get_marker()
 
 
 def curves(fig):
@@ -43,8 +50,7 @@ def test_many_specs_distinct_lines_and_a_legend_below(schedule_cases):
     ax = fig.axes[0]
     lines = curves(fig)
     assert len(lines) == len(specs)
-    styles = {(ln.get_color(), ln.get_linestyle()) for ln in lines.values()}
-    assert len(styles) == len(specs)  # no two curves look alike
+    assert len({look(ln) for ln in lines.values()}) == len(specs)  # no two curves look alike
     assert ax.get_yscale() == "log" and ax.get_ylabel() == "learning rate (log scale)"
     assert ax.get_legend() is None and len(fig.legends) == 1
     legend = fig.legends[0]
@@ -63,7 +69,7 @@ def test_many_specs_distinct_lines_and_a_legend_below(schedule_cases):
 
 
 def test_series_styles_and_layout():
-    assert len({(s["color"], s["linestyle"]) for s in series_styles(80)}) == 80
+    assert len({(s["color"], s["linestyle"], s.get("marker")) for s in series_styles(80)}) == 80
     assert legend_layout(["a"] * 6).inside and not legend_layout(["a"] * 7).inside
     assert not legend_layout(["x" * 50]).inside  # one long spec goes below too
 
