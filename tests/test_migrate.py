@@ -279,7 +279,8 @@ s = "h\u00e9llo"; d = Adam(lr=1e-3, **extra)
             5,
             "optimizers.Nadam",
             ("lr", "decay"),
-            "c = optimizers.Nadam(learning_rate=lrlab.keras.legacy_decay(0.002, 0.004))",
+            # the call keeps its layout: the decay= line goes, the rest stays
+            "c = optimizers.Nadam(\n    learning_rate=lrlab.keras.legacy_decay(0.002, 0.004),\n)",
         ),
         (16, 11, "Dense", ("init",), fixed16),
         (16, 37, "model.fit", ("nb_epoch",), fixed16),
@@ -291,9 +292,10 @@ s = "h\u00e9llo"; d = Adam(lr=1e-3, **extra)
         ast.parse(f.replacement)
 
 
-def test_both_lr_spellings_keep_learning_rate_and_zero_decay_is_dropped():
+def test_both_lr_spellings_keep_lr_and_zero_decay_is_dropped():
+    """Given both, Keras 2 trained with lr= (``kwargs.get("lr", learning_rate)``)."""
     (f,) = check_source("import lrlab.keras\nSGD(lr=0.1, learning_rate=0.2, decay=0.)")
-    assert f.replacement == "SGD(learning_rate=0.2)"
+    assert f.replacement == "SGD(learning_rate=0.1)"
     assert "import lrlab" not in f.message
     (g,) = check_source("SGD(learning_rate=0.2, decay=d)")
     assert g.replacement == "SGD(learning_rate=lrlab.keras.legacy_decay(0.2, d))"
