@@ -272,7 +272,8 @@ def fix_call(call: ast.Call, where: SourceMap, imports: dict[str, str]) -> CallF
             why.append(_fix_decay(edit, call, keywords, decay, short))
         edits = edit.merged_edits()
     except _CannotFix as reason:
-        message = f"{short}: " + "; ".join(why) + f"; cannot fix it safely: {reason} (fix by hand)"
+        why.append(f"cannot fix it safely: {reason} (fix by hand)")
+        message = f"{short}: " + "; ".join(why)
         return CallFix(name, found, message, None)
     return CallFix(name, found, f"{short}: " + "; ".join(why), edits)
 
