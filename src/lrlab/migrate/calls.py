@@ -189,7 +189,9 @@ class _Call:
         index = next(i for i, item in enumerate(self.items) if item[0] is node)
         self.deleted.add(index)
         _, begin, end = self.items[index]
-        kept_after = [item for i, item in enumerate(self.items) if i > index and i not in self.deleted]
+        kept = [(i, item) for i, item in enumerate(self.items) if i not in self.deleted]
+        kept_before = [item for i, item in kept if i < index]
+        kept_after = [item for i, item in kept if i > index]
         src = self.source
         line_start = src.rfind("\n", 0, begin) + 1
         line_end = _NEWLINE.search(src, end)
@@ -208,7 +210,7 @@ class _Call:
             self.edits.append(Edit(begin, following, ""))
         elif (trailing := re.match(r"[ \t]*,[ \t]*", src[end:])) is not None:
             self.edits.append(Edit(begin, end + trailing.end(), ""))
-        elif kept_before := [item for i, item in enumerate(self.items[:index]) if i not in self.deleted]:
+        elif kept_before:
             comma = src.find(",", kept_before[-1][2])
             if "#" in src[comma:begin]:  # keep the comment: drop the comma and the argument
                 indent = len(src[:begin]) - len(src[:begin].rstrip(" \t"))
