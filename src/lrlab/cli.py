@@ -142,23 +142,23 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
         if findings:
             click.echo(f"lrlab migrate: {len(findings)} call(s) to change", err=True)
         return 1 if findings else 0
-    fixed = sum(len(m.findings) - len(m.remaining) for m in migrations if m.changed)
-    remaining = [finding for m in migrations for finding in m.remaining]
+    by_hand = [f for m in migrations for f in (m.by_hand if show_diff else m.remaining)]
+    fixed = sum(len(m.findings) - len(m.by_hand) for m in migrations)
     for migration in migrations:
         if show_diff:
             click.echo(migration.diff(), nl=False)
         elif migration.write():
             click.echo(f"lrlab migrate: fixed {migration.path}", err=True)
-    for finding in remaining:
+    for finding in by_hand:  # stdout stays a pure diff with --diff
         click.echo(finding.format(), err=show_diff)
     changed = sum(m.changed for m in migrations)
     done = "to fix" if show_diff else "fixed"
     click.echo(
         f"lrlab migrate: {fixed} call(s) {done} in {changed} file(s), "
-        f"{len(remaining)} left to fix by hand",
+        f"{len(by_hand)} left to fix by hand",
         err=True,
     )
-    still_legacy = remaining or (show_diff and changed)
+    still_legacy = by_hand or (show_diff and changed)
     return 1 if still_legacy else 0
 
 

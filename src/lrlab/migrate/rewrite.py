@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from lrlab.errors import LrlabError
 from lrlab.fileio import write_atomic
 from lrlab.migrate.calls import apply_edits
 from lrlab.migrate.scan import Finding, SourceFile, read_source
@@ -40,7 +41,7 @@ class Migration:
         source: the file as read.
         migrated: its text with every safe fix applied.
         findings: what the original holds (fixable or not).
-        remaining: what the migrated text still holds (to fix by hand).
+        remaining: what the migrated text still holds (to fix by hand; positions in it).
     """
 
     source: SourceFile
@@ -51,6 +52,13 @@ class Migration:
     @property
     def path(self) -> Path:
         return self.source.path
+
+    @property
+    def by_hand(self) -> list[Finding]:
+        """The findings of the original that no fix applies to (positions in the original)."""
+        if self.source.kind == "notebook":
+            return list(self.findings)  # notebooks are reported, never rewritten
+        return [f for f in self.findings if f.replacement is None]
 
     @property
     def changed(self) -> bool:
@@ -71,9 +79,12 @@ class Migration:
         """Replace the file by its migrated text (atomically, same mode); False if unchanged."""
         if not self.changed:
             return False
-        mode = self.path.stat().st_mode
-        write_atomic(self.path, self.migrated.encode(self.source.encoding))
-        self.path.chmod(mode)
+        try:
+            mode = self.path.stat().st_mode
+            write_atomic(self.path, self.migrated.encode(self.source.encoding))
+            self.path.chmod(mode)
+        except OSError as err:
+            raise LrlabError(f"{self.path}: cannot write ({err.strerror or err})") from None
         return True
 
 
