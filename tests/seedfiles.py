@@ -84,9 +84,11 @@ def assert_trained_with_keras2_lr(model, sgd, probe, x, y, lr=0.1, decay=0.002, 
     return lr_used
 
 
-def lrlab_cli(*args: str) -> subprocess.CompletedProcess:
+def lrlab_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``lrlab migrate ARGS`` as a subprocess (stdout and stderr captured apart)."""
     return subprocess.run(
         [sys.executable, "-m", "lrlab.cli", "migrate", *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         env={**os.environ, "KERAS_BACKEND": "jax"},

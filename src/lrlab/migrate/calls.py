@@ -254,7 +254,10 @@ def fix_call(call: ast.Call, where: SourceMap, imports: dict[str, str]) -> CallF
     renames = {**_RENAMES["any"], **_RENAMES.get(kind, {})}
     keywords = {k.arg: k for k in call.keywords if k.arg is not None}
     decay = keywords.get("decay") if kind == "optimizer" else None
-    found = tuple(k.arg for k in call.keywords if k.arg in renames or k is decay)
+    integers = _integer_floats(call, keywords, decay, parts[-1]) if kind == "optimizer" else []
+    found = tuple(k.arg for k in call.keywords if k.arg in renames or k is decay or k in integers)
+    if isinstance(call.args[0] if call.args else None, ast.Constant) and call.args[0] in integers:
+        found = ("learning_rate", *found)
     if not found:
         return None
     short = parts[-1]
@@ -270,6 +273,13 @@ def fix_call(call: ast.Call, where: SourceMap, imports: dict[str, str]) -> CallF
             if new in keywords:  # Keras 2 used lr= / nb_epoch= when both were given
                 edit.delete(keywords[new])
                 why.append(f"`{new}=` removed: Keras 2 used `{old}=` when both were given")
+        for node in integers:
+            begin, end, text = edit.value_text(node)
+            edit.replace(begin, end, repr(float(text)))
+            arg = node.arg if isinstance(node, ast.keyword) else "learning_rate"
+            why.append(
+                f"`{arg}={text}` raises on Keras 3, which wants a float: written `{float(text)!r}`"
+            )
         if decay is not None:
             why.append(_fix_decay(edit, call, keywords, decay, short))
         edits = edit.merged_edits()
@@ -278,6 +288,33 @@ def fix_call(call: ast.Call, where: SourceMap, imports: dict[str, str]) -> CallF
         message = f"{short}: " + "; ".join(why)
         return CallFix(name, found, message, None)
     return CallFix(name, found, f"{short}: " + "; ".join(why), edits)
+
+
+def _integer_floats(
+    call: ast.Call, keywords: dict[str | None, ast.keyword], decay, short: str
+) -> list[ast.AST]:
+    """Arguments Keras 2 took as an int literal and Keras 3 refuses unless float.
+
+    Keras 3 raises for ``learning_rate=1`` (the optimizer base class wants a float or a
+    schedule) and for ``SGD(momentum=0)``. An lr that ``decay=`` wraps in
+    ``legacy_decay`` stays as it is (the schedule takes ints).
+    """
+    lr = keywords.get("lr") or keywords.get("learning_rate")
+    if lr is None and call.args and not isinstance(call.args[0], ast.Starred):
+        lr = call.args[0]
+    candidates = [] if decay is not None and not _is_zero(decay.value) else [lr]
+    if short == "SGD":
+        candidates.append(keywords.get("momentum"))
+
+    def integer(node: ast.AST | None) -> bool:
+        value = node.value if isinstance(node, ast.keyword) else node
+        return (
+            isinstance(value, ast.Constant)
+            and isinstance(value.value, int)
+            and not isinstance(value.value, bool)
+        )
+
+    return [node for node in candidates if integer(node)]
 
 
 def _fix_decay(
