@@ -203,13 +203,12 @@ class _Call:
                 self.edits.append(Edit(begin, end + tail.start(2), ""))
             else:
                 self.edits.append(Edit(line_start, line_end.end() if line_end else line_end_at, ""))
-        elif kept_after:
-            following = kept_after[0][1]
-            if "#" in src[end:following]:
-                raise _CannotFix("a comment sits between the arguments")
-            self.edits.append(Edit(begin, following, ""))
+        elif kept_after and "#" not in src[end : kept_after[0][1]]:
+            self.edits.append(Edit(begin, kept_after[0][1], ""))
         elif (trailing := re.match(r"[ \t]*,[ \t]*", src[end:])) is not None:
-            self.edits.append(Edit(begin, end + trailing.end(), ""))
+            self.edits.append(Edit(begin, end + trailing.end(), ""))  # a comment follows
+        elif kept_after:
+            raise _CannotFix("a comment sits between the argument and its comma")
         elif kept_before:
             comma = src.find(",", kept_before[-1][2])
             if "#" in src[comma:begin]:  # keep the comment: drop the comma and the argument
