@@ -248,6 +248,37 @@ def test_comment_layouts_are_fixed_or_refused_with_a_reason(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("source", "migrated"),
+    [
+        # both spellings: Keras 2 read kwargs.get("lr", learning_rate), so lr= wins
+        ("SGD(learning_rate=0.2, lr=0.1, momentum=0, decay=0.1)",
+         "SGD(learning_rate=lrlab.keras.legacy_decay(0.1, 0.1), momentum=0.0)"),
+        ("SGD(decay=0.1, lr=0.1)", "SGD(learning_rate=lrlab.keras.legacy_decay(0.1, 0.1))"),
+        ("SGD(decay=0)", "SGD()"),
+        ("SGD(\n    decay=0.1,\n)",
+         "SGD(\n    learning_rate=lrlab.keras.legacy_decay(0.01, 0.1),\n)"),
+        ("f(nb_epoch=1, epochs=2)", "f(epochs=1)"),
+        ("SGD((0.1), decay=0.1)", "SGD((lrlab.keras.legacy_decay(0.1, 0.1)))"),
+        ("Adadelta(lr=1)", "Adadelta(learning_rate=1.0)"),
+        ("SGD(**kw, decay=0.1)", None),  # the lr may be in kw: left alone
+        ("SGD(*args, decay=0.1)", None),
+        ("fit(nb_epoch=SGD(lr=get(nb_epoch=2), decay=0.5))",  # nested: fixed in rounds
+         "fit(epochs=SGD(learning_rate=lrlab.keras.legacy_decay(get(epochs=2), 0.5)))"),
+    ],
+)  # fmt: skip
+def test_call_fixes(tmp_path, source, migrated):
+    path = tmp_path / "calls.py"
+    path.write_text(f"import lrlab.keras\nopt = {source}\n")
+    migration = migrate_file(path)
+    if migrated is None:
+        assert migration.migrated == path.read_text()
+        assert "cannot fix it safely" in migration.by_hand[0].message
+    else:
+        assert migration.migrated == f"import lrlab.keras\nopt = {migrated}\n"
+        assert migration.by_hand == migration.remaining == []
+
+
 # --------------------------------------------------------------------------- seeds
 @needs_seeds
 def test_every_seed_is_written_keras3_ready_and_stays_so(tmp_path):

@@ -327,7 +327,9 @@ def _fix_decay(
     lr_node = keywords.get("lr") or keywords.get("learning_rate")
     if lr_node is None and call.args and not isinstance(call.args[0], ast.Starred):
         lr_node = call.args[0]
-    unknown = any(isinstance(a, ast.Starred) for a in call.args) or None in keywords
+    unknown = any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    )
     if lr_node is None and unknown:
         raise _CannotFix(f"`decay={decay_text}` is given but the lr may come from *args/**kwargs")
     schedule = "lrlab.keras.legacy_decay({}, " + decay_text + ")"
