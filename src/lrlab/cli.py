@@ -119,20 +119,47 @@ def demo(output: Path) -> None:
     default=None,
     help="Scan every file as prose with code inside (the default for non-.py files).",
 )
-def migrate(files: tuple[Path, ...], as_text: bool | None) -> int:
-    """Report Keras 2 optimizer arguments (lr=, decay=) that Keras 3 rejects or ignores.
+@click.option("--diff", "show_diff", is_flag=True, help="Print the fixes as a unified diff.")
+@click.option("--write", is_flag=True, help="Apply the fixes to the files, in place.")
+def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, write: bool) -> int:
+    """Report (or, with --diff/--write, fix) Keras 2 arguments Keras 3 rejects or ignores.
 
-    Prints FILE:LINE:COL: message and the replacement line for each; exit 1 when it
-    finds any, 0 when clean, 2 when a file cannot be read or parsed. Never runs the code.
+    Without a flag: FILE:LINE:COL: message and the replacement for each call. --diff:
+    a unified diff on stdout, nothing changed. --write: the files rewritten in place
+    (atomically; comments and layout outside the fixed spans kept). Exit 1 when a legacy
+    call is left in the files on disk (reported, in the diff, or to fix by hand after
+    --write), 0 when none, 2 when a file cannot be read or parsed (nothing written).
     """
-    from lrlab.migrate import check_files
+    if show_diff and write:
+        raise LrlabError("--diff and --write: choose one (--diff shows, --write applies)")
+    from lrlab.migrate import migrate_files
 
-    findings = check_files(files, text=as_text)
-    for finding in findings:
-        click.echo(finding.format())
-    if findings:
-        click.echo(f"lrlab migrate: {len(findings)} call(s) to change", err=True)
-    return 1 if findings else 0
+    migrations = migrate_files(files, text=as_text)
+    if not (show_diff or write):
+        findings = [finding for m in migrations for finding in m.findings]
+        for finding in findings:
+            click.echo(finding.format())
+        if findings:
+            click.echo(f"lrlab migrate: {len(findings)} call(s) to change", err=True)
+        return 1 if findings else 0
+    by_hand = [f for m in migrations for f in (m.by_hand if show_diff else m.remaining)]
+    fixed = sum(len(m.findings) - len(m.by_hand) for m in migrations)
+    for migration in migrations:
+        if show_diff:
+            click.echo(migration.diff(), nl=False)
+        elif migration.write():
+            click.echo(f"lrlab migrate: fixed {migration.path}", err=True)
+    for finding in by_hand:  # stdout stays a pure diff with --diff
+        click.echo(finding.format(), err=show_diff)
+    changed = sum(m.changed for m in migrations)
+    done = "to fix" if show_diff else "fixed"
+    click.echo(
+        f"lrlab migrate: {fixed} call(s) {done} in {changed} file(s), "
+        f"{len(by_hand)} left to fix by hand",
+        err=True,
+    )
+    still_legacy = by_hand or (show_diff and changed)
+    return 1 if still_legacy else 0
 
 
 # --------------------------------------------------------------------------- experiments
