@@ -19,29 +19,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lrlab.errors import ScheduleError
+from lrlab.schedules import serialize
 
-__all__ = [
-    "REGISTRY",
-    "Schedule",
-    "ReactiveSchedule",
-    "register",
-    "ops_for",
-]
-
-REGISTRY: dict[str, type[Schedule]] = {}
-
-
-def register(name: str):
-    """Class decorator: add a schedule class to the registry under ``name``."""
-
-    def wrap(cls: type[Schedule]) -> type[Schedule]:
-        if name in REGISTRY:
-            raise RuntimeError(f"schedule name {name!r} registered twice")
-        cls.name = name
-        REGISTRY[name] = cls
-        return cls
-
-    return wrap
+__all__ = ["Ops", "ReactiveSchedule", "Schedule", "ops_for"]
 
 
 # --------------------------------------------------------------------------- xp shim
@@ -177,6 +157,8 @@ class Schedule:
     """
 
     name: ClassVar[str] = ""
+    #: how many leading arguments the canonical spec writes by position
+    POSITIONAL: ClassVar[int] = 1
     INT_FIELDS: ClassVar[tuple[str, ...]] = ()
     INT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
     FLOAT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
@@ -285,21 +267,13 @@ class Schedule:
 
     # -- serialization -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict ``{"name": ..., <argument>: ...}``; nested schedules nest."""
-        out: dict[str, Any] = {"name": self.name}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Schedule):
-                value = value.to_dict()
-            elif isinstance(value, tuple):
-                value = [v.to_dict() if isinstance(v, Schedule) else v for v in value]
-            out[f.name] = value
-        return out
+        """A JSON-ready dict ``{"name": ..., <argument>: ...}``; nested schedules nest
+        (:func:`lrlab.schedules.serialize.to_dict`)."""
+        return serialize.to_dict(self)
 
     def __str__(self) -> str:
-        from lrlab.spec import format_spec
-
-        return format_spec(self)
+        """The canonical spec (:func:`lrlab.schedules.serialize.format_spec`)."""
+        return serialize.format_spec(self)
 
 
 class ReactiveSchedule(Schedule):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from lrlab.schedules.base import Ops, Schedule, register
+from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.registry import register
 
 
 def _half_cosine(frac, ops: Ops):

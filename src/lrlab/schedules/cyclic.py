@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from lrlab.schedules.base import Ops, Schedule, register
+from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.registry import register
 
 
 def _anneal(kind: str, start: float, end: float, pct, ops: Ops):

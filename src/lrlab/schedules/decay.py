@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 
-from lrlab.schedules.base import Ops, Schedule, ops_for, register
+from lrlab.schedules.base import Ops, Schedule, ops_for
+from lrlab.schedules.registry import register
 
 
 @register("constant")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from lrlab.schedules.base import ReactiveSchedule, register
+from lrlab.schedules.base import ReactiveSchedule
+from lrlab.schedules.registry import register
 
 
 @register("plateau")
