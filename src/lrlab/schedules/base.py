@@ -14,6 +14,7 @@ import dataclasses
 import math
 import numbers
 import types
+import typing
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from lrlab.errors import ScheduleError
 from lrlab.schedules import serialize
 
-__all__ = ["Ops", "ReactiveSchedule", "Schedule", "ops_for"]
+__all__ = ["FieldType", "Ops", "ReactiveSchedule", "Schedule", "ops_for"]
 
 
 # --------------------------------------------------------------------------- xp shim
@@ -143,6 +144,48 @@ def ops_for(xp: Any) -> Ops:
     return _OPS_CACHE[key]
 
 
+# --------------------------------------------------------------------------- field types
+@dataclasses.dataclass(frozen=True)
+class FieldType:
+    """What a schedule field holds, read from its annotation.
+
+    ``kind`` is one of ``float``, ``int``, ``bool``, ``choice`` (a ``Literal`` of strings,
+    listed in ``choices``), ``schedule``, ``schedules``, ``ints``, ``floats`` (the last
+    three are ``tuple[X, ...]``); ``optional`` is ``X | None``.
+    """
+
+    kind: str
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+
+
+_SCALARS = {bool: "bool", int: "int", float: "float"}
+_TUPLES = {int: "ints", float: "floats"}
+
+
+def _field_type(cls: type, name: str, hint: Any) -> FieldType:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return dataclasses.replace(_field_type(cls, name, inner[0]), optional=True)
+    if hint in _SCALARS:
+        return FieldType(_SCALARS[hint])
+    if typing.get_origin(hint) is typing.Literal:
+        return FieldType("choice", choices=args)
+    if isinstance(hint, type) and issubclass(hint, Schedule):
+        return FieldType("schedule")
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if isinstance(args[0], type) and issubclass(args[0], Schedule):
+            return FieldType("schedules")
+        if args[0] in _TUPLES:
+            return FieldType(_TUPLES[args[0]])
+    raise TypeError(
+        f"{cls.__name__}.{name}: annotation {hint!r} is not one a schedule field can have; "
+        "use float, int, bool, Literal[...], Schedule, tuple[X, ...] of those, or X | None"
+    )
+
+
 # --------------------------------------------------------------------------- base
 @dataclasses.dataclass(frozen=True)
 class Schedule:
@@ -152,21 +195,17 @@ class Schedule:
     check them in :meth:`_check` (raising :class:`ScheduleError` naming the
     argument) and compute the value in :meth:`_value` with the :class:`Ops` given.
     Positional arguments in the spec language are the fields without defaults,
-    in declaration order; ``INT_FIELDS`` are coerced to int, ``SCHEDULE_FIELDS``
-    hold nested schedules.
+    in declaration order. A field's annotation says what it holds (:meth:`field_types`):
+    ``float``, ``int``, ``bool``, ``Literal["a", "b"]``, a ``Schedule``, ``tuple[X, ...]``
+    of those, or ``X | None``; values are checked and coerced to it.
     """
 
     name: ClassVar[str] = ""
     #: how many leading arguments the canonical spec writes by position
     POSITIONAL: ClassVar[int] = 1
-    INT_FIELDS: ClassVar[tuple[str, ...]] = ()
-    INT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
-    FLOAT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
-    BOOL_FIELDS: ClassVar[tuple[str, ...]] = ()
-    STR_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
-    SCHEDULE_FIELDS: ClassVar[tuple[str, ...]] = ()
-    SCHEDULE_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
-    OPTIONAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: a spec string of a representative instance, shared by the docs and the tests
+    EXAMPLE: ClassVar[str] = ""
+    _field_types: ClassVar[dict[str, FieldType] | None] = None
     #: the formula in one line (``t`` = step), and the library whose numbers it matches;
     #: ``scripts/schedule_table.py`` prints the README table from them
     FORMULA: ClassVar[str] = ""
@@ -184,39 +223,56 @@ class Schedule:
         err.argument = arg  # the spec parser puts its caret under this argument
         return err
 
+    @classmethod
+    def field_types(cls) -> dict[str, FieldType]:
+        """What each field holds, derived once per class from its annotations.
+
+        >>> from lrlab.schedules import Cyclic
+        >>> Cyclic.field_types()["step_size_down"]
+        FieldType(kind='int', optional=True, choices=())
+        """
+        types = cls.__dict__.get("_field_types")
+        if types is None:
+            hints = typing.get_type_hints(cls)
+            types = {
+                f.name: _field_type(cls, f.name, hints[f.name]) for f in dataclasses.fields(cls)
+            }
+            cls._field_types = types
+        return types
+
     def _coerce(self, arg: str, value: Any) -> Any:
-        if value is None and arg in self.OPTIONAL_FIELDS:
+        field = self.field_types()[arg]
+        if value is None and field.optional:
             return None
-        if arg in self.SCHEDULE_FIELDS:
+        if field.kind == "schedule":
             if not isinstance(value, Schedule):
                 raise self._fail(arg, f"must be a schedule, got {value!r}")
             return value
-        if arg in self.SCHEDULE_LIST_FIELDS:
+        if field.kind == "schedules":
             if not isinstance(value, list | tuple) or not all(
                 isinstance(v, Schedule) for v in value
             ):
                 raise self._fail(arg, f"must be a list of schedules, got {value!r}")
             return tuple(value)
-        if arg in self.BOOL_FIELDS:
+        if field.kind == "bool":
             if not isinstance(value, bool):
                 raise self._fail(arg, f"must be true or false, got {value!r}")
             return value
-        if arg in self.STR_CHOICES:
-            choices = self.STR_CHOICES[arg]
-            if value not in choices:
+        if field.kind == "choice":
+            if value not in field.choices:
                 raise self._fail(
-                    arg, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+                    arg, f"must be one of {', '.join(map(repr, field.choices))}, got {value!r}"
                 )
             return value
-        if arg in self.INT_LIST_FIELDS:
+        if field.kind == "ints":
             if not isinstance(value, list | tuple):
                 raise self._fail(arg, f"must be a list of integers, got {value!r}")
             return tuple(_as_int(self, arg, v) for v in value)
-        if arg in self.FLOAT_LIST_FIELDS:
+        if field.kind == "floats":
             if not isinstance(value, list | tuple):
                 raise self._fail(arg, f"must be a list of numbers, got {value!r}")
             return tuple(_as_float(self, arg, v) for v in value)
-        if arg in self.INT_FIELDS:
+        if field.kind == "int":
             return _as_int(self, arg, value)
         return _as_float(self, arg, value)
 
