@@ -321,6 +321,28 @@ class Schedule:
             raise ScheduleError(f"the number of steps must be an integer >= 0, got {steps!r}")
         return np.asarray(self(np.arange(steps, dtype=np.float64), np), dtype=np.float64)
 
+    def per_update(self, epochs: int, steps_per_epoch: int, unit: str = "step") -> np.ndarray:
+        """The lr of every update ``0 .. epochs * steps_per_epoch - 1`` (float64).
+
+        ``unit="step"``: update ``t`` trains at ``schedule(t)``; ``unit="epoch"``: at
+        ``schedule(t // steps_per_epoch)``, each epoch's value held for its updates (the
+        epoch-indexed tutorials' ``LearningRateScheduler``).
+
+        >>> from lrlab.schedules import StepDecay
+        >>> StepDecay(0.1, drop=0.5, every=1).per_update(2, steps_per_epoch=3, unit="epoch")
+        array([0.1 , 0.1 , 0.1 , 0.05, 0.05, 0.05])
+        >>> StepDecay(0.1, drop=0.5, every=2).per_update(2, steps_per_epoch=2)
+        array([0.1 , 0.1 , 0.05, 0.05])
+        """
+        for arg, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ScheduleError(f"{arg} must be an integer >= 0, got {value!r}")
+        if unit == "epoch":
+            return np.repeat(self.curve(epochs), steps_per_epoch)
+        if unit == "step":
+            return self.curve(epochs * steps_per_epoch)
+        raise ScheduleError(f"unit must be 'step' or 'epoch', got {unit!r}")
+
     # -- serialization -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict ``{"name": ..., <argument>: ...}``; nested schedules nest
