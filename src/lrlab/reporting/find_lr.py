@@ -27,7 +27,7 @@ __all__ = ["RangeTestRun", "range_test_figure", "run_range_test"]
 class RangeTestRun:
     """A range test and what it ran on."""
 
-    test: Any  # lrlab.keras.RangeTest
+    test: Any  # lrlab.range_test.RangeTest
     title: str
     config: str
     optimizer: dict[str, Any]
@@ -78,7 +78,7 @@ def run_range_test(
 
     from lrlab.experiments.engines.keras import loss_for, make_optimizer, targets_for
     from lrlab.experiments.plan import build_plan
-    from lrlab.integrations.keras import find_lr
+    from lrlab.keras import find_lr
 
     source = Path(source)
     plan = build_plan(_load(source))
