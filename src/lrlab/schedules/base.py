@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lrlab.errors import ScheduleError
-from lrlab.schedules import serialize
+from lrlab.schedules.serialize import format_spec
+from lrlab.schedules.serialize import to_dict as schedule_to_dict
 
 __all__ = ["FieldType", "Ops", "ReactiveSchedule", "Schedule", "ops_for"]
 
@@ -347,11 +348,11 @@ class Schedule:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict ``{"name": ..., <argument>: ...}``; nested schedules nest
         (:func:`lrlab.schedules.serialize.to_dict`)."""
-        return serialize.to_dict(self)
+        return schedule_to_dict(self)
 
     def __str__(self) -> str:
         """The canonical spec (:func:`lrlab.schedules.serialize.format_spec`)."""
-        return serialize.format_spec(self)
+        return format_spec(self)
 
 
 class ReactiveSchedule(Schedule):
