@@ -377,8 +377,9 @@ def find_lr_cmd(
     Ramps the lr from --start to --end over --steps updates, plots the loss against the lr
     (log axis) with the suggestion marked, and prints the suggested lr.
     """
+    from lrlab.experiments.find_lr import run_range_test
     from lrlab.reporting.figures import save_png
-    from lrlab.reporting.find_lr import range_test_figure, run_range_test
+    from lrlab.reporting.find_lr import range_test_figure
 
     run = run_range_test(
         experiment,

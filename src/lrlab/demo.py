@@ -2,7 +2,7 @@
 
 Offline (scikit-learn's breast cancer data), through the same runner and store as
 ``lrlab run``: an MLP 30 -> Dense(34, relu) -> Dense(1, sigmoid) trained with SGD
-(momentum 0.8) for 50 epochs under each schedule of :data:`lrlab.seeds.SEED_SCHEDULES`
+(momentum 0.8) for 50 epochs under each schedule of :data:`lrlab.tutorials.SEED_SCHEDULES`
 (written per epoch, as the tutorials do). Writes to the output folder:
 
 - ``store.sqlite``: every trial (rerunning the demo resumes; nothing is retrained);
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lrlab.seeds import SEED_SCHEDULES
+from lrlab.tutorials import SEED_SCHEDULES
 
 EPOCHS = 50
 SEEDS = 10

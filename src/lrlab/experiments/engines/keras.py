@@ -155,7 +155,7 @@ def _batches(split: Split, task: str, order_seed: int, batch_size: int, epochs: 
 
 def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[str, float]]:
     """Train one trial with Keras ``fit``; return its per-epoch rows (epoch, lr, metrics)."""
-    from lrlab.integrations import keras as lrlab_keras
+    import lrlab.keras as lrlab_keras
 
     ds = plan.dataset
     split = plan.split(trial.split_seed)
