@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from scipy import stats
 
+from lrlab.analysis.stats import paired_aligned, rank_by_mean
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -210,23 +212,17 @@ def paired_test(
 
     ``"wilcoxon"``: ``scipy.stats.wilcoxon(a - b)`` (signed-rank, zero differences dropped,
     exact distribution for small samples without ties). ``"t"``: ``scipy.stats.ttest_rel(a, b)``.
-    When all differences are zero there is no evidence of a difference: ``p = 1``.
+    Both come from :func:`lrlab.analysis.stats.paired_aligned`, whose degenerate cases hold:
+    when all differences are zero there is no evidence of a difference, ``p = 1``.
 
     >>> s, p = paired_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     >>> p
     1.0
     """
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if test not in TEST_NAMES:
         raise ValueError(f"unknown paired test {test!r}; use 'wilcoxon' or 't'")
-    if d.size == 0 or np.all(d == 0):
-        return 0.0, 1.0
-    if test == "t" and np.ptp(d) == 0:  # the same non-zero difference on every seed
-        return math.copysign(math.inf, d[0]), 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.wilcoxon(d) if test == "wilcoxon" else stats.ttest_rel(a, b)
-    return float(res.statistic), float(res.pvalue)
+    p = paired_aligned(a, b)
+    return (p.t_statistic, p.p_ttest) if test == "t" else (p.w_statistic, p.p_wilcoxon)
 
 
 def _quantiles(scores: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -399,7 +395,8 @@ class PairedComparison:
         test, statistic, p_value: the paired test; ``p_value_adjusted`` is the adjusted p-value
             when the comparison is one of a family (``adjustment="Holm"`` for several configs vs
             the baseline), else ``p_value``.
-        effect_size: Cohen's d_z = mean(a - b) / sd(a - b) (sign in metric units).
+        effect_size: Cohen's d_z = mean(a - b) / sd(a - b) (sign in metric units; NaN when the
+            differences have no spread, see :func:`lrlab.analysis.stats.paired_aligned`).
         eps_min: almost-stochastic-order score for "A better than B" (None when not computed).
         seeds_needed: seeds that would separate A and B at ``alpha`` with ``power`` if the observed
             difference and spread are the truth (None: no number of seeds would).
@@ -519,13 +516,14 @@ def compare_pair(
         raise ValueError(f"{name_a} and {name_b} share no seed with finite values")
     diff, diff_ci = bootstrap_mean_diff(a, b, n_resamples=n_resamples, seed=seed)
     p_better, p_ci, counts = prob_better(a, b, higher_is_better=higher_is_better)
-    statistic, p = paired_test(a, b, test)
-    p_adj = p if p_value_adjusted is None else p_value_adjusted
-    d = a - b
-    sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    effect = (
-        diff / sd if n > 1 and sd > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+    stats_ab = paired_aligned(a, b)
+    statistic, p = (
+        (stats_ab.t_statistic, stats_ab.p_ttest)
+        if test == "t"
+        else (stats_ab.w_statistic, stats_ab.p_wilcoxon)
     )
+    p_adj = p if p_value_adjusted is None else p_value_adjusted
+    sd = stats_ab.std_diff
     eps = aso_eps_min(a, b, higher_is_better=higher_is_better, seed=seed) if aso and n > 0 else None
     needed = seeds_needed(diff, sd, alpha=alpha, power=power, test=test) if n > 1 else None
     verdict = _decide(diff_ci, p_adj, alpha, higher_is_better, n)
@@ -546,7 +544,7 @@ def compare_pair(
         statistic=statistic,
         p_value=p,
         p_value_adjusted=p_adj,
-        effect_size=effect,
+        effect_size=stats_ab.cohen_dz,
         eps_min=eps,
         seeds_needed=needed,
         alpha=alpha,
@@ -823,13 +821,12 @@ def compare_configs(
         raise ValueError("no configs to compare")
     if baseline is not None and baseline not in scores:
         raise ValueError(f"baseline {baseline!r} is not one of the configs: {', '.join(names)}")
-    sign = 1.0 if higher_is_better else -1.0
     arrays = {nm: np.asarray(scores[nm], dtype=float) for nm in names}
     means = {}
     for nm, v in arrays.items():
         finite = v[np.isfinite(v)]
         means[nm] = float(finite.mean()) if finite.size else math.nan
-    ranking = sorted(names, key=lambda nm: (math.isnan(means[nm]), -sign * means[nm]))
+    ranking = rank_by_mean(means, higher_is_better=higher_is_better)
 
     def shared(x: str, y: str) -> bool:  # any seed where both have a finite value
         a, b = arrays[x], arrays[y]
