@@ -20,6 +20,7 @@ from datafiles import IONOSPHERE_CSV
 from lrlab.analysis import aso, pairwise, ranks
 from lrlab.analysis import comparisons as cmp
 from lrlab.reporting import cd_plot
+from lrlab.reporting.tables import results_cells, results_footnote, results_markdown
 
 A = [0.912, 0.905, 0.931, 0.899, 0.921, 0.917, 0.908, 0.925, 0.902, 0.915]
 B = [0.901, 0.907, 0.915, 0.893, 0.910, 0.904, 0.911, 0.909, 0.897, 0.906]
@@ -435,12 +436,12 @@ def test_results_table_carries_the_honest_comparison():
         "cfg2 and cfg0 are not distinguishable with 9 seeds"
     )
     assert t["cfg0"].verdict == "" and t["cfg0"].is_baseline
-    head, body = t.cells()
+    head, body = results_cells(t)
     cells = dict(zip(head, body[0], strict=True))
     assert cells["config"] == "cfg1" and cells["vs cfg0"] == "better"
     lo, hi = 100 * c.p_a_better_ci.low, 100 * c.p_a_better_ci.high
     assert cells["P(better)"] == f"{100 * c.p_a_better:.0f}% [{lo:.0f}–{hi:.0f}]"
-    md = t.to_markdown()
+    md = results_markdown(t)
     assert f"Verdict: {ref.sentence}" in md and f"- {t['cfg2'].verdict}" in md
     assert ref.ranks.sentence in md
 
@@ -519,11 +520,10 @@ def test_results_table_says_what_a_seed_varied():
 
     values = {"a": {0: 1.0, 1: 2.0}, "b": {0: 0.5, 1: 1.0}}
     kw = dict(metric="val_accuracy", higher_is_better=True, baseline="b")
-    assert (
-        "each seed varied the split, the init and the order"
-        in build_table(values, ["a", "b"], vary=["split", "init", "order"], **kw).footnote()
+    assert "each seed varied the split, the init and the order" in results_footnote(
+        build_table(values, ["a", "b"], vary=["split", "init", "order"], **kw)
     )
-    note = build_table(values, ["a", "b"], vary=["init"], **kw).footnote()
+    note = results_footnote(build_table(values, ["a", "b"], vary=["init"], **kw))
     assert "each seed varied the init only (the split and the order were fixed)" in note
 
 
@@ -533,10 +533,17 @@ def test_results_table_says_what_a_seed_varied():
         ("[data]\ndataset = 'digits'", ["split", "init", "order"]),
         ("[experiment]\nvary = ['init']\n[data]\ndataset = 'digits'", ["init"]),
         ("[data]\ndataset = 'digits'\nsplit = 'tail'", ["init", "order"]),  # Keras' fixed tail
-        ("[data]\nvalidation = 'csv:val.csv'", ["init", "order"]),  # a holdout file
+        ("[data]\ndataset = 'digits'\nvalidation = 'csv:val.csv'", ["init", "order"]),  # holdout
     ],
 )
 def test_what_a_seed_varied_is_read_from_the_stored_experiment_file(text, vary):
-    from lrlab.analysis.results import _vary_of
+    import tomllib
 
-    assert _vary_of({"config_text": text}) == vary
+    from lrlab.analysis.results import _vary_of
+    from lrlab.experiments.config import config_from_dict
+
+    rest = "[model]\nspec = 'mlp(hidden=[4])'\n[training]\nepochs = 1\nbatch_size = 8\n"
+    rest += "[schedules]\nconstant = 'constant(0.1)'\n"
+    stored = config_from_dict(tomllib.loads(text + "\n" + rest)).canonical()  # as the runner
+    assert _vary_of({"canonical": stored}) == vary
+    assert _vary_of({"config_text": text}) is None  # no stored settings: nothing to say

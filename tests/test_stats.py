@@ -9,12 +9,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 from scipy import stats as sp
 
 from lrlab.analysis.results import results_from_store
 from lrlab.analysis.stats import paired, paired_aligned, rank, rank_by_mean, summarize
 from lrlab.experiments.engines.base import Trial, TrialResult
 from lrlab.experiments.store import Store
+from lrlab.reporting.tables import (
+    print_results,
+    results_cells,
+    results_footnote,
+    results_markdown,
+    results_table,
+)
 
 A = [0.9914, 0.9741, 0.9828, 0.9655, 0.9914, 0.9828, 0.9569, 0.9741, 0.9828, 0.9914]
 B = [0.9569, 0.9655, 0.9741, 0.9483, 0.9655, 0.9828, 0.9397, 0.9569, 0.9741, 0.9655]
@@ -187,8 +195,18 @@ def test_results_table_from_a_store(tmp_path):
     wild = table["wild"]
     assert wild.n == 7 and wild.diverged == 3 and wild.n_paired == 7
     assert table["constant"].is_baseline
-    md = table.to_markdown()
+    md = results_markdown(table)
     assert "| 1 | decay | 10 |" in md and "baseline" in md
+    # the terminal rendering: same cells, title and footnote, the best row bold
+    console = Console(record=True, width=240, color_system=None)
+    print_results(table, console)
+    text = console.export_text()
+    head, body = results_cells(table)
+    assert text.lstrip().startswith("t: val_accuracy")
+    assert all(name in text for name in head) and all(cell in text for cell in body[0])
+    assert results_footnote(table).split(";")[0] in text
+    rich_rows = results_table(table).table.rows
+    assert [r.style for r in rich_rows] == ["bold", None, None]
     # another metric and baseline, chosen at report time
     by_loss = results_from_store(tmp_path, metric="val_loss", baseline="decay")
     assert not by_loss.higher_is_better and by_loss.best.config == "decay"
