@@ -175,6 +175,21 @@ def test_wilcoxon_exact_p_by_hand_and_t_test_matches_scipy():
     assert pairwise.paired_test([2, 3], [1, 2], "t") == (math.inf, 0.0)
 
 
+def test_verdicts_use_the_one_paired_statistics_implementation():
+    from lrlab.analysis.stats import paired_aligned
+
+    ref = paired_aligned(A, B)
+    for test, p_value in (("wilcoxon", ref.p_wilcoxon), ("t", ref.p_ttest)):
+        c = cmp.compare_pair(A, B, test=test, aso=False, n_resamples=500)
+        assert (c.p_value, c.effect_size) == (p_value, ref.cohen_dz)
+    # two seeds with the same difference (a quantized accuracy): no infinite effect size
+    two = cmp.compare_pair([0.9655, 0.9741], [0.9397, 0.9483], aso=False)
+    assert math.isnan(two.effect_size) and two.winner is None and "inf" not in two.sentence
+    # one seed: the exact Wilcoxon p of one pair is 1, the t-test has none
+    assert pairwise.paired_test([1.0], [0.0]) == (0.0, 1.0)
+    assert all(math.isnan(x) for x in pairwise.paired_test([1.0], [0.0], "t"))
+
+
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
     d1 = pairwise.bootstrap_mean_diff(A, B, seed=3)
     assert d1 == pairwise.bootstrap_mean_diff(A, B, seed=3)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lrlab.analysis.comparisons import compare_seed_maps
 from lrlab.analysis.stats import Paired, Summary, paired, rank, summarize
 
 __all__ = ["ResultRow", "ResultTable", "results_from_store"]
@@ -64,7 +65,11 @@ class ResultRow:
 
 @dataclasses.dataclass
 class ResultTable:
-    """Rows best first, with what they measure; ``table[0]`` is the best config."""
+    """Rows best first, with what they measure; ``table[0]`` is the best config.
+
+    Plain data: :mod:`lrlab.reporting.tables` renders it (``print_results(table)``,
+    ``results_markdown(table)``, ``results_cells(table)``, ``results_footnote(table)``).
+    """
 
     rows: list[ResultRow]
     metric: str
@@ -162,8 +167,6 @@ def build_table(
 
 def _honest(values, labels, baseline, higher_is_better):
     """The honest comparison of the configs (None when there are none)."""
-    from lrlab.analysis.comparisons import compare_seed_maps
-
     if not labels:
         return None
     return compare_seed_maps(
