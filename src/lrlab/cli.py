@@ -251,7 +251,9 @@ def run(
         )
     else:
         summary = run_experiment(experiment, out=out, new=new, engine=engine, quiet=quiet)
-    results_from_store(summary.out).print()
+    from lrlab.reporting.tables import print_results
+
+    print_results(results_from_store(summary.out))
 
 
 @cli.command()
@@ -292,13 +294,17 @@ def report(
 
     table = results_from_store(directory, metric=metric, baseline=baseline)
     if fmt == "markdown":
-        click.echo(table.to_markdown(), nl=False)
+        from lrlab.reporting.tables import results_markdown
+
+        click.echo(results_markdown(table), nl=False)
     elif fmt == "json":
         from lrlab.experiments.export import json_ready
 
         click.echo(json.dumps(json_ready(table.to_dicts()), indent=2, allow_nan=False))
     else:
-        table.print()
+        from lrlab.reporting.tables import print_results
+
+        print_results(table)
     if html_path is not None or png_dir is not None:  # lrlab.reporting.html
         import shlex
 

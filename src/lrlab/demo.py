@@ -54,7 +54,7 @@ def run_demo(output: Path) -> None:
     from lrlab.experiments.store import Store
     from lrlab.fileio import write_atomic
     from lrlab.reporting.plots import plot_schedules
-    from lrlab.reporting.tables import curve_table
+    from lrlab.reporting.tables import curve_table, print_results, results_markdown
     from lrlab.spec import parse
 
     output = Path(output)
@@ -81,9 +81,9 @@ def run_demo(output: Path) -> None:
     run_plan(plan, out=output, new=new)
 
     table = results_from_store(output)
-    table.print()
+    print_results(table)
     written += [
-        write_atomic(output / "results.md", f"# {table.title}\n\n{table.to_markdown()}"),
+        write_atomic(output / "results.md", f"# {table.title}\n\n{results_markdown(table)}"),
         write_atomic(output / "trials.csv", export_trials(output, "csv")),
     ]
     written.append(plot_metric_curves(output, "val_accuracy", output / "val_accuracy.png"))

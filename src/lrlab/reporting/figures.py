@@ -382,7 +382,7 @@ def ranks_figure(data: ReportData) -> Figure | None:
     ranks = getattr(comparison, "ranks", None) if comparison is not None else None
     if ranks is None:
         return None
-    from lrlab.analysis.comparisons import critical_difference_plot
+    from lrlab.reporting.cd_plot import critical_difference_plot
 
     with matplotlib.rc_context(RC):
         return critical_difference_plot(ranks)
