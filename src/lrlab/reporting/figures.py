@@ -14,7 +14,7 @@ Each function takes a :class:`~lrlab.reporting.data.ReportData` and returns a
 - :func:`sweep_figure`: for an lr sweep, the metric against the peak lr (log axis),
   training dashed and validation solid, and the train/validation gap;
 - :func:`ranks_figure`: the critical-difference diagram of the configs' mean ranks
-  (:func:`lrlab.analysis.comparisons.critical_difference_plot`) when there is one.
+  (:func:`lrlab.reporting.cd_plot.critical_difference_plot`) when there is one.
 
 The look is :mod:`lrlab.reporting.style`'s: every config keeps one colour and dash pattern
 in every figure (:func:`~lrlab.reporting.style.config_styles`, distinct in colour and in
