@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -13,20 +12,21 @@ import time
 
 import pytest
 
-from lrlab.experiments.engines.base import Trial, TrialResult
 from lrlab.experiments.store import DirectoryLock, LockedError, Store, StoreError
+from lrlab.experiments.trial import OptimizerSettings, Trial, TrialResult
+from lrlab.spec import parse
 
 
 def trial(seed: int = 0, config: str = "constant") -> Trial:
     return Trial(
         key=f"{config}|seed={seed}",
         config=config,
-        schedule=config,
-        spec="constant(0.1)",
+        schedule_label=config,
+        schedule=parse("constant(0.1)"),
         plateau=None,
         monitor="val_loss",
-        optimizer="sgd",
-        optimizer_json=json.dumps({"type": "sgd", "momentum": 0.8}),
+        optimizer_label="sgd",
+        optimizer=OptimizerSettings.from_dict({"type": "sgd", "momentum": 0.8}),
         lr=None,
         seed=seed,
         split_seed=seed,
