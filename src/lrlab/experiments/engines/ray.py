@@ -61,9 +61,9 @@ WORKER_ENV_PREFIXES = ("KERAS_", "JAX_", "XLA_", "LRLAB_")
 def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment variables set in every task's worker (see :data:`WORKER_ENV_PREFIXES`).
 
-    >>> env = worker_env({"LRLAB_MEMORY": "512MB"})
-    >>> env["LRLAB_MEMORY"], "KERAS_BACKEND" in env, "PATH" in env
-    ('512MB', True, False)
+    >>> env = worker_env({"LRLAB_CACHE": "/tmp/cache"})
+    >>> env["LRLAB_CACHE"], "KERAS_BACKEND" in env, "PATH" in env
+    ('/tmp/cache', True, False)
     """
     env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
     env.setdefault("KERAS_BACKEND", _keras_backend())
