@@ -32,7 +32,8 @@ import pytest
 
 from datafiles import IONOSPHERE_CSV
 from lrlab.experiments.config import load_config
-from lrlab.experiments.engines.base import Engine, TrialResult
+from lrlab.experiments.engines.base import Engine
+from lrlab.experiments.trial import TrialResult
 from lrlab.experiments.plan import build_plan
 from lrlab.experiments.runner import run_plan
 from lrlab.experiments.store import Store

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -14,8 +13,8 @@ from scipy import stats as sp
 
 from lrlab.analysis.results import results_from_store
 from lrlab.analysis.stats import paired, paired_aligned, rank, rank_by_mean, summarize
-from lrlab.experiments.engines.base import Trial, TrialResult
 from lrlab.experiments.store import Store
+from lrlab.experiments.trial import OptimizerSettings, Trial, TrialResult
 from lrlab.reporting.tables import (
     print_results,
     results_cells,
@@ -23,6 +22,7 @@ from lrlab.reporting.tables import (
     results_markdown,
     results_table,
 )
+from lrlab.spec import parse
 
 A = [0.9914, 0.9741, 0.9828, 0.9655, 0.9914, 0.9828, 0.9569, 0.9741, 0.9828, 0.9914]
 B = [0.9569, 0.9655, 0.9741, 0.9483, 0.9655, 0.9828, 0.9397, 0.9569, 0.9741, 0.9655]
@@ -154,12 +154,12 @@ def _trial(config: str, seed: int) -> Trial:
     return Trial(
         key=f"{config}|seed={seed}",
         config=config,
-        schedule=config,
-        spec="constant(0.1)",
+        schedule_label=config,
+        schedule=parse("constant(0.1)"),
         plateau=None,
         monitor="val_loss",
-        optimizer="sgd",
-        optimizer_json=json.dumps({"type": "sgd"}),
+        optimizer_label="sgd",
+        optimizer=OptimizerSettings.from_dict({"type": "sgd"}),
         lr=None,
         seed=seed,
         split_seed=seed,

@@ -181,7 +181,9 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
 @click.option(
     "--memory",
     default=None,
-    help="Population engine: memory for one chunk of trials, e.g. 512MB (default 1GB).",
+    envvar="LRLAB_MEMORY",
+    help="Population engine: memory for one chunk of trials, e.g. 512MB (default 1GB; "
+    "also LRLAB_MEMORY).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option(
@@ -225,18 +227,11 @@ def run(
 
     use_compilation_cache()  # before anything imports JAX
     from lrlab.analysis.results import results_from_store
-    from lrlab.experiments.runner import run_experiment
+    from lrlab.experiments.memory import parse_memory
+    from lrlab.experiments.runner import run_experiment, run_on_ray
 
-    if memory is not None:  # read by the population engine (also settable as LRLAB_MEMORY)
-        import os
-
-        from lrlab.experiments.engines.population import parse_memory
-
-        os.environ["LRLAB_MEMORY"] = str(parse_memory(memory))
-
-    if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.ray_engine)
-        from lrlab.experiments.ray_engine import run_on_ray
-
+    options = {"memory": parse_memory(memory) if memory is not None else None}
+    if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.engines.ray)
         summary = run_on_ray(
             experiment,
             address=None if ray_address == "local" else ray_address,
@@ -248,9 +243,12 @@ def run(
             task_cpus=task_cpus,
             task_gpus=task_gpus,
             max_retries=max_retries,
+            engine_options=options,
         )
     else:
-        summary = run_experiment(experiment, out=out, new=new, engine=engine, quiet=quiet)
+        summary = run_experiment(
+            experiment, out=out, new=new, engine=engine, quiet=quiet, engine_options=options
+        )
     from lrlab.reporting.tables import print_results
 
     print_results(results_from_store(summary.out))
@@ -409,9 +407,6 @@ def find_lr_cmd(
     if test.stopped_early:
         click.echo(f"  (stopped after {len(test.lrs)} updates: the loss diverged)")
     click.echo(f"wrote {output}", err=True)
-
-
-# (commands of the integrations, experiments and reports modules are added below)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -201,12 +201,13 @@ def results_from_store(
     (``val_loss``, ``accuracy``, ``train_val_gap``...) can be chosen.
     """
     from lrlab.errors import LrlabError
-    from lrlab.experiments.plan import higher_is_better
     from lrlab.experiments.store import Store
+    from lrlab.experiments.trial import higher_is_better
 
     with Store.open(directory) as store:
         meta = store.meta()
         trials = store.trials()
+        config = store.config()
     labels = list(meta.get("labels") or [])
     for t in trials:
         if t.config not in labels:
@@ -244,22 +245,6 @@ def results_from_store(
         failed=failed,
         title=str(meta.get("title", "")),
         out=Path(directory),
-        vary=_vary_of(meta),
+        vary=config.varied if config is not None else None,
     )
 
-
-def _vary_of(meta: dict[str, Any]) -> list[str] | None:
-    """What a seed varied, from the stored canonical settings (validated again, so ``vary``'s
-    default is the config's own): ``vary`` less the split when it cannot vary (Keras' fixed
-    ``tail`` split, or a holdout file). None for a store without valid settings."""
-    from lrlab.experiments.config import ConfigError, config_from_dict
-
-    canonical = meta.get("canonical")
-    if not isinstance(canonical, dict):
-        return None
-    try:
-        config = config_from_dict(canonical, source="the stored settings")
-    except ConfigError:
-        return None
-    fixed_split = config.data.split == "tail" or isinstance(config.data.validation, str)
-    return [v for v in config.experiment.vary if not (v == "split" and fixed_split)]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.analysis.results import ResultTable, results_from_store
-from lrlab.experiments.plan import higher_is_better
+from lrlab.experiments.trial import higher_is_better
 from lrlab.experiments.store import Store, StoredTrial
 
 __all__ = ["ReportData", "ScheduleCurve", "load_report_data"]

@@ -87,7 +87,6 @@ def _positive_span(values: np.ndarray) -> float:
 @plain_text
 def lr_figure(data: ReportData) -> Figure:
     """The lr of every schedule against the step (see the module docstring)."""
-    from lrlab.experiments.plan import schedule_lr_table
     from lrlab.spec import parse
 
     curves = data.curves
@@ -102,7 +101,7 @@ def lr_figure(data: ReportData) -> Figure:
     everything = []
     for curve, label in zip(curves, labels, strict=True):
         style = styles[curve.configs[0]]
-        lr = schedule_lr_table(parse(curve.spec), epochs, spe, curve.unit)
+        lr = parse(curve.spec).per_update(epochs, spe, curve.unit)
         everything.append(lr)
         (line,) = ax.plot(
             steps, lr, label=legend_label(label), lw=1.8, drawstyle=lr_drawstyle(lr), **style
