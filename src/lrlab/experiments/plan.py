@@ -25,7 +25,6 @@ from lrlab.experiments.trial import (
     Trial,
     higher_is_better,
 )
-from lrlab.schedules import Schedule
 
 __all__ = ["Plan", "build_plan", "verify_model"]
 
