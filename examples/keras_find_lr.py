@@ -21,11 +21,12 @@ import keras
 
 from lrlab.experiments.datasets import load_dataset
 from lrlab.experiments.models import parse_model
+from lrlab.range_test import RangeTest
 
 SEED_MODEL = 'mlp(hidden=[34], activation="relu", init="normal")'
 
 
-def main(argv: list[str] | None = None) -> lrlab.keras.RangeTest:
+def main(argv: list[str] | None = None) -> RangeTest:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--data", default="ionosphere", help="an lrlab dataset reference")

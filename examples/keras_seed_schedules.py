@@ -2,7 +2,7 @@
 
 Seed 003 compares constant, time-based, step and exponential decay; seed 001 adds
 Keras' ``ExponentialDecay(staircase=True)``, a custom halving and a warmup. Each is an
-lrlab spec in ``lrlab.seeds.SEED_SCHEDULES`` (steps are epochs there), run per epoch by
+lrlab spec in ``lrlab.tutorials.SEED_SCHEDULES`` (steps are epochs there), run per epoch by
 ``lrlab.keras.Scheduler``. One seed per schedule: this shows the port, not which
 schedule is better (for that, run an lrlab experiment over many seeds).
 
@@ -20,7 +20,7 @@ import keras
 
 from lrlab.experiments.datasets import load_dataset
 from lrlab.experiments.models import parse_model
-from lrlab.seeds import SEED_SCHEDULES
+from lrlab.tutorials import SEED_SCHEDULES
 
 SEED_MODEL = 'mlp(hidden=[34], activation="relu", init="normal")'
 

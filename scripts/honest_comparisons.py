@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from lrlab.analysis import comparisons as cmp
+from lrlab.reporting.cd_plot import critical_difference_plot
 
 
 def values_from_store(directory: str, metric: str | None) -> tuple[dict, str, str | None]:
@@ -77,7 +78,7 @@ def report(values, *, metric, baseline, higher_is_better, test, png) -> None:
     if res.ranks is not None:
         print("\n" + res.ranks.sentence)
         if png:
-            cmp.critical_difference_plot(res.ranks, png)
+            critical_difference_plot(res.ranks, png)
             print(f"critical-difference diagram: {png}")
 
 

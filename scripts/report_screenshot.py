@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from PIL import Image
 
-    from lrlab.reporting.browser import inspect_page
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from browser import inspect_page  # tests/browser.py: a test tool, not part of lrlab
 
     args.out.mkdir(parents=True, exist_ok=True)
     experiment = args.out / "experiment.toml"

@@ -10,7 +10,7 @@ cannot drift from the code.
 from __future__ import annotations
 
 from lrlab.schedules import REGISTRY
-from lrlab.spec import signature
+from lrlab.schedules.serialize import signature
 
 
 def _cell(text: str) -> str:

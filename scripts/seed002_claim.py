@@ -32,6 +32,7 @@ from lrlab.experiments.config import config_from_dict  # noqa: E402
 from lrlab.experiments.plan import build_plan  # noqa: E402
 from lrlab.experiments.runner import run_plan  # noqa: E402
 from lrlab.experiments.store import Store  # noqa: E402
+from lrlab.reporting.tables import results_markdown  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "seed002_ionosphere.toml"
 CLAIM, BASELINE = 99.14, 95.69  # percent, as printed (115/116 and 111/116 of the tail)
@@ -45,7 +46,7 @@ def run(raw: dict, out: Path, engine: str, source: str) -> None:
 def describe(out: Path, title: str) -> None:
     print(f"\n## {title}\n")
     table = results_from_store(out)
-    print(table.to_markdown())
+    print(results_markdown(table))
     schedule_only = results_from_store(out, baseline="constant / sgd_momentum")
     row = schedule_only["time_decay / sgd_momentum"]
     print(

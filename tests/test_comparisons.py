@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from datafiles import IONOSPHERE_CSV
+from lrlab.analysis import aso, pairwise, ranks
 from lrlab.analysis import comparisons as cmp
+from lrlab.reporting import cd_plot
+from lrlab.reporting.tables import results_cells, results_footnote, results_markdown
 
 A = [0.912, 0.905, 0.931, 0.899, 0.921, 0.917, 0.908, 0.925, 0.902, 0.915]
 B = [0.901, 0.907, 0.915, 0.893, 0.910, 0.904, 0.911, 0.909, 0.897, 0.906]
@@ -67,7 +70,7 @@ def _deepsig_uniforms(seed: int, n_a: int, n_b: int, n_boot: int = 1000):
 def test_violation_ratio_matches_deepsig(name):
     a, b = (np.asarray(x) for x in PAIRS[name])
     t = np.arange(0.005, 1, 0.005)
-    vr = cmp._violation_ratio(cmp._quantiles(a, t), cmp._quantiles(b, t), 0.005)
+    vr = aso._violation_ratio(aso._quantiles(a, t), aso._quantiles(b, t), 0.005)
     assert float(vr) == pytest.approx(DEEPSIG[name][0], abs=1e-12)
 
 
@@ -76,7 +79,7 @@ def test_eps_min_matches_deepsig_exactly_given_its_random_draws(name):
     a, b = (np.asarray(x) for x in PAIRS[name])
     for (seed, conf), golden in zip([(1234, 0.95), (7, 0.99)], DEEPSIG[name][1:], strict=True):
         ua, ub = _deepsig_uniforms(seed, a.size, b.size)
-        eps = cmp._eps_min_from_uniforms(a, b, ua, ub, 0.005, conf)
+        eps = aso._eps_min_from_uniforms(a, b, ua, ub, 0.005, conf)
         assert eps == pytest.approx(golden, abs=1e-12)
 
 
@@ -84,17 +87,17 @@ def test_eps_min_matches_deepsig_exactly_given_its_random_draws(name):
 def test_eps_min_with_own_generator_is_close_to_deepsig(name):
     a, b = PAIRS[name]
     # Only the bootstrap draws differ from deepsig's: sigma is estimated from 1000 resamples.
-    assert cmp.aso_eps_min(a, b, seed=0) == pytest.approx(DEEPSIG[name][1], abs=0.03)
+    assert aso.aso_eps_min(a, b, seed=0) == pytest.approx(DEEPSIG[name][1], abs=0.03)
 
 
 def test_aso_lower_is_better_is_the_mirror_image():
-    assert cmp.aso_eps_min([-x for x in F], [-x for x in E], higher_is_better=False) == (
-        cmp.aso_eps_min(F, E)
+    assert aso.aso_eps_min([-x for x in F], [-x for x in E], higher_is_better=False) == (
+        aso.aso_eps_min(F, E)
     )
 
 
 def test_rank_comparison_matches_autorank_and_scikit_posthocs():
-    r = cmp.rank_comparison({f"c{i}": [row[i] for row in MANY] for i in range(4)})
+    r = ranks.rank_comparison({f"c{i}": [row[i] for row in MANY] for i in range(4)})
     # autorank.autorank(data, alpha=0.05, force_mode="nonparametric")
     assert r.p_value == pytest.approx(0.0004649504052105374, rel=1e-10)
     # autorank takes q_alpha from statsmodels' qsturng (interpolated tables), lrlab from scipy's
@@ -134,7 +137,7 @@ def test_rank_comparison_matches_autorank_and_scikit_posthocs():
     ],
 )
 def test_wilson_matches_statsmodels(count, n, low, high):
-    ci = cmp.wilson_interval(count, n)
+    ci = pairwise.wilson_interval(count, n)
     assert (ci.low, ci.high) == pytest.approx((low, high), abs=1e-12)
 
 
@@ -149,37 +152,52 @@ def test_wilson_matches_statsmodels(count, n, low, high):
     ],
 )
 def test_seeds_needed_matches_statsmodels_power(dz, n_statsmodels):
-    assert cmp.seeds_needed(dz, 1.0, test="t") == math.ceil(n_statsmodels)
-    wilcoxon = cmp.seeds_needed(dz, 1.0, test="wilcoxon")
+    assert pairwise.seeds_needed(dz, 1.0, test="t") == math.ceil(n_statsmodels)
+    wilcoxon = pairwise.seeds_needed(dz, 1.0, test="wilcoxon")
     assert wilcoxon == max(6, math.ceil(math.ceil(n_statsmodels) * math.pi / 3))
 
 
 def test_holm_matches_statsmodels():
     # statsmodels.stats.multitest.multipletests(p, method="holm")[1]
     p = [0.01, 0.04, 0.03, 0.2, 0.004, 0.04]
-    assert cmp.holm(p) == pytest.approx([0.05, 0.12, 0.12, 0.2, 0.024, 0.12], abs=1e-12)
+    assert pairwise.holm(p) == pytest.approx([0.05, 0.12, 0.12, 0.2, 0.024, 0.12], abs=1e-12)
 
 
 def test_wilcoxon_exact_p_by_hand_and_t_test_matches_scipy():
     # A - B: one negative difference with rank 1 and one with rank 3... W- = 3. Exactly 5 of the
     # 2**10 sign patterns have W <= 3 ({}, {1}, {2}, {3}, {1, 2}): two-sided p = 10 / 1024.
-    stat, p = cmp.paired_test(A, B, "wilcoxon")
+    stat, p = pairwise.paired_test(A, B, "wilcoxon")
     assert (stat, p) == (3.0, 10 / 1024)
-    stat, p = cmp.paired_test(A, B, "t")
+    stat, p = pairwise.paired_test(A, B, "t")
     ref = stats.ttest_rel(A, B)
     assert (stat, p) == pytest.approx((ref.statistic, ref.pvalue))
-    assert cmp.paired_test(A, A, "t") == (0.0, 1.0)
-    assert cmp.paired_test([2, 3], [1, 2], "t") == (math.inf, 0.0)
+    assert pairwise.paired_test(A, A, "t") == (0.0, 1.0)
+    assert pairwise.paired_test([2, 3], [1, 2], "t") == (math.inf, 0.0)
+
+
+def test_verdicts_use_the_one_paired_statistics_implementation():
+    from lrlab.analysis.stats import paired_aligned
+
+    ref = paired_aligned(A, B)
+    for test, p_value in (("wilcoxon", ref.p_wilcoxon), ("t", ref.p_ttest)):
+        c = cmp.compare_pair(A, B, test=test, aso=False, n_resamples=500)
+        assert (c.p_value, c.effect_size) == (p_value, ref.cohen_dz)
+    # two seeds with the same difference (a quantized accuracy): no infinite effect size
+    two = cmp.compare_pair([0.9655, 0.9741], [0.9397, 0.9483], aso=False)
+    assert math.isnan(two.effect_size) and two.winner is None and "inf" not in two.sentence
+    # one seed: the exact Wilcoxon p of one pair is 1, the t-test has none
+    assert pairwise.paired_test([1.0], [0.0]) == (0.0, 1.0)
+    assert all(math.isnan(x) for x in pairwise.paired_test([1.0], [0.0], "t"))
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
-    d1 = cmp.bootstrap_mean_diff(A, B, seed=3)
-    assert d1 == cmp.bootstrap_mean_diff(A, B, seed=3)
-    assert d1 != cmp.bootstrap_mean_diff(A, B, seed=4)
+    d1 = pairwise.bootstrap_mean_diff(A, B, seed=3)
+    assert d1 == pairwise.bootstrap_mean_diff(A, B, seed=3)
+    assert d1 != pairwise.bootstrap_mean_diff(A, B, seed=4)
     mean, ci = d1
     assert mean == pytest.approx(np.mean(np.subtract(A, B)))
     assert ci.low < mean < ci.high and ci.method == "BCa bootstrap"
-    assert cmp.bootstrap_mean_diff([1, 2, 3], [0, 1, 2])[1] == cmp.Interval(
+    assert pairwise.bootstrap_mean_diff([1, 2, 3], [0, 1, 2])[1] == pairwise.Interval(
         1, 1, 0.95, "BCa bootstrap"
     )
 
@@ -188,7 +206,7 @@ def test_bootstrap_interval_covers_the_true_mean_about_95_percent():
     rng = np.random.default_rng(11)
     data = rng.normal(0.3, 1.0, size=(300, 15))
     covered = sum(
-        cmp.bootstrap_mean_diff(row, np.zeros(15), n_resamples=2000, seed=i)[1].contains(0.3)
+        pairwise.bootstrap_mean_diff(row, np.zeros(15), n_resamples=2000, seed=i)[1].contains(0.3)
         for i, row in enumerate(data)
     )
     assert 0.88 <= covered / 300 <= 0.99
@@ -255,7 +273,7 @@ def test_pairing_by_seed_detects_what_an_unpaired_view_misses():
 
 def test_seeds_needed_gives_about_80_percent_power_when_used():
     rng = np.random.default_rng(8)
-    n = cmp.seeds_needed(0.6, 1.0, test="t")
+    n = pairwise.seeds_needed(0.6, 1.0, test="t")
     p = stats.ttest_1samp(rng.normal(0.6, 1.0, size=(1000, n)), 0.0, axis=1).pvalue
     assert 0.76 <= float(np.mean(p < 0.05)) <= 0.86
     p = stats.ttest_1samp(rng.normal(0.6, 1.0, size=(1000, n - 3)), 0.0, axis=1).pvalue
@@ -321,9 +339,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="baseline 'z' is not one of the configs: a, b"):
         cmp.compare_configs({"a": [1, 2], "b": [2, 3]}, baseline="z")
     with pytest.raises(ValueError, match="at least 3 configs"):
-        cmp.rank_comparison({"a": [1, 2], "b": [2, 3]})
+        ranks.rank_comparison({"a": [1, 2], "b": [2, 3]})
     with pytest.raises(ValueError, match="unknown paired test"):
-        cmp.paired_test([1, 2], [2, 3], "anova")
+        pairwise.paired_test([1, 2], [2, 3], "anova")
 
 
 def test_compare_configs_structure():
@@ -333,7 +351,7 @@ def test_compare_configs_structure():
     assert res.best_vs_runner_up.name_a == "c0" and res.best_vs_runner_up.name_b == "c1"
     assert set(res.vs_baseline) == {"c0", "c1", "c2"}
     raw = [res.vs_baseline[n].p_value for n in ("c0", "c1", "c2")]
-    assert [res.vs_baseline[n].p_value_adjusted for n in ("c0", "c1", "c2")] == cmp.holm(raw)
+    assert [res.vs_baseline[n].p_value_adjusted for n in ("c0", "c1", "c2")] == pairwise.holm(raw)
     assert res.ranks is not None and res.ranks.names[0] == "c0"
     assert res.vs_baseline["c0"].winner == "c0"  # c0 beats c3 on all 8 seeds
     assert "(Holm)" in res.vs_baseline["c0"].sentence
@@ -374,21 +392,21 @@ def test_swapping_shifting_and_flipping_are_consistent(pairs, shift):
 @settings(max_examples=25, deadline=None)
 @given(st.lists(finite, min_size=1, max_size=15), st.lists(finite, min_size=1, max_size=15))
 def test_eps_min_is_a_probability_and_dominance_gives_zero(a, b):
-    eps = cmp.aso_eps_min(a, b, n_bootstrap=200)
+    eps = aso.aso_eps_min(a, b, n_bootstrap=200)
     assert 0.0 <= eps <= 1.0
     # b shifted above its own maximum: every bootstrap resample dominates too, so eps_min = 0
     above = [max(b) + 1.0 + x - min(b) for x in b]
-    assert cmp.aso_eps_min(above, b, n_bootstrap=200) == 0.0
-    assert cmp.aso_eps_min(b, above, n_bootstrap=200) > 0.9
+    assert aso.aso_eps_min(above, b, n_bootstrap=200) == 0.0
+    assert aso.aso_eps_min(b, above, n_bootstrap=200) > 0.9
 
 
 # ---------------------------------------------------------------- critical-difference plot
 
 
 def test_critical_difference_plot_content_and_png(tmp_path):
-    r = cmp.rank_comparison({f"c{i}": [row[i] for row in MANY] for i in range(4)})
+    r = ranks.rank_comparison({f"c{i}": [row[i] for row in MANY] for i in range(4)})
     path = tmp_path / "cd.png"
-    fig = cmp.critical_difference_plot(r, path)
+    fig = cd_plot.critical_difference_plot(r, path)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
     for name, rank in zip(r.names, r.mean_ranks, strict=True):
@@ -433,12 +451,12 @@ def test_results_table_carries_the_honest_comparison():
         "cfg2 and cfg0 are not distinguishable with 9 seeds"
     )
     assert t["cfg0"].verdict == "" and t["cfg0"].is_baseline
-    head, body = t.cells()
+    head, body = results_cells(t)
     cells = dict(zip(head, body[0], strict=True))
     assert cells["config"] == "cfg1" and cells["vs cfg0"] == "better"
     lo, hi = 100 * c.p_a_better_ci.low, 100 * c.p_a_better_ci.high
     assert cells["P(better)"] == f"{100 * c.p_a_better:.0f}% [{lo:.0f}–{hi:.0f}]"
-    md = t.to_markdown()
+    md = results_markdown(t)
     assert f"Verdict: {ref.sentence}" in md and f"- {t['cfg2'].verdict}" in md
     assert ref.ranks.sentence in md
 
@@ -517,11 +535,10 @@ def test_results_table_says_what_a_seed_varied():
 
     values = {"a": {0: 1.0, 1: 2.0}, "b": {0: 0.5, 1: 1.0}}
     kw = dict(metric="val_accuracy", higher_is_better=True, baseline="b")
-    assert (
-        "each seed varied the split, the init and the order"
-        in build_table(values, ["a", "b"], vary=["split", "init", "order"], **kw).footnote()
+    assert "each seed varied the split, the init and the order" in results_footnote(
+        build_table(values, ["a", "b"], vary=["split", "init", "order"], **kw)
     )
-    note = build_table(values, ["a", "b"], vary=["init"], **kw).footnote()
+    note = results_footnote(build_table(values, ["a", "b"], vary=["init"], **kw))
     assert "each seed varied the init only (the split and the order were fixed)" in note
 
 
@@ -531,10 +548,17 @@ def test_results_table_says_what_a_seed_varied():
         ("[data]\ndataset = 'digits'", ["split", "init", "order"]),
         ("[experiment]\nvary = ['init']\n[data]\ndataset = 'digits'", ["init"]),
         ("[data]\ndataset = 'digits'\nsplit = 'tail'", ["init", "order"]),  # Keras' fixed tail
-        ("[data]\nvalidation = 'csv:val.csv'", ["init", "order"]),  # a holdout file
+        ("[data]\ndataset = 'digits'\nvalidation = 'csv:val.csv'", ["init", "order"]),  # holdout
     ],
 )
 def test_what_a_seed_varied_is_read_from_the_stored_experiment_file(text, vary):
-    from lrlab.analysis.results import _vary_of
+    import tomllib
 
-    assert _vary_of({"config_text": text}) == vary
+    from lrlab.analysis.results import _vary_of
+    from lrlab.experiments.config import config_from_dict
+
+    rest = "[model]\nspec = 'mlp(hidden=[4])'\n[training]\nepochs = 1\nbatch_size = 8\n"
+    rest += "[schedules]\nconstant = 'constant(0.1)'\n"
+    stored = config_from_dict(tomllib.loads(text + "\n" + rest)).canonical()  # as the runner
+    assert _vary_of({"canonical": stored}) == vary
+    assert _vary_of({"config_text": text}) is None  # no stored settings: nothing to say

@@ -202,10 +202,10 @@ def test_optimizer_pairs_only_with_its_schedules_and_units_per_schedule(tmp_path
     )
     plan = plan_of(tmp_path, text)
     assert plan.labels == ["constant / sgd", "step / sgd", "adam_default / adam"]
-    step = next(t for t in plan.trials if t.schedule == "step")
+    step = next(t for t in plan.trials if t.schedule_label == "step")
     assert step.unit == "epoch" and "schedules" not in step.optimizer_params
     np.testing.assert_allclose(plan.lr_table(step), np.repeat([0.1, 0.05], 9))
-    adam = next(t for t in plan.trials if t.optimizer == "adam")
+    adam = next(t for t in plan.trials if t.optimizer_label == "adam")
     assert adam.optimizer_params["type"] == "adam" and adam.unit == "step"
     bad = text.replace('schedules = ["adam_default"]', 'schedules = ["adam_defualt"]')
     with pytest.raises(ConfigError, match=r"optimizers.adam.schedules: no schedule 'adam_defualt'"):

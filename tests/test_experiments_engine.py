@@ -133,3 +133,12 @@ def test_an_exception_fails_one_trial_and_the_others_go_on(tmp_path):
     assert [r.status for r in results] == ["failed", "ok"]
     assert results[0].message == "RuntimeError: boom"
     assert results[1].final["val_accuracy"] > 0.5
+
+
+def test_engine_options_go_to_the_engines_that_take_them():
+    from lrlab.experiments.engines.keras import KerasEngine
+    from lrlab.experiments.engines.population import PopulationEngine
+
+    population = get_engine("population", memory=64 << 20)
+    assert isinstance(population, PopulationEngine) and population.memory == 64 << 20
+    assert isinstance(get_engine("keras", memory=64 << 20), KerasEngine)  # not an option of it

@@ -31,7 +31,7 @@ from datafiles import IONOSPHERE_CSV
 from lrlab.cli import main
 from lrlab.errors import LrlabError
 from lrlab.experiments import runner
-from lrlab.experiments.config import ExperimentConfig, load_config
+from lrlab.experiments.config import ExperimentConfig, config_from_dict, load_config
 
 IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,3 +349,21 @@ def test_cli_subprocess_bad_file_exit_2_one_line(name, tmp_path):
     (line,) = proc.stderr.splitlines()
     check_one_line(line.removeprefix("lrlab: error: "), path)
     assert proc.stdout == "" and not (tmp_path / "out").exists()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(configs())
+def test_a_valid_config_comes_back_whole_from_its_canonical_settings(data):
+    """What the store keeps (``canonical()``) validates again to the same settings, the same
+    parsed schedules and the same ``varied``: ``Store.config()`` relies on it."""
+    try:
+        config = config_from_dict(data)
+    except LrlabError:
+        event("refused")
+        return
+    event("valid")
+    back = config_from_dict(config.canonical())
+    assert back.canonical() == config.canonical()
+    assert back.varied == config.varied
+    for label in config.schedules:
+        assert back.parsed_schedule(label) == config.parsed_schedule(label)

@@ -461,33 +461,6 @@ def test_find_lr_stops_on_divergence_and_suggests_an_lr_inside_the_descent(
     assert 1e-3 < result.suggestion < 1.0  # SGD on standardized linear data
 
 
-def test_smoothing_and_suggestions_are_pinned():
-    b = 0.5
-    avg = [0.5 * 2.0]
-    avg.append(b * avg[0] + 0.5 * 1.0)
-    avg.append(b * avg[1] + 0.5 * 4.0)
-    expected = [a / (1 - b ** (i + 1)) for i, a in enumerate(avg)]
-    smoothed = lrlab.keras.smooth_losses(np.array([2.0, 1.0, 4.0]), b)
-    np.testing.assert_allclose(smoothed, expected, rtol=1e-15)
-    # steepest: most negative d loss / d log lr (central differences); min: argmin / 10
-    lrs = np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0])
-    loss = np.array([1.0, 0.98, 0.6, 0.5, 3.0])  # slopes: -.02, -.2, -.24, 1.2, 2.5 per decade
-    assert lrlab.keras.suggest_lrs(lrs, loss, skip_begin=0, skip_end=0) == (0.1, 0.1)
-    # Lightning's skips: the first 10 points and the last one are not candidates
-    many = np.logspace(-5, 0, 16)
-    dip = np.r_[np.linspace(2, 1, 10), [1.0, 0.98, 0.7, 0.6, 0.59, 9.0]]  # steepest at 12
-    assert lrlab.keras.suggest_lrs(many, dip) == (many[12], many[14] / 10)
-    assert lrlab.keras.suggest_lrs(many[:11], dip[:11])[0] is None  # no candidate left
-    # a wider span averages out batch noise that fools the central difference
-    wide = np.logspace(-5, 1, 100)
-    descent = np.r_[np.full(60, 50.0), 50.0 - np.arange(40)]  # falls 1 per point after 60
-    noisy = descent - 5.0 * (np.arange(100) == 20)  # one noisy batch at 20
-    assert lrlab.keras.suggest_lrs(wide, noisy, span=1)[0] == wide[19]
-    assert lrlab.keras.suggest_lrs(wide, noisy)[0] > wide[60]  # default span 5: the descent
-    nonfinite = np.array([np.nan, 1.0, 0.5, 0.2, np.inf])
-    assert lrlab.keras.suggest_lrs(lrs, nonfinite, skip_begin=0, skip_end=0)[1] == 0.1
-
-
 def test_find_lr_refuses_a_schedule_optimizer_and_an_uncompiled_model(regression_data):
     x, y = regression_data
     model = regression_model(

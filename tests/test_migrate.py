@@ -21,32 +21,35 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
 import re
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import lrlab
 import lrlab.keras
-from datafiles import SHARED_DATA
 from lrlab.errors import LrlabError
 from lrlab.migrate import KERAS3_DEFAULT_LR, check_file, check_source, check_text
-
-SHARED = SHARED_DATA.parent
-SEEDS = SHARED / "seeds"
-needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed tutorials not at {SEEDS}")
+from seedfiles import (
+    BATCH,
+    EPOCHS,
+    SEEDS,
+    BeforeLastUpdate,
+    assert_trained_with_keras2_lr,
+    evaluate,
+    ionosphere,
+    lrlab_cli,
+    needs_seeds,
+    seed,
+)
 
 SEED_FINDINGS = [
     ("000", 216, "SGD", ("decay",)),
-    ("000", 251, "SGD", ("decay",)),
+    ("000", 251, "SGD", ("momentum", "decay")),  # momentum=0: Keras 3 wants a float
     ("002", 99, "Dense", ("init",)),
     ("002", 99, "Dense", ("init",)),
     ("002", 99, "SGD", ("lr", "decay")),
@@ -66,11 +69,6 @@ SEED_002_SGD = (
     "SGD(learning_rate=lrlab.keras.legacy_decay(learning_rate, decay_rate), "
     "momentum=momentum, nesterov=False)"
 )
-
-
-def seed(prefix: str) -> Path:
-    (path,) = SEEDS.glob(f"{prefix}_*.txt")
-    return path
 
 
 # --------------------------------------------------------------------------- seeds
@@ -121,10 +119,10 @@ def test_seed_replacements_construct_keras3_optimizers_without_warnings():
         original = re.sub(r"\*\*(\w+)\*\*", r"\1", _original_call(finding))
         with pytest.raises(ValueError, match="not recognized"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # decay= warns before lr= raises
-            _evaluate(original, namespace)
+            evaluate(original, namespace)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # decay= would warn "no longer supported"
-            optimizer = _evaluate(finding.replacement, namespace)
+            optimizer = evaluate(finding.replacement, namespace)
         assert isinstance(optimizer, keras.optimizers.Optimizer)
 
 
@@ -138,27 +136,11 @@ def _original_call(finding) -> str:
     raise AssertionError(text)
 
 
-def _evaluate(expression: str, namespace: dict):
-    """Run a replacement line that lrlab itself wrote (tests only; lrlab never evals)."""
-    return eval(compile(expression, "<replacement>", "eval"), dict(namespace))  # noqa: S307
-
-
 # --------------------------------------------------------------------------- Ionosphere
 @needs_seeds
 def test_migrated_seed_002_trains_the_ionosphere_model_with_keras2_lrs():
-    """The replacement of seed 002's SGD line, on its model and data, for 3 epochs.
-
-    The lr of the last update is recovered from the SGD momentum update
-    ``m' = 0.8 m - lr g`` (weights and momenta read before and after the last batch,
-    ``g`` the gradient of that batch) and must be Keras 2's
-    ``0.1 / (1 + 0.002 * iterations)`` with ``iterations`` = updates before it.
-    """
-    import jax
-
-    from lrlab.experiments.datasets import load_dataset
-
-    data = load_dataset(f"csv:{SHARED / 'data' / 'ionosphere.csv'}")  # 'b' -> 0, 'g' -> 1
-    x, y = data.x, data.y.astype("float32")
+    """The replacement of seed 002's SGD line, on its model and data, for 3 epochs."""
+    x, y = ionosphere()
     findings = {(f.line, f.call): f.replacement for f in check_file(seed("002"))}
     assert findings[(99, "SGD")] == SEED_002_SGD
     # the seed's own values: epochs = 50; learning_rate = 0.1;
@@ -174,57 +156,25 @@ def test_migrated_seed_002_trains_the_ionosphere_model_with_keras2_lrs():
     keras.utils.set_random_seed(7)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # Keras 3 prefers Input() to input_dim=
-        layers = [_evaluate(findings[(99, "Dense")], namespace)]
+        layers = [evaluate(findings[(99, "Dense")], namespace)]
     layers.append(
-        _evaluate("Dense(1, kernel_initializer='normal', activation='sigmoid')", {**namespace})
+        evaluate("Dense(1, kernel_initializer='normal', activation='sigmoid')", {**namespace})
     )
     model = keras.Sequential(layers)
-    sgd = _evaluate(findings[(99, "SGD")], namespace)
+    sgd = evaluate(findings[(99, "SGD")], namespace)
     model.compile(loss="binary_crossentropy", optimizer=sgd, metrics=["accuracy"])
-
-    epochs, batch_size = 3, 28
-    n_train = int(len(x) * (1 - 0.33))  # Keras' validation_split keeps the first rows
-    per_epoch = -(-n_train // batch_size)
-    last = slice((per_epoch - 1) * batch_size, n_train)
-
-    class BeforeLastUpdate(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            if int(self.model.optimizer.iterations) == epochs * per_epoch - 1:
-                opt = self.model.optimizer
-                self.iterations = int(opt.iterations)
-                self.weights = [np.array(v) for v in self.model.trainable_variables]
-                self.momenta = [np.array(m) for m in opt.momentums]
-
     probe = BeforeLastUpdate()
     model.fit(
         x,
         y,
         validation_split=0.33,
-        epochs=epochs,
-        batch_size=batch_size,
+        epochs=EPOCHS,
+        batch_size=BATCH,
         shuffle=False,
         callbacks=[probe],
         verbose=0,
     )
-    assert int(sgd.iterations) == epochs * per_epoch == probe.iterations + 1
-
-    def loss(weights):
-        pred, _ = model.stateless_call(weights, [], x[last])
-        return keras.ops.mean(keras.losses.binary_crossentropy(y[last, None], pred))
-
-    grads = jax.grad(loss)(probe.weights)
-    after = [np.array(m) for m in sgd.momentums]
-    ratios = [
-        ((0.8 * m0 - m1) / g)[np.abs(g) > 1e-3 * np.abs(g).max()]
-        for m0, m1, g in zip(probe.momenta, after, grads, strict=True)
-    ]
-    lr_used = float(np.median(np.concatenate(ratios)))
-    keras2 = 0.1 / (1 + 0.002 * probe.iterations)
-    assert lr_used == pytest.approx(keras2, rel=1e-4)  # neighbours differ by 1.9e-3
-    assert not lr_used == pytest.approx(0.1 / (1 + 0.002 * (probe.iterations - 1)), rel=1e-4)
-    # the lr logged for the epoch and the next lr, from the optimizer's own schedule
-    next_lr = float(keras.ops.convert_to_numpy(sgd.learning_rate))
-    assert next_lr == pytest.approx(0.1 / (1 + 0.002 * int(sgd.iterations)), rel=1e-6)
+    assert_trained_with_keras2_lr(model, sgd, probe, x, y)
 
 
 # --------------------------------------------------------------------------- Python files
@@ -279,7 +229,8 @@ s = "h\u00e9llo"; d = Adam(lr=1e-3, **extra)
             5,
             "optimizers.Nadam",
             ("lr", "decay"),
-            "c = optimizers.Nadam(learning_rate=lrlab.keras.legacy_decay(0.002, 0.004))",
+            # the call keeps its layout: the decay= line goes, the rest stays
+            "c = optimizers.Nadam(\n    learning_rate=lrlab.keras.legacy_decay(0.002, 0.004),\n)",
         ),
         (16, 11, "Dense", ("init",), fixed16),
         (16, 37, "model.fit", ("nb_epoch",), fixed16),
@@ -291,9 +242,10 @@ s = "h\u00e9llo"; d = Adam(lr=1e-3, **extra)
         ast.parse(f.replacement)
 
 
-def test_both_lr_spellings_keep_learning_rate_and_zero_decay_is_dropped():
+def test_both_lr_spellings_keep_lr_and_zero_decay_is_dropped():
+    """Given both, Keras 2 trained with lr= (``kwargs.get("lr", learning_rate)``)."""
     (f,) = check_source("import lrlab.keras\nSGD(lr=0.1, learning_rate=0.2, decay=0.)")
-    assert f.replacement == "SGD(learning_rate=0.2)"
+    assert f.replacement == "SGD(learning_rate=0.1)"
     assert "import lrlab" not in f.message
     (g,) = check_source("SGD(learning_rate=0.2, decay=d)")
     assert g.replacement == "SGD(learning_rate=lrlab.keras.legacy_decay(0.2, d))"
@@ -318,7 +270,7 @@ def test_keras3_default_lrs_match_keras():
 )
 def test_any_migrated_sgd_line_has_the_keras2_lr(lr, decay, momentum, step):
     (f,) = check_source(f"opt = SGD(lr={lr!r}, momentum={momentum!r}, decay={decay!r})")
-    opt = _evaluate(f.replacement.split(" = ", 1)[1], {"SGD": keras.optimizers.SGD, "lrlab": lrlab})
+    opt = evaluate(f.replacement.split(" = ", 1)[1], {"SGD": keras.optimizers.SGD, "lrlab": lrlab})
     assert opt.momentum == momentum
     value = float(keras.ops.convert_to_numpy(opt._learning_rate(step)))
     assert value == pytest.approx(lr / (1 + decay * step), rel=2e-6)
@@ -366,7 +318,7 @@ def test_notebook_cells_are_checked_as_python(tmp_path):
             ("lr", "decay"),
             'sgd = SGD(learning_rate=lrlab.keras.legacy_decay(0.01, 1e-6), name="opt")',
         ),
-        ("nb.ipynb[cell 4]", 2, 1, ("lr",), "Adam(learning_rate=1)"),
+        ("nb.ipynb[cell 4]", 2, 1, ("lr",), "Adam(learning_rate=1.0)"),  # Keras 3 wants a float
     ]
     path.write_text("{not json")
     with pytest.raises(LrlabError, match="not a Jupyter notebook"):
@@ -374,16 +326,6 @@ def test_notebook_cells_are_checked_as_python(tmp_path):
 
 
 # --------------------------------------------------------------------------- CLI
-def lrlab_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lrlab.cli", "migrate", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-        timeout=120,
-    )
-
-
 @needs_seeds
 def test_cli_reports_the_seeds_and_exits_1():
     done = lrlab_cli(*map(str, sorted(SEEDS.glob("*.txt"))))

@@ -28,12 +28,13 @@ ray = pytest.importorskip("ray", reason="Ray is the optional extra lrlab[ray]")
 
 from lrlab.experiments.config import load_config  # noqa: E402
 from lrlab.experiments.engines import get_engine  # noqa: E402
-from lrlab.experiments.engines.base import Engine, TrialResult  # noqa: E402
+from lrlab.experiments.engines.base import Engine  # noqa: E402
 from lrlab.experiments.engines.keras import KerasEngine  # noqa: E402
+from lrlab.experiments.engines.ray import RayEngine, ray_session, task_units  # noqa: E402
 from lrlab.experiments.plan import build_plan  # noqa: E402
-from lrlab.experiments.ray_engine import RayEngine, ray_session, task_units  # noqa: E402
 from lrlab.experiments.runner import run_plan  # noqa: E402
 from lrlab.experiments.store import Store  # noqa: E402
+from lrlab.experiments.trial import TrialResult  # noqa: E402
 
 IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,10 +33,11 @@ import pytest
 
 from datafiles import IONOSPHERE_CSV
 from lrlab.experiments.config import load_config
-from lrlab.experiments.engines.base import Engine, TrialResult
+from lrlab.experiments.engines.base import Engine
 from lrlab.experiments.plan import build_plan
 from lrlab.experiments.runner import run_plan
 from lrlab.experiments.store import Store
+from lrlab.experiments.trial import TrialResult
 
 IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from browser import BrowserError, find_chromium, inspect_page
 from datafiles import IONOSPHERE_CSV
-from lrlab.reporting.browser import BrowserError, find_chromium, inspect_page
 from lrlab.reporting.html import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html.parser
 import io
-import json
 import math
 import re
 import subprocess
@@ -21,8 +20,8 @@ import sys
 import numpy as np
 import pytest
 
-from lrlab.experiments.engines.base import Trial, TrialResult
 from lrlab.experiments.store import Store
+from lrlab.experiments.trial import OptimizerSettings, Trial, TrialResult
 from lrlab.reporting.data import load_report_data
 from lrlab.reporting.figures import (
     curves_figure,
@@ -62,12 +61,12 @@ def _trial(label, sched, spec, unit, plateau, lr, seed) -> Trial:
     return Trial(
         key=f"{label}|seed={seed}",
         config=label,
-        schedule=sched,
-        spec=spec,
-        plateau=plateau,
+        schedule_label=sched,
+        schedule=parse(spec),
+        plateau=parse(plateau) if plateau else None,
         monitor="val_loss",
-        optimizer="sgd",
-        optimizer_json=json.dumps({"type": "sgd"}),
+        optimizer_label="sgd",
+        optimizer=OptimizerSettings.from_dict({"type": "sgd"}),
         lr=lr,
         seed=seed,
         split_seed=seed,

@@ -13,8 +13,9 @@ import pytest
 
 from datafiles import IONOSPHERE_CSV
 from lrlab.errors import LrlabError
+from lrlab.experiments.find_lr import run_range_test
 from lrlab.experiments.store import Store
-from lrlab.reporting.find_lr import range_test_figure, run_range_test
+from lrlab.reporting.find_lr import range_test_figure
 
 IONOSPHERE = IONOSPHERE_CSV
 DATASET = f"csv:{IONOSPHERE}" if IONOSPHERE.is_file() else "breast_cancer"

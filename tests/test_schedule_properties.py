@@ -228,6 +228,47 @@ def test_spec_and_dict_round_trip(name, data):
     assert from_dict(json.loads(json.dumps(s.to_dict()))) == s
 
 
+# --------------------------------------------------------------------------- per update
+def _lr_table_before_per_update(schedule, epochs, steps_per_epoch, unit):
+    """experiments/plan.py's ``schedule_lr_table`` as it was defined before ``per_update``."""
+    if unit == "epoch":
+        return np.repeat(schedule.curve(epochs), steps_per_epoch)
+    return schedule.curve(epochs * steps_per_epoch)
+
+
+@pytest.mark.parametrize("name", CURVE_NAMES)
+@settings(max_examples=20)
+@given(
+    data=st.data(),
+    epochs=st.integers(0, 30),
+    steps_per_epoch=st.integers(1, 12),
+    unit=st.sampled_from(["step", "epoch"]),
+)
+def test_per_update_is_the_lr_of_every_update(name, data, epochs, steps_per_epoch, unit):
+    s = data.draw(STRATEGIES[name])
+    lrs = s.per_update(epochs, steps_per_epoch, unit)
+    assert lrs.dtype == np.float64 and lrs.shape == (epochs * steps_per_epoch,)
+    old = _lr_table_before_per_update(s, epochs, steps_per_epoch, unit)
+    np.testing.assert_array_equal(lrs, old)
+    updates = range(epochs * steps_per_epoch)
+    index = [t // steps_per_epoch if unit == "epoch" else t for t in updates]
+    # one step at a time (Python floats) agrees with the vectorised curve to rounding
+    np.testing.assert_allclose(lrs, [s(i) for i in index], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((3, 2, "epochs"), "unit must be 'step' or 'epoch'"),
+        ((-1, 2), "epochs must be an integer >= 0"),
+        ((3, 2.5), "steps_per_epoch must be an integer >= 0"),
+    ],
+)
+def test_per_update_rejects_bad_arguments(args, message):
+    with pytest.raises(ScheduleError, match=message):
+        Constant(0.1).per_update(*args)
+
+
 # --------------------------------------------------------------------------- value bounds
 HUGE_STEPS = np.array([0, 1, 2, 10, 999, 10**6, 10**9, 10**12, 2**53], dtype=np.float64)
 

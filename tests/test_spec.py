@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cases import EXAMPLES, VARIANTS
 from lrlab import parse
 from lrlab.errors import LrlabError, ScheduleError, SpecError
 from lrlab.schedules import (
@@ -19,7 +20,6 @@ from lrlab.schedules import (
     Constant,
     Cosine,
     Cyclic,
-    Linear,
     OneCycle,
     Piecewise,
     Plateau,
@@ -289,62 +289,48 @@ def test_arbitrary_unicode_raises_only_lrlab_errors(spec):
 
 
 # --------------------------------------------------------------------------- numeric edges
-# A valid instance of every schedule, as keyword arguments; numeric edge values replace one
-# argument at a time.
-EXAMPLES: dict[str, dict] = {
-    "constant": {"lr": 0.1},
-    "time_decay": {"lr": 0.1, "decay": 0.01, "cumulative": True},
-    "inverse_time": {"lr": 0.1, "decay_steps": 10, "decay_rate": 0.5},
-    "exponential": {"lr": 0.1, "decay_steps": 10, "decay_rate": 0.5},
-    "exp_decay": {"lr": 0.1, "k": 0.1},
-    "step_decay": {"lr": 0.1, "drop": 0.5, "every": 10, "offset": 1},
-    "multistep": {"lr": 0.1, "milestones": [10, 20], "gamma": 0.1},
-    "piecewise": {"boundaries": [10, 20], "values": [0.1, 0.01, 0.001]},
-    "polynomial": {"lr": 0.1, "decay_steps": 100, "end_lr": 0.001, "power": 2.0, "cycle": True},
-    "cosine": {"lr": 0.0, "decay_steps": 100, "alpha": 0.1, "warmup_target": 0.1,
-               "warmup_steps": 10},
-    "cosine_annealing": {"lr": 0.1, "t_max": 50, "eta_min": 0.001},
-    "cosine_restarts": {"lr": 0.1, "first_decay_steps": 10, "t_mul": 1.5, "m_mul": 0.9,
-                        "alpha": 0.1},
-    "one_cycle": {"max_lr": 0.1, "total_steps": 100, "pct_start": 0.3, "div_factor": 25.0,
-                  "final_div_factor": 1e4, "three_phase": True},
-    "cyclic": {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 10, "step_size_down": 5,
-               "mode": "exp_range", "gamma": 0.99},
-    "linear": {"start": 0.1, "end": 0.0, "steps": 100},
-    "inverse_sqrt": {"lr": 0.1, "warmup_steps": 10, "timescale": 20},
-    "wsd": {"lr": 0.1, "warmup_steps": 10, "stable_steps": 10, "decay_steps": 10,
-            "min_lr": 0.01},
-    "warmup": {"steps": 10, "schedule": Constant(0.1), "start": 0.01},
-    "sequence": {"schedules": [Constant(0.1), Linear(0.1, 0.0, 10)], "boundaries": [10]},
-    "scale": {"factor": 0.5, "schedule": Constant(0.1)},
-    "lr_range": {"start": 1e-5, "end": 1.0, "steps": 100},
-    "plateau": {"factor": 0.5, "patience": 3, "min_delta": 0.001, "cooldown": 1, "min_lr": 1e-4},
-}  # fmt: skip
+# A valid instance of every schedule (its EXAMPLE, the shared variants, and a few more whose
+# arguments take other code paths); numeric edge values replace one argument at a time.
+EDGE_CASES: dict[str, str] = {
+    **EXAMPLES,
+    **VARIANTS,
+    "polynomial-cycle": "polynomial(0.1, decay_steps=100, end_lr=0.001, power=2.0, cycle=true)",
+    "inverse_sqrt-timescale": "inverse_sqrt(0.1, warmup_steps=10, timescale=20)",
+    "warmup-start": "warmup(10, constant(0.1), start=0.01)",
+    "cosine_restarts-alpha": "cosine_restarts(0.1, 10, t_mul=1.5, m_mul=0.9, alpha=0.1)",
+}
 
 EDGE_VALUES = [0, -1, -1e-300, float("nan"), float("inf"), float("-inf"), 1e300, 2**60, 2**53]
 
 
-def test_every_schedule_has_an_example():
+def test_every_registered_schedule_has_an_example_of_its_own():
+    for name, cls in REGISTRY.items():
+        assert "EXAMPLE" in vars(cls), f"give {cls.__name__} an EXAMPLE spec"
+        example = parse(cls.EXAMPLE)
+        assert type(example) is cls and example.name == name
+        assert parse(str(example)) == example
     assert set(EXAMPLES) == set(REGISTRY)
-    for name, kwargs in EXAMPLES.items():
-        REGISTRY[name](**kwargs)
 
 
-def _numeric_fields(name: str) -> list[str]:
-    cls = REGISTRY[name]
-    skip = set(cls.BOOL_FIELDS) | set(cls.STR_CHOICES) | set(cls.SCHEDULE_FIELDS)
-    skip |= set(cls.SCHEDULE_LIST_FIELDS)
-    return [f.name for f in dataclasses.fields(cls) if f.name not in skip]
+def _keyword_arguments(case: str) -> dict:
+    s = parse(EDGE_CASES[case])
+    return {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
 
 
-CASES = [(n, f, v) for n in sorted(EXAMPLES) for f in _numeric_fields(n) for v in EDGE_VALUES]
+def _numeric_fields(case: str) -> list[str]:
+    cls = type(parse(EDGE_CASES[case]))
+    skip = {"bool", "choice", "schedule", "schedules"}
+    return [name for name, field in cls.field_types().items() if field.kind not in skip]
+
+
+CASES = [(c, f, v) for c in sorted(EDGE_CASES) for f in _numeric_fields(c) for v in EDGE_VALUES]
 
 
 @pytest.mark.parametrize("name, field, value", CASES, ids=[f"{n}-{f}-{v}" for n, f, v in CASES])
 def test_numeric_edge_values_give_a_clear_error_or_finite_values(name, field, value):
-    kwargs = dict(EXAMPLES[name])
-    cls = REGISTRY[name]
-    if field in cls.INT_LIST_FIELDS or field in cls.FLOAT_LIST_FIELDS:
+    kwargs = _keyword_arguments(name)
+    cls = type(parse(EDGE_CASES[name]))
+    if cls.field_types()[field].kind in ("ints", "floats"):
         kwargs[field] = [*kwargs[field][:-1], value]  # the edge value as the last entry
     else:
         kwargs[field] = value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -13,20 +12,21 @@ import time
 
 import pytest
 
-from lrlab.experiments.engines.base import Trial, TrialResult
 from lrlab.experiments.store import DirectoryLock, LockedError, Store, StoreError
+from lrlab.experiments.trial import OptimizerSettings, Trial, TrialResult
+from lrlab.spec import parse
 
 
 def trial(seed: int = 0, config: str = "constant") -> Trial:
     return Trial(
         key=f"{config}|seed={seed}",
         config=config,
-        schedule=config,
-        spec="constant(0.1)",
+        schedule_label=config,
+        schedule=parse("constant(0.1)"),
         plateau=None,
         monitor="val_loss",
-        optimizer="sgd",
-        optimizer_json=json.dumps({"type": "sgd", "momentum": 0.8}),
+        optimizer_label="sgd",
+        optimizer=OptimizerSettings.from_dict({"type": "sgd", "momentum": 0.8}),
         lr=None,
         seed=seed,
         split_seed=seed,
@@ -139,3 +139,30 @@ def test_lock_is_released_when_its_holder_is_killed(tmp_path):
         except LockedError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_the_store_gives_back_the_validated_config_and_what_a_seed_varied(tmp_path):
+    from lrlab.experiments.config import config_from_dict
+
+    raw = {
+        "experiment": {"seeds": 3, "vary": ["split", "order"]},
+        "data": {"dataset": "digits", "split": "tail"},
+        "model": "mlp(hidden=[8])",
+        "training": {"epochs": 2, "batch_size": 16},
+        "optimizers": {"adamw": "adamw"},
+        "schedules": {"c": "constant(0.1)", "p": {"spec": "constant(0.1)", "plateau": "plateau"}},
+    }
+    config = config_from_dict(raw)
+    with Store.open(tmp_path, create=True) as store:
+        assert store.config() is None  # nothing stored yet
+        store.initialize({"canonical": config.canonical()})
+        back = store.config()
+    assert back is not None and back.canonical() == config.canonical()
+    assert back.varied == ["order"]  # a tail split is the same for every seed
+    assert back.parsed_schedule("p") == config.parsed_schedule("p")
+    assert back.optimizers["adamw"]["weight_decay"] == 0.004  # the default, kept
+    raw["data"] = {"dataset": "digits"}
+    raw["experiment"].pop("vary")
+    assert config_from_dict(raw).varied == ["split", "init", "order"]
+    raw["data"]["validation"] = "csv:holdout.csv"
+    assert config_from_dict(raw).varied == ["init", "order"]

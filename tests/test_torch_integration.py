@@ -62,7 +62,7 @@ def train(model, opt, sched, steps: int, metrics=None, seed: int = 0) -> list[fl
 def test_every_registered_schedule_has_a_case(schedule_cases):
     curves = {name for name, cls in REGISTRY.items() if not cls.reactive}
     covered = {lrlab.parse(spec).name for spec in schedule_cases.values()}
-    assert covered == curves, "add the new schedule to SCHEDULE_CASES in tests/conftest.py"
+    assert covered == curves, "give the new schedule class an EXAMPLE (tests/cases.py)"
 
 
 def test_every_schedule_is_the_lr_of_every_torch_update(schedule_case):

@@ -36,8 +36,8 @@ __all__ = [
 def compare(*args, **kwargs):
     """Compare schedules on a model and data over many seeds; returns the results table.
 
-    See :func:`lrlab.experiments.api.compare` (imported on first use).
+    See :func:`lrlab.api.compare` (imported on first use).
     """
-    from lrlab.experiments.api import compare as _compare
+    from lrlab.api import compare as _compare
 
     return _compare(*args, **kwargs)

@@ -119,20 +119,47 @@ def demo(output: Path) -> None:
     default=None,
     help="Scan every file as prose with code inside (the default for non-.py files).",
 )
-def migrate(files: tuple[Path, ...], as_text: bool | None) -> int:
-    """Report Keras 2 optimizer arguments (lr=, decay=) that Keras 3 rejects or ignores.
+@click.option("--diff", "show_diff", is_flag=True, help="Print the fixes as a unified diff.")
+@click.option("--write", is_flag=True, help="Apply the fixes to the files, in place.")
+def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, write: bool) -> int:
+    """Report (or, with --diff/--write, fix) Keras 2 arguments Keras 3 rejects or ignores.
 
-    Prints FILE:LINE:COL: message and the replacement line for each; exit 1 when it
-    finds any, 0 when clean, 2 when a file cannot be read or parsed. Never runs the code.
+    Without a flag: FILE:LINE:COL: message and the replacement for each call. --diff:
+    a unified diff on stdout, nothing changed. --write: the files rewritten in place
+    (atomically; comments and layout outside the fixed spans kept). Exit 1 when a legacy
+    call is left in the files on disk (reported, in the diff, or to fix by hand after
+    --write), 0 when none, 2 when a file cannot be read or parsed (nothing written).
     """
-    from lrlab.migrate import check_files
+    if show_diff and write:
+        raise LrlabError("--diff and --write: choose one (--diff shows, --write applies)")
+    from lrlab.migrate import migrate_files
 
-    findings = check_files(files, text=as_text)
-    for finding in findings:
-        click.echo(finding.format())
-    if findings:
-        click.echo(f"lrlab migrate: {len(findings)} call(s) to change", err=True)
-    return 1 if findings else 0
+    migrations = migrate_files(files, text=as_text)
+    if not (show_diff or write):
+        findings = [finding for m in migrations for finding in m.findings]
+        for finding in findings:
+            click.echo(finding.format())
+        if findings:
+            click.echo(f"lrlab migrate: {len(findings)} call(s) to change", err=True)
+        return 1 if findings else 0
+    by_hand = [f for m in migrations for f in (m.by_hand if show_diff else m.remaining)]
+    fixed = sum(len(m.findings) - len(m.by_hand) for m in migrations)
+    for migration in migrations:
+        if show_diff:
+            click.echo(migration.diff(), nl=False)
+        elif migration.write():
+            click.echo(f"lrlab migrate: fixed {migration.path}", err=True)
+    for finding in by_hand:  # stdout stays a pure diff with --diff
+        click.echo(finding.format(), err=show_diff)
+    changed = sum(m.changed for m in migrations)
+    done = "to fix" if show_diff else "fixed"
+    click.echo(
+        f"lrlab migrate: {fixed} call(s) {done} in {changed} file(s), "
+        f"{len(by_hand)} left to fix by hand",
+        err=True,
+    )
+    still_legacy = by_hand or (show_diff and changed)
+    return 1 if still_legacy else 0
 
 
 # --------------------------------------------------------------------------- experiments
@@ -154,7 +181,9 @@ def migrate(files: tuple[Path, ...], as_text: bool | None) -> int:
 @click.option(
     "--memory",
     default=None,
-    help="Population engine: memory for one chunk of trials, e.g. 512MB (default 1GB).",
+    envvar="LRLAB_MEMORY",
+    help="Population engine: memory for one chunk of trials, e.g. 512MB (default 1GB; "
+    "also LRLAB_MEMORY).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option(
@@ -198,18 +227,11 @@ def run(
 
     use_compilation_cache()  # before anything imports JAX
     from lrlab.analysis.results import results_from_store
-    from lrlab.experiments.runner import run_experiment
+    from lrlab.experiments.memory import parse_memory
+    from lrlab.experiments.runner import run_experiment, run_on_ray
 
-    if memory is not None:  # read by the population engine (also settable as LRLAB_MEMORY)
-        import os
-
-        from lrlab.experiments.engines.population import parse_memory
-
-        os.environ["LRLAB_MEMORY"] = str(parse_memory(memory))
-
-    if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.ray_engine)
-        from lrlab.experiments.ray_engine import run_on_ray
-
+    options = {"memory": parse_memory(memory) if memory is not None else None}
+    if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.engines.ray)
         summary = run_on_ray(
             experiment,
             address=None if ray_address == "local" else ray_address,
@@ -221,10 +243,15 @@ def run(
             task_cpus=task_cpus,
             task_gpus=task_gpus,
             max_retries=max_retries,
+            engine_options=options,
         )
     else:
-        summary = run_experiment(experiment, out=out, new=new, engine=engine, quiet=quiet)
-    results_from_store(summary.out).print()
+        summary = run_experiment(
+            experiment, out=out, new=new, engine=engine, quiet=quiet, engine_options=options
+        )
+    from lrlab.reporting.tables import print_results
+
+    print_results(results_from_store(summary.out))
 
 
 @cli.command()
@@ -265,13 +292,17 @@ def report(
 
     table = results_from_store(directory, metric=metric, baseline=baseline)
     if fmt == "markdown":
-        click.echo(table.to_markdown(), nl=False)
+        from lrlab.reporting.tables import results_markdown
+
+        click.echo(results_markdown(table), nl=False)
     elif fmt == "json":
         from lrlab.experiments.export import json_ready
 
         click.echo(json.dumps(json_ready(table.to_dicts()), indent=2, allow_nan=False))
     else:
-        table.print()
+        from lrlab.reporting.tables import print_results
+
+        print_results(table)
     if html_path is not None or png_dir is not None:  # lrlab.reporting.html
         import shlex
 
@@ -350,8 +381,9 @@ def find_lr_cmd(
     Ramps the lr from --start to --end over --steps updates, plots the loss against the lr
     (log axis) with the suggestion marked, and prints the suggested lr.
     """
+    from lrlab.experiments.find_lr import run_range_test
     from lrlab.reporting.figures import save_png
-    from lrlab.reporting.find_lr import range_test_figure, run_range_test
+    from lrlab.reporting.find_lr import range_test_figure
 
     run = run_range_test(
         experiment,
@@ -375,9 +407,6 @@ def find_lr_cmd(
     if test.stopped_early:
         click.echo(f"  (stopped after {len(test.lrs)} updates: the loss diverged)")
     click.echo(f"wrote {output}", err=True)
-
-
-# (commands of the integrations, experiments and reports modules are added below)
 
 
 def main(argv: list[str] | None = None) -> int:

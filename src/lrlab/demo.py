@@ -2,7 +2,7 @@
 
 Offline (scikit-learn's breast cancer data), through the same runner and store as
 ``lrlab run``: an MLP 30 -> Dense(34, relu) -> Dense(1, sigmoid) trained with SGD
-(momentum 0.8) for 50 epochs under each schedule of :data:`lrlab.seeds.SEED_SCHEDULES`
+(momentum 0.8) for 50 epochs under each schedule of :data:`lrlab.tutorials.SEED_SCHEDULES`
 (written per epoch, as the tutorials do). Writes to the output folder:
 
 - ``store.sqlite``: every trial (rerunning the demo resumes; nothing is retrained);
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lrlab.seeds import SEED_SCHEDULES
+from lrlab.tutorials import SEED_SCHEDULES
 
 EPOCHS = 50
 SEEDS = 10
@@ -54,7 +54,7 @@ def run_demo(output: Path) -> None:
     from lrlab.experiments.store import Store
     from lrlab.fileio import write_atomic
     from lrlab.reporting.plots import plot_schedules
-    from lrlab.reporting.tables import curve_table
+    from lrlab.reporting.tables import curve_table, print_results, results_markdown
     from lrlab.spec import parse
 
     output = Path(output)
@@ -81,9 +81,9 @@ def run_demo(output: Path) -> None:
     run_plan(plan, out=output, new=new)
 
     table = results_from_store(output)
-    table.print()
+    print_results(table)
     written += [
-        write_atomic(output / "results.md", f"# {table.title}\n\n{table.to_markdown()}"),
+        write_atomic(output / "results.md", f"# {table.title}\n\n{results_markdown(table)}"),
         write_atomic(output / "trials.csv", export_trials(output, "csv")),
     ]
     written.append(plot_metric_curves(output, "val_accuracy", output / "val_accuracy.png"))

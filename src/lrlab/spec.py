@@ -26,18 +26,22 @@ from typing import Any
 
 from lrlab.errors import LrlabError, ScheduleError, SpecError
 from lrlab.schedules import REGISTRY, Schedule
+from lrlab.schedules.serialize import MAX_DEPTH, describe, format_spec, signature
+from lrlab.schedules.serialize import from_dict as schedule_from_dict
 
+# format_spec, schedule_from_dict, signature and describe live in lrlab.schedules.serialize
+# (the schedules write their own text); they are re-exported here for existing callers.
 __all__ = [
     "parse",
     "format_spec",
     "schedule_from_dict",
     "signature",
+    "describe",
     "MAX_SPEC_LENGTH",
     "MAX_DEPTH",
 ]
 
 MAX_SPEC_LENGTH = 4096
-MAX_DEPTH = 24
 
 _TOKEN = re.compile(
     r"""
@@ -352,92 +356,4 @@ def _unpack_value(text: str, value: Any) -> Any:
     return value
 
 
-# --------------------------------------------------------------------------- formatting
-def _format_value(value: Any) -> str:
-    if isinstance(value, Schedule):
-        return format_spec(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
-    return repr(value)
-
-
-def format_spec(schedule: Schedule) -> str:
-    """The canonical spec of a schedule: ``parse(format_spec(s)) == s``.
-
-    The leading ``POSITIONAL`` arguments are written by position, the rest by keyword,
-    and arguments equal to their default are left out.
-    """
-    parts = []
-    positional = getattr(type(schedule), "POSITIONAL", 1)
-    for index, f in enumerate(dataclasses.fields(schedule)):
-        value = getattr(schedule, f.name)
-        has_default = f.default is not dataclasses.MISSING
-        if has_default and value == f.default and type(value) is type(f.default):
-            continue
-        if index < positional and not has_default and len(parts) == index:
-            parts.append(_format_value(value))
-        else:
-            parts.append(f"{f.name}={_format_value(value)}")
-    return f"{schedule.name}({', '.join(parts)})"
-
-
-def signature(cls: type[Schedule]) -> str:
-    """``name(arg, arg=default, ...)`` for ``lrlab list`` and error hints."""
-    parts = []
-    for f in dataclasses.fields(cls):
-        if f.default is dataclasses.MISSING:
-            parts.append(f.name)
-        else:
-            parts.append(f"{f.name}={_format_value(f.default)}")
-    return f"{cls.name}({', '.join(parts)})"
-
-
-# --------------------------------------------------------------------------- dicts
-def schedule_from_dict(data: Any, _depth: int = 1) -> Schedule:
-    """Build a schedule from :meth:`Schedule.to_dict` output (nested dicts for nested schedules).
-
-    Raises :class:`ScheduleError` (one line naming the fault) for anything else, including
-    nesting deeper than ``MAX_DEPTH``.
-
-    >>> schedule_from_dict({"name": "constant", "lr": 0.1})
-    Constant(lr=0.1)
-    """
-    if _depth > MAX_DEPTH:
-        raise ScheduleError(f"schedule dict nested deeper than {MAX_DEPTH} levels")
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        raise ScheduleError(f"a schedule dict needs a 'name' string, got {data!r:.80}")
-    cls = REGISTRY.get(data["name"])
-    if cls is None:
-        raise ScheduleError(f"unknown schedule {data['name']!r}; run 'lrlab list' for the names")
-    fields = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key == "name":
-            continue
-        if key not in fields:
-            raise ScheduleError(
-                f"{cls.name} has no argument {key!r}; valid: {', '.join(sorted(fields))}"
-            )
-        if isinstance(value, dict):
-            value = schedule_from_dict(value, _depth + 1)
-        elif isinstance(value, list):
-            value = [schedule_from_dict(v, _depth + 1) if isinstance(v, dict) else v for v in value]
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as err:  # missing required argument
-        raise ScheduleError(f"{cls.name}: {err}; signature: {signature(cls)}") from None
-
-
-def describe(cls: type[Schedule]) -> str:
-    """The first line of a schedule class's docstring."""
-    return (cls.__doc__ or "").strip().splitlines()[0].replace("``", "")
-
-
-__all__ += ["describe", "LrlabError", "parse_call"]
+__all__ += ["LrlabError", "parse_call"]

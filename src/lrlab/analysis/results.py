@@ -7,9 +7,10 @@ t-test and Wilcoxon p-values, Cohen's ``d_z``); the mean train/validation gap; a
 many trials diverged or failed. Rows are ranked best first. Diverged and failed trials
 carry no final value, so they are counted, not averaged.
 
-:class:`ResultTable` is a plain list of :class:`ResultRow` dataclasses (no pandas needed):
-print it, ``to_markdown()`` it, ``to_dicts()`` it, or ``to_pandas()`` when pandas is
-installed.
+:class:`ResultTable` is plain data: a list of :class:`ResultRow` dataclasses (no pandas
+needed) with what they measure; ``to_dicts()`` it, or ``to_pandas()`` when pandas is
+installed. Rendering it (the terminal table, Markdown, the cells and the footnote) is
+:mod:`lrlab.reporting.tables`' job: ``print_results(table)``, ``results_markdown(table)``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lrlab.analysis.comparisons import compare_seed_maps
 from lrlab.analysis.stats import Paired, Summary, paired, rank, summarize
 
 __all__ = ["ResultRow", "ResultTable", "results_from_store"]
@@ -63,7 +65,11 @@ class ResultRow:
 
 @dataclasses.dataclass
 class ResultTable:
-    """Rows best first, with what they measure; ``table[0]`` is the best config."""
+    """Rows best first, with what they measure; ``table[0]`` is the best config.
+
+    Plain data: :mod:`lrlab.reporting.tables` renders it (``print_results(table)``,
+    ``results_markdown(table)``, ``results_cells(table)``, ``results_footnote(table)``).
+    """
 
     rows: list[ResultRow]
     metric: str
@@ -105,133 +111,6 @@ class ResultTable:
         import pandas as pd
 
         return pd.DataFrame(self.to_dicts())
-
-    def to_markdown(self) -> str:
-        """A Markdown table with the same columns as the terminal table."""
-        head, body = self.cells()
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
-        return "\n".join(lines) + "\n\n" + self.footnote() + "\n"
-
-    def footnote(self) -> str:
-        better = "higher" if self.higher_is_better else "lower"
-        return (
-            f"{self.metric} ({better} is better): mean ± std over seeds, 95% t-interval; "
-            f"Δ = config − {self.baseline} paired by seed, with 95% interval, paired t-test and "
-            "Wilcoxon p-values and Cohen's d_z; P(better) = share of paired seeds where the "
-            f"config beats the baseline (ties half) [Wilson 95% interval, %]; vs {self.baseline}: "
-            "better/worse when the Holm-adjusted Wilcoxon test and the bootstrap interval agree, "
-            "else not yet ~seeds needed (80% power); gap = train − validation (positive: "
-            "overfit)."
-            + _varied(self.vary)
-            + (f"\nVerdict: {self.verdict}" if self.verdict else "")
-            + "".join(
-                f"\n- {r.verdict}"
-                for r in self.rows
-                if r.verdict and len(self.rows) <= 8 and r.verdict not in self.verdict
-            )
-            + (
-                f"\n{self.comparison.ranks.sentence}"
-                if self.comparison and self.comparison.ranks
-                else ""
-            )
-        )
-
-    def cells(self) -> tuple[list[str], list[list[str]]]:
-        """Header and formatted cells of every row (shared by terminal and Markdown)."""
-        head = [
-            "rank",
-            "config",
-            "n",
-            f"{self.metric} mean ± std",
-            "95% CI",
-            f"Δ vs {self.baseline} [95% CI]",
-            "p (t)",
-            "p (Wilcoxon)",
-            "d_z",
-            "P(better)",
-            f"vs {self.baseline}",
-            "gap",
-            "diverged",
-        ]
-        body = []
-        for r in self.rows:
-            if r.is_baseline:
-                delta, pt, pw, dz, pb, says = "baseline", "", "", "", "", ""
-            else:
-                lo, hi = 100 * r.p_better_ci_low, 100 * r.p_better_ci_high
-                pb = f"{r.p_better:.0%} [{lo:.0f}–{hi:.0f}]" if math.isfinite(r.p_better) else "–"
-                says = _says(r)
-                delta = f"{_f(r.diff, sign=True)} [{_f(r.diff_ci_low)}, {_f(r.diff_ci_high)}]"
-                pt, pw, dz = _p(r.p_ttest), _p(r.p_wilcoxon), _f(r.cohen_dz, 2)
-            bad = f"{r.diverged}" + (f" (+{r.failed} failed)" if r.failed else "")
-            body.append(
-                [
-                    str(r.rank),
-                    r.config,
-                    str(r.n),
-                    f"{_f(r.mean)} ± {_f(r.std)}",
-                    f"[{_f(r.ci_low)}, {_f(r.ci_high)}]",
-                    delta,
-                    pt,
-                    pw,
-                    dz,
-                    pb,
-                    says,
-                    _f(r.gap, sign=True),
-                    bad,
-                ]
-            )
-        return head, body
-
-    def print(self, console=None) -> None:
-        """Print the table with rich (stdout)."""
-        from lrlab.reporting.tables import results_table
-
-        results_table(self).print(console)
-
-    def __str__(self) -> str:
-        return self.to_markdown()
-
-
-def _f(x: float, digits: int = 4, sign: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "+inf" if x > 0 else "-inf"
-    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
-
-
-def _varied(vary: tuple[str, ...] | None) -> str:
-    """' Paired seeds: each seed varied the split and the init only (the order was fixed).'"""
-    if vary is None:
-        return ""
-    sources = ("split", "init", "order")
-    on = [f"the {v}" for v in sources if v in vary]
-    off = [f"the {v}" for v in sources if v not in vary]
-
-    def say(xs: list[str]) -> str:
-        return " and ".join([", ".join(xs[:-1]), xs[-1]] if len(xs) > 1 else xs)
-
-    if not on:
-        return " Paired seeds: nothing varied between seeds (split, init and order fixed)."
-    fixed = f" only ({say(off)} {'was' if len(off) == 1 else 'were'} fixed)" if off else ""
-    return f" Paired seeds: each seed varied {say(on)}{fixed}."
-
-
-def _says(r: ResultRow) -> str:
-    """The row's verdict against the baseline in two words (the sentence is ``r.verdict``)."""
-    if not r.verdict:
-        return "–"
-    if r.better is not None:
-        return "better" if r.better else "worse"
-    return f"not yet ~{r.seeds_needed}" if r.seeds_needed else "no difference"
-
-
-def _p(p: float) -> str:
-    if p is None or math.isnan(p):
-        return "–"
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def build_table(
@@ -288,8 +167,6 @@ def build_table(
 
 def _honest(values, labels, baseline, higher_is_better):
     """The honest comparison of the configs (None when there are none)."""
-    from lrlab.analysis.comparisons import compare_seed_maps
-
     if not labels:
         return None
     return compare_seed_maps(
@@ -324,12 +201,13 @@ def results_from_store(
     (``val_loss``, ``accuracy``, ``train_val_gap``...) can be chosen.
     """
     from lrlab.errors import LrlabError
-    from lrlab.experiments.plan import higher_is_better
     from lrlab.experiments.store import Store
+    from lrlab.experiments.trial import higher_is_better
 
     with Store.open(directory) as store:
         meta = store.meta()
         trials = store.trials()
+        config = store.config()
     labels = list(meta.get("labels") or [])
     for t in trials:
         if t.config not in labels:
@@ -367,21 +245,6 @@ def results_from_store(
         failed=failed,
         title=str(meta.get("title", "")),
         out=Path(directory),
-        vary=_vary_of(meta),
+        vary=config.varied if config is not None else None,
     )
 
-
-def _vary_of(meta: dict[str, Any]) -> list[str] | None:
-    """What a seed varied, from the stored experiment file: its ``vary`` (default: all three),
-    less the split when it cannot vary (Keras' fixed ``tail`` split, or a holdout file)."""
-    import tomllib
-
-    try:
-        config = tomllib.loads(meta.get("config_text") or "")
-    except tomllib.TOMLDecodeError:
-        return None
-    vary = list(config.get("experiment", {}).get("vary", ["split", "init", "order"]))
-    data = config.get("data", {})
-    if data.get("split") == "tail" or isinstance(data.get("validation"), str):
-        vary = [v for v in vary if v != "split"]
-    return vary

@@ -13,7 +13,7 @@ is optional)::
     metric = "val_accuracy"     # what the statistics compare (val_/train metrics, loss)
     baseline = "constant"       # the config the others are compared with (a table label)
     vary = ["split", "init", "order"]   # what a seed changes (see below)
-    engine = "auto"             # auto | keras (a population engine may be added)
+    engine = "auto"             # auto | keras | population (auto: population if it can)
 
     [data]
     dataset = "ionosphere"      # see lrlab.experiments.datasets
@@ -58,16 +58,37 @@ hold it fixed (at seed 0) across seeds.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
-from lrlab.errors import LrlabError
+from lrlab.errors import SpecError
+from lrlab.experiments.config_errors import (
+    EXAMPLES,
+    ConfigError,
+    close_match,
+    show_value,
+    spec_problem,
+    table_key,
+    translate,
+)
+from lrlab.experiments.engine_registry import engine_names
+from lrlab.experiments.optimizers import OPTIMIZERS
+from lrlab.experiments.trial import METRICS
+from lrlab.schedules import Plateau, Schedule
+from lrlab.spec import parse
 
 __all__ = [
     "ConfigError",
@@ -80,23 +101,7 @@ __all__ = [
 
 MAX_SEEDS = 10_000
 MAX_EPOCHS = 1_000_000
-CLASSIFICATION_METRICS = ("accuracy", "auc", "precision", "recall")
-REGRESSION_METRICS = ("mae", "mse")
 VARY = ("split", "init", "order")
-
-
-class ConfigError(LrlabError):
-    """An experiment file is invalid: ``<file>: <field.path>: <problem>; <fix>``."""
-
-    def __init__(self, source: str, path: str, problem: str, fix: str = ""):
-        self.source, self.path, self.problem, self.fix = source, path, problem, fix
-        where = f"{path}: " if path else ""
-        tail = f"; {fix}" if fix else ""
-        super().__init__(_one_line(f"{source}: {where}{problem}{tail}"))
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 # --------------------------------------------------------------------------- schema
@@ -194,11 +199,11 @@ class TrainingTable(_Table):
     def _metrics(cls, v: list[str] | None) -> list[str] | None:
         if v is None:
             return v
-        known = CLASSIFICATION_METRICS + REGRESSION_METRICS
+        known = tuple(METRICS)
         for m in v:
             if m not in known:
                 raise ValueError(
-                    f"unknown metric {m!r}{_close(m, known)}; known: {', '.join(known)}"
+                    f"unknown metric {m!r}{close_match(m, known)}; known: {', '.join(known)}"
                 )
         if len(set(v)) != len(v):
             raise ValueError(f"lists a metric twice: {v!r}")
@@ -211,54 +216,29 @@ class _Optimizer(_Table):
     schedules: list[str] | None = None
 
 
-class SGD(_Optimizer):
-    type: Literal["sgd"]
-    momentum: Beta = 0.0
-    nesterov: bool = False
-    weight_decay: NonNegFloat | None = None
+#: the type (and bounds) of each optimizer argument; the defaults are in OPTIMIZERS
+_ARGUMENT_TYPES: dict[str, Any] = {
+    "momentum": Beta,
+    "nesterov": bool,
+    "beta_1": Beta,
+    "beta_2": Beta,
+    "epsilon": Epsilon,
+    "amsgrad": bool,
+    "rho": Beta,
+    "centered": bool,
+    "initial_accumulator_value": NonNegFloat,
+    "weight_decay": NonNegFloat | None,
+}
 
-
-class Adam(_Optimizer):
-    type: Literal["adam"]
-    beta_1: Beta = 0.9
-    beta_2: Beta = 0.999
-    epsilon: Epsilon = 1e-7
-    amsgrad: bool = False
-    weight_decay: NonNegFloat | None = None
-
-
-class AdamW(Adam):
-    type: Literal["adamw"]  # type: ignore[assignment]
-    weight_decay: NonNegFloat | None = 0.004
-
-
-class RMSprop(_Optimizer):
-    type: Literal["rmsprop"]
-    rho: Beta = 0.9
-    momentum: Beta = 0.0
-    epsilon: Epsilon = 1e-7
-    centered: bool = False
-
-
-class Adagrad(_Optimizer):
-    type: Literal["adagrad"]
-    initial_accumulator_value: NonNegFloat = 0.1
-    epsilon: Epsilon = 1e-7
-
-
-class Adadelta(_Optimizer):
-    type: Literal["adadelta"]
-    rho: Beta = 0.95
-    epsilon: Epsilon = 1e-7
-
-
+#: optimizer type -> the schema of its table (type, clipnorm, schedules and its arguments)
 OPTIMIZER_TYPES: dict[str, type[_Optimizer]] = {
-    "sgd": SGD,
-    "adam": Adam,
-    "adamw": AdamW,
-    "rmsprop": RMSprop,
-    "adagrad": Adagrad,
-    "adadelta": Adadelta,
+    kind: create_model(
+        spec.keras_class,
+        __base__=_Optimizer,
+        type=(Literal[kind], ...),
+        **{name: (_ARGUMENT_TYPES[name], value) for name, value in spec.defaults.items()},
+    )
+    for kind, spec in OPTIMIZERS.items()
 }
 
 
@@ -283,6 +263,7 @@ class ExperimentConfig(_Table):
     _source: str = PrivateAttr("<config>")
     _base_dir: Path | None = PrivateAttr(None)
     _text: str = PrivateAttr("")
+    _parsed: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -299,6 +280,11 @@ class ExperimentConfig(_Table):
         """The file as written (kept in the store)."""
         return self._text
 
+    def parsed_schedule(self, label: str) -> tuple[Schedule, Plateau | None]:
+        """The schedule and plateau of ``[schedules] label`` as values (parsed once, when
+        the file was validated)."""
+        return self._parsed[label]
+
     @property
     def seeds(self) -> list[int]:
         return list(self.experiment.seeds)
@@ -306,6 +292,13 @@ class ExperimentConfig(_Table):
     @property
     def title(self) -> str:
         return self.experiment.name or Path(self.source).stem
+
+    @property
+    def varied(self) -> list[str]:
+        """What a seed varies: ``experiment.vary`` less the split when it cannot vary
+        (Keras' fixed ``tail`` split, or a holdout file)."""
+        fixed_split = self.data.split == "tail" or isinstance(self.data.validation, str)
+        return [v for v in self.experiment.vary if not (v == "split" and fixed_split)]
 
     def canonical(self) -> dict[str, Any]:
         """The settings that define the results (everything but the engine), as JSON data."""
@@ -321,64 +314,6 @@ def config_hash(canonical: dict[str, Any], extra: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- loading
-_EXAMPLES = {
-    "experiment": "[experiment] seeds = 10",
-    "experiment.seeds": "seeds = 10 (a count) or seeds = [0, 1, 2]",
-    "experiment.lrs": "lrs = [0.001, 0.01, 0.1]",
-    "experiment.vary": 'vary = ["split", "init", "order"]',
-    "experiment.engine": 'engine = "keras"',
-    "data": '[data] dataset = "digits"',
-    "data.dataset": 'dataset = "digits" (or "ionosphere", "csv:PATH", "npz:PATH")',
-    "data.validation": 'validation = 0.2 (a fraction) or validation = "csv:holdout.csv"',
-    "data.split": 'split = "stratified" (or "random", "tail")',
-    "data.target": 'target = "label" (a header name) or target = -1 (an index)',
-    "data.limit": "limit = 5000",
-    "model": "[model] spec = 'mlp(hidden=[34])'",
-    "model.spec": "spec = 'mlp(hidden=[34], activation=\"relu\")'",
-    "training": "[training] epochs = 50 and batch_size = 32",
-    "training.epochs": "epochs = 50",
-    "training.batch_size": "batch_size = 32",
-    "training.schedule_unit": 'schedule_unit = "epoch" (or "step")',
-    "training.metrics": 'metrics = ["accuracy"]',
-    "schedules": '[schedules] constant = "constant(0.1)"',
-    "optimizers": '[optimizers] sgd = { type = "sgd", momentum = 0.9 }',
-}
-
-_BOUNDS = {
-    "greater_than": (">", "gt"),
-    "greater_than_equal": (">=", "ge"),
-    "less_than": ("<", "lt"),
-    "less_than_equal": ("<=", "le"),
-}
-_KEY_EXAMPLES = {
-    "momentum": "momentum = 0.9",
-    "nesterov": "nesterov = true",
-    "beta_1": "beta_1 = 0.9",
-    "beta_2": "beta_2 = 0.999",
-    "epsilon": "epsilon = 1e-7",
-    "rho": "rho = 0.9",
-    "weight_decay": "weight_decay = 0.004",
-    "clipnorm": "clipnorm = 1.0",
-    "initial_accumulator_value": "initial_accumulator_value = 0.1",
-    "amsgrad": "amsgrad = false",
-    "centered": "centered = false",
-    "spec": 'spec = "constant(0.1)"',
-    "plateau": 'plateau = "plateau(factor=0.5, patience=5)"',
-    "monitor": 'monitor = "val_loss"',
-}
-_TYPE_WORDS = {
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "list_type": "a list",
-    "dict_type": "a table",
-    "model_type": "a table",
-    "model_attributes_type": "a table",
-}
-
-
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment file; raise :class:`ConfigError` (one line) if bad."""
     path = Path(path)
@@ -413,22 +348,30 @@ def config_from_dict(
     except ValidationError as err:
         raise _translate(source, err) from None
     optimizers = _check_optimizers(source, config.optimizers)
-    schedules = _check_schedules(source, config.schedules)
+    parsed = _check_schedules(source, config.schedules)
+    schedules = {
+        label: {
+            "spec": str(schedule),
+            "plateau": str(plateau) if plateau is not None else None,
+            "monitor": entry.monitor,
+            "unit": entry.unit,
+        }
+        for label, (entry, schedule, plateau) in parsed.items()
+    }
     config = config.model_copy(update={"optimizers": optimizers, "schedules": schedules})
     _check_engine(source, config.experiment.engine)
     config._source, config._base_dir, config._text = source, base_dir, text
+    config._parsed = {label: (s, p) for label, (_, s, p) in parsed.items()}
     return config
 
 
 def _check_engine(source: str, engine: str) -> None:
-    from lrlab.experiments.engines import engine_names
-
     names = ("auto", *engine_names())
     if engine not in names:
         raise ConfigError(
             source,
             "experiment.engine",
-            f"unknown engine {engine!r}{_close(engine, names)}",
+            f"unknown engine {engine!r}{close_match(engine, names)}",
             f"use one of {', '.join(names)}",
         )
 
@@ -441,14 +384,17 @@ def _string_or_table(
         return {key: value}
     if not isinstance(value, dict):
         raise ConfigError(
-            source, path, f"must be {what} or a table, got {_show(value)}", f"write e.g. {example}"
+            source,
+            path,
+            f"must be {what} or a table, got {show_value(value)}",
+            f"write e.g. {example}",
         )
     return value
 
 
 def _check_optimizers(source: str, table: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if not table:
-        raise ConfigError(source, "optimizers", "is empty", f"write e.g. {_EXAMPLES['optimizers']}")
+        raise ConfigError(source, "optimizers", "is empty", f"write e.g. {EXAMPLES['optimizers']}")
     out: dict[str, dict[str, Any]] = {}
     for label, value in table.items():
         path = f"optimizers.{label}"
@@ -466,7 +412,7 @@ def _check_optimizers(source: str, table: dict[str, Any]) -> dict[str, dict[str,
             raise ConfigError(
                 source,
                 f"{path}.type",
-                problem + (_close(kind, OPTIMIZER_TYPES) if isinstance(kind, str) else ""),
+                problem + (close_match(kind, OPTIMIZER_TYPES) if isinstance(kind, str) else ""),
                 f"use one of {', '.join(OPTIMIZER_TYPES)}",
             )
         for key in ("lr", "learning_rate", "decay"):
@@ -486,16 +432,15 @@ def _check_optimizers(source: str, table: dict[str, Any]) -> dict[str, dict[str,
     return out
 
 
-def _check_schedules(source: str, table: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    from lrlab.errors import SpecError
-    from lrlab.schedules import Plateau
-    from lrlab.spec import parse
-
+def _check_schedules(
+    source: str, table: dict[str, Any]
+) -> dict[str, tuple[ScheduleEntry, Schedule, Plateau | None]]:
+    """Each entry validated, with its schedule and plateau parsed."""
     if not table:
-        raise ConfigError(source, "schedules", "is empty", f"write e.g. {_EXAMPLES['schedules']}")
-    out: dict[str, dict[str, Any]] = {}
+        raise ConfigError(source, "schedules", "is empty", f"write e.g. {EXAMPLES['schedules']}")
+    out: dict[str, tuple[ScheduleEntry, Schedule, Plateau | None]] = {}
     for label, value in table.items():
-        path = f"schedules.{_key(label)}"
+        path = f"schedules.{table_key(label)}"
         value = _string_or_table(
             source,
             path,
@@ -511,7 +456,7 @@ def _check_schedules(source: str, table: dict[str, Any]) -> dict[str, dict[str, 
         try:
             schedule = parse(entry.spec)
         except SpecError as err:
-            raise ConfigError(source, f"{path}", _spec_problem(err), "see 'lrlab list'") from None
+            raise ConfigError(source, f"{path}", spec_problem(err), "see 'lrlab list'") from None
         if schedule.reactive:
             raise ConfigError(
                 source,
@@ -525,7 +470,7 @@ def _check_schedules(source: str, table: dict[str, Any]) -> dict[str, dict[str, 
                 plateau = parse(entry.plateau)
             except SpecError as err:
                 raise ConfigError(
-                    source, f"{path}.plateau", _spec_problem(err), "see 'lrlab list'"
+                    source, f"{path}.plateau", spec_problem(err), "see 'lrlab list'"
                 ) from None
             if not isinstance(plateau, Plateau):
                 raise ConfigError(
@@ -534,89 +479,16 @@ def _check_schedules(source: str, table: dict[str, Any]) -> dict[str, dict[str, 
                     f"must be a plateau(...) spec, got {entry.plateau}",
                     'write e.g. plateau = "plateau(factor=0.5, patience=5)"',
                 )
-        out[label] = {
-            "spec": str(schedule),
-            "plateau": str(plateau) if plateau is not None else None,
-            "monitor": entry.monitor,
-            "unit": entry.unit,
-        }
+        out[label] = (entry, schedule, plateau)
     return out
-
-
-def _spec_problem(err: Exception) -> str:
-    lines = str(err).splitlines()
-    head = lines[0]
-    if len(lines) >= 2:
-        head += f" in {lines[1].strip()!r}"
-    return head
-
-
-def _key(label: str) -> str:
-    return label if label.replace("_", "").replace("-", "").isalnum() else json.dumps(label)
-
-
-def _show(value: Any) -> str:
-    kind = {str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    return f"{text} ({kind.get(type(value), type(value).__name__)})"
-
-
-def _close(word: Any, options: Any) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _translate(
     source: str, err: ValidationError, prefix: str = "", table: type[BaseModel] | None = None
 ) -> ConfigError:
-    """The first pydantic error as ``ConfigError(<file>, <path>, <problem>, <fix>)``."""
-    errors = err.errors(include_url=False)
-    # A misspelled key also makes the real one "missing": report the misspelling.
-    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
-    loc = [str(p) for p in e["loc"] if not str(p).startswith(("function-", "list[", "int"))]
-    parts = [prefix] if prefix else []
-    parts += loc
-    path = ".".join(p for p in parts if p)
-    kind = e["type"]
-    value = e.get("input")
-    example = (
-        _EXAMPLES.get(path)
-        or _EXAMPLES.get(".".join(loc))
-        or (_KEY_EXAMPLES.get(loc[-1]) if loc else None)
-    )
-    fix = f"write e.g. {example}" if example else "see the experiment file reference"
-    if kind == "missing":
-        return ConfigError(source, path, "is missing", f"add {example}" if example else fix)
-    if kind == "extra_forbidden":
-        model = table or _TABLES.get(loc[0] if len(loc) == 2 else "", ExperimentConfig)
-        valid = list(model.model_fields)
-        hint = _close(loc[-1] if loc else "", valid).strip(" ()")
-        fix = (
-            f"{hint} valid keys: {', '.join(valid)}" if hint else f"valid keys: {', '.join(valid)}"
-        )
-        return ConfigError(source, path, "unknown key", fix)
-    if kind in _TYPE_WORDS:
-        return ConfigError(source, path, f"must be {_TYPE_WORDS[kind]}, got {_show(value)}", fix)
-    if kind == "literal_error":
-        expected = e.get("ctx", {}).get("expected", "")
-        return ConfigError(source, path, f"must be one of {expected}, got {_show(value)}", fix)
-    if kind == "value_error":
-        msg = str(e.get("ctx", {}).get("error", e["msg"]))
-        return ConfigError(source, path, msg, fix)
-    if kind in _BOUNDS:
-        op, name = _BOUNDS[kind]
-        bound = e.get("ctx", {}).get(name)
-        return ConfigError(source, path, f"must be {op} {bound}, got {_show(value)}", fix)
-    if kind == "finite_number":
-        return ConfigError(source, path, f"must be finite, got {value}", fix)
-    return ConfigError(source, path, f"{e['msg']}, got {_show(value)}", fix)
+    """The first pydantic error as one :class:`ConfigError` (``table``: the schema whose
+    keys a misspelled key is matched against; default: the section's)."""
+    return translate(source, err, prefix=prefix, table=table, sections=_TABLES)
 
 
 _TABLES: dict[str, type[BaseModel]] = {
@@ -624,4 +496,5 @@ _TABLES: dict[str, type[BaseModel]] = {
     "data": DataTable,
     "model": ModelTable,
     "training": TrainingTable,
+    "": ExperimentConfig,
 }

@@ -8,7 +8,6 @@ anything is written: the runner creates the experiment folder and the store only
 from __future__ import annotations
 
 import dataclasses
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,30 +15,18 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import LrlabError
-from lrlab.experiments.config import (
+from lrlab.experiments.config import ConfigError, ExperimentConfig, close_match, config_hash
+from lrlab.experiments.datasets import Dataset, DatasetError, Split, load_dataset, split_dataset
+from lrlab.experiments.models import ModelError, ModelSpec, parse_model
+from lrlab.experiments.trial import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
-    ConfigError,
-    ExperimentConfig,
-    config_hash,
+    OptimizerSettings,
+    Trial,
+    higher_is_better,
 )
-from lrlab.experiments.datasets import Dataset, DatasetError, Split, load_dataset, split_dataset
-from lrlab.experiments.engines.base import Trial
-from lrlab.experiments.models import ModelError, ModelSpec, parse_model
-from lrlab.schedules import Schedule
 
-__all__ = ["HIGHER_IS_BETTER", "Plan", "build_plan", "higher_is_better", "verify_model"]
-
-HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall")
-
-
-def higher_is_better(metric: str) -> bool:
-    """True for accuracy-like metrics (``val_accuracy``, ``auc``...), False for losses/errors.
-
-    >>> higher_is_better("val_accuracy"), higher_is_better("val_loss")
-    (True, False)
-    """
-    return metric.removeprefix("val_") in HIGHER_IS_BETTER
+__all__ = ["Plan", "build_plan", "verify_model"]
 
 
 @dataclasses.dataclass(eq=False)
@@ -103,28 +90,12 @@ class Plan:
             )
         return self._splits[seed]
 
-    def schedule(self, trial: Trial) -> Schedule:
-        from lrlab.spec import parse
-
-        return parse(trial.spec)
-
     def lr_table(self, trial: Trial) -> np.ndarray:
         """The lr of every update ``0 .. epochs*steps_per_epoch - 1`` (float64).
 
         With ``trial.unit == "epoch"``, update ``t`` uses ``schedule(t // steps_per_epoch)``.
         """
-        return schedule_lr_table(
-            self.schedule(trial), self.epochs, self.steps_per_epoch, trial.unit
-        )
-
-
-def schedule_lr_table(
-    schedule: Schedule, epochs: int, steps_per_epoch: int, unit: str
-) -> np.ndarray:
-    """The lr of every update: per step, or per epoch held for ``steps_per_epoch`` updates."""
-    if unit == "epoch":
-        return np.repeat(schedule.curve(epochs), steps_per_epoch)
-    return schedule.curve(epochs * steps_per_epoch)
+        return trial.schedule.per_update(self.epochs, self.steps_per_epoch, trial.unit)
 
 
 def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
@@ -265,12 +236,10 @@ def _primary_metric(config: ExperimentConfig, metrics: list[str]) -> str:
         names += [m, f"val_{m}"]
     metric = config.experiment.metric or (f"val_{metrics[0]}" if metrics else "val_loss")
     if metric not in names:
-        from lrlab.experiments.config import _close
-
         raise ConfigError(
             config.source,
             "experiment.metric",
-            f"unknown metric {metric!r}{_close(metric, names)}",
+            f"unknown metric {metric!r}{close_match(metric, names)}",
             f"use one of {', '.join(names)}",
         )
     return metric
@@ -280,12 +249,10 @@ def _check_monitors(config: ExperimentConfig, metrics: list[str]) -> None:
     names = ["loss", "val_loss", *metrics, *(f"val_{m}" for m in metrics)]
     for label, entry in config.schedules.items():
         if entry["plateau"] is not None and entry["monitor"] not in names:
-            from lrlab.experiments.config import _close
-
             raise ConfigError(
                 config.source,
                 f"schedules.{label}.monitor",
-                f"{entry['monitor']!r} is not logged{_close(entry['monitor'], names)}",
+                f"{entry['monitor']!r} is not logged{close_match(entry['monitor'], names)}",
                 f"use one of {', '.join(names)}",
             )
 
@@ -296,12 +263,10 @@ def _baseline(config: ExperimentConfig, labels: list[str]) -> str:
         return labels[0]
     if baseline in labels:
         return baseline
-    from lrlab.experiments.config import _close
-
     raise ConfigError(
         config.source,
         "experiment.baseline",
-        f"{baseline!r} is not a config of this experiment{_close(baseline, labels)}",
+        f"{baseline!r} is not a config of this experiment{close_match(baseline, labels)}",
         f"use one of {', '.join(labels[:8])}{' ...' if len(labels) > 8 else ''}",
     )
 
@@ -309,19 +274,18 @@ def _baseline(config: ExperimentConfig, labels: list[str]) -> str:
 def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], list[str]]:
     """Trials seed-major (all configs of seed 0 first), so a stopped run stays paired."""
     from lrlab.schedules import Scale
-    from lrlab.spec import parse
 
     exp, training = config.experiment, config.training
     lrs: list[float | None] = list(exp.lrs) if exp.lrs else [None]
     many_opts = len(config.optimizers) > 1
-    configs: list[tuple[str, str, str, dict[str, Any], str, str, dict, float | None]] = []
+    configs: list[tuple[Any, ...]] = []
     only = _pairings(config)
     for sched_label, entry in config.schedules.items():
-        schedule = parse(entry["spec"])
+        schedule, plateau = config.parsed_schedule(sched_label)
         unit = entry["unit"] or training.schedule_unit
         peak = None
         if exp.lrs:
-            table = schedule_lr_table(schedule, training.epochs, steps_per_epoch, unit)
+            table = schedule.per_update(training.epochs, steps_per_epoch, unit)
             peak = float(np.max(table))
             if not peak > 0:
                 raise ConfigError(
@@ -333,18 +297,22 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
         for opt_label, opt in config.optimizers.items():
             if opt_label in only and sched_label not in only[opt_label]:
                 continue
-            params = {k: v for k, v in opt.items() if k != "schedules"}
+            settings = OptimizerSettings.from_dict(
+                {k: v for k, v in opt.items() if k != "schedules"}
+            )
             for lr in lrs:
-                spec = entry["spec"]
+                trained = schedule
                 if lr is not None and peak is not None and not np.isclose(lr, peak, rtol=1e-12):
-                    spec = str(Scale(float(f"{lr / peak:.15g}"), schedule))
+                    trained = Scale(float(f"{lr / peak:.15g}"), schedule)
                 parts = [sched_label]
                 if many_opts:
                     parts.append(opt_label)
                 if lr is not None and len(lrs) > 1:
                     parts.append(f"lr={lr:g}")
                 label = " / ".join(parts)
-                configs.append((label, sched_label, spec, entry, unit, opt_label, params, lr))
+                configs.append(
+                    (label, sched_label, trained, plateau, entry, unit, opt_label, settings, lr)
+                )
     labels = [c[0] for c in configs]
     if len(set(labels)) != len(labels):
         raise ConfigError(
@@ -353,18 +321,18 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
     vary = set(exp.vary)
     trials = []
     for seed in exp.seeds:
-        for label, sched_label, spec, entry, unit, opt_label, opt, lr in configs:
+        for label, sched_label, trained, plateau, entry, unit, opt_label, settings, lr in configs:
             key = f"{label}|seed={seed}"
             trials.append(
                 Trial(
                     key=key,
                     config=label,
-                    schedule=sched_label,
-                    spec=spec,
-                    plateau=entry["plateau"],
+                    schedule_label=sched_label,
+                    schedule=trained,
+                    plateau=plateau,
                     monitor=entry["monitor"],
-                    optimizer=opt_label,
-                    optimizer_json=json.dumps(opt, sort_keys=True),
+                    optimizer_label=opt_label,
+                    optimizer=settings,
                     lr=lr,
                     seed=seed,
                     split_seed=seed if "split" in vary else 0,
@@ -384,12 +352,10 @@ def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:
             continue
         for name in opt["schedules"]:
             if name not in config.schedules:
-                from lrlab.experiments.config import _close
-
                 raise ConfigError(
                     config.source,
                     f"optimizers.{label}.schedules",
-                    f"no schedule {name!r}{_close(name, config.schedules)}",
+                    f"no schedule {name!r}{close_match(name, config.schedules)}",
                     f"use labels from [schedules]: {', '.join(config.schedules)}",
                 )
         only[label] = list(opt["schedules"])

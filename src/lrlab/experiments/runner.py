@@ -20,17 +20,25 @@ import dataclasses
 import datetime as _dt
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, load_config
-from lrlab.experiments.engines import ENGINES, get_engine
-from lrlab.experiments.engines.base import Engine, TrialResult
+from lrlab.experiments.engines import ENGINES, Engine, get_engine
 from lrlab.experiments.plan import Plan, build_plan, verify_model
 from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
+from lrlab.experiments.trial import TrialResult
 
-__all__ = ["RunSummary", "choose_engine", "default_out", "run_experiment", "run_plan"]
+__all__ = [
+    "RunSummary",
+    "choose_engine",
+    "default_out",
+    "run_experiment",
+    "run_on_ray",
+    "run_plan",
+]
 
 #: Preference order for ``engine = "auto"``.
 AUTO_ORDER = ("population", "keras")
@@ -54,28 +62,33 @@ def default_out(config: ExperimentConfig) -> Path:
 
 
 def choose_engine(
-    name: str | Engine | None, plan: Plan, passed_over: list[str] | None = None
+    name: str | Engine | None,
+    plan: Plan,
+    passed_over: list[str] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Engine:
     """The engine called ``name`` (``auto``/None: the first of :data:`AUTO_ORDER` that can).
 
     An :class:`Engine` instance is used as given (e.g. a ``RayEngine`` wrapping another).
     With ``auto``, each engine passed over adds ``"not <name>: <reason>"`` to
-    ``passed_over`` (when given), so the progress line can say why.
+    ``passed_over`` (when given), so the progress line can say why. ``options`` (e.g.
+    ``{"memory": 2**30}``) go to the engine's constructor when it takes them.
     """
+    options = dict(options or {})
     if isinstance(name, Engine):
         return name
     name = name or plan.config.experiment.engine
     if name != "auto":
         if name not in ENGINES:
             raise LrlabError(f"unknown engine {name!r}; use auto or one of {', '.join(ENGINES)}")
-        engine = get_engine(name)
+        engine = get_engine(name, **options)
         reason = engine.unsupported(plan)
         if reason:
             raise LrlabError(f"the {name} engine cannot run this experiment: {reason}")
         return engine
     for candidate in AUTO_ORDER:
         if candidate in ENGINES:
-            engine = get_engine(candidate)
+            engine = get_engine(candidate, **options)
             reason = engine.unsupported(plan)
             if reason is None:
                 return engine
@@ -91,15 +104,22 @@ def run_experiment(
     new: bool = False,
     engine: str | None = None,
     quiet: bool = False,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> RunSummary:
-    """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring."""
+    """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring.
+
+    ``engine_options`` go to the engine's constructor (e.g. ``memory``, in bytes, for the
+    population engine).
+    """
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     plan = build_plan(config, check_model=False)
     folder = Path(out) if out else default_out(config)
     precheck(plan, folder, new)  # quick refusals before the model check imports Keras
     verify_model(plan)
-    return run_plan(plan, out=folder, new=new, engine=engine, quiet=quiet)
+    return run_plan(
+        plan, out=folder, new=new, engine=engine, quiet=quiet, engine_options=engine_options
+    )
 
 
 def precheck(plan: Plan, out: Path, new: bool) -> None:
@@ -133,10 +153,11 @@ def run_plan(
     engine: str | Engine | None = None,
     quiet: bool = False,
     on_result: Callable[[TrialResult], None] | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Run a built plan into the folder ``out`` (locked for the duration)."""
     passed_over: list[str] = []
-    chosen = choose_engine(engine, plan, passed_over)
+    chosen = choose_engine(engine, plan, passed_over, engine_options)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LrlabError(f"{out} is a file; give a folder to --out")
@@ -288,3 +309,45 @@ def _run(
     if counts["diverged"] or counts["failed"]:
         console.print(f"{counts['diverged']} diverged, {counts['failed']} failed")
     return RunSummary(out, engine.name, len(plan.trials), skipped, stored, counts)
+
+
+def run_on_ray(
+    experiment: str | Path,
+    *,
+    address: str | None = None,
+    out: str | Path | None = None,
+    new: bool = False,
+    engine: str | None = None,
+    quiet: bool = False,
+    num_cpus: int | None = None,
+    task_cpus: float = 1.0,
+    task_gpus: float = 0.0,
+    max_retries: int = 3,
+    trials_per_task: int | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+) -> RunSummary:
+    """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
+
+    The same checks as a local run come first (the file, the data, a folder in use or
+    holding another experiment, the model), so bad input never waits for a cluster; Ray
+    is up before the folder is locked, so a wrong address leaves nothing behind. Returns
+    the :class:`RunSummary`; see :mod:`lrlab.experiments.engines.ray`.
+    """
+    from lrlab.experiments.engines.ray import RayEngine, check_options, import_ray, ray_session
+
+    import_ray()
+    check_options(task_cpus, task_gpus, max_retries, trials_per_task)
+    config = load_config(experiment)
+    plan = build_plan(config, check_model=False)
+    folder = Path(out) if out else default_out(config)
+    precheck(plan, folder, new)
+    verify_model(plan)
+    wrapped = RayEngine(
+        choose_engine(engine, plan, options=engine_options),
+        task_cpus=task_cpus,
+        task_gpus=task_gpus,
+        max_retries=max_retries,
+        trials_per_task=trials_per_task,
+    )
+    with ray_session(address, num_cpus=num_cpus):
+        return run_plan(plan, out=folder, new=new, engine=wrapped, quiet=quiet)

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import LrlabError
-from lrlab.experiments.engines.base import TrialResult
+from lrlab.experiments.config import ExperimentConfig, config_from_dict
+from lrlab.experiments.config_errors import ConfigError
+from lrlab.experiments.trial import TrialResult
 from lrlab.fileio import open_lock_file
 
 __all__ = [
@@ -233,6 +235,21 @@ class Store:
         except sqlite3.OperationalError as err:
             raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
 
+    def config(self) -> ExperimentConfig | None:
+        """The experiment's validated settings, from the canonical settings the store holds
+        (``None`` for a store without them, or whose settings no longer validate).
+
+        What the analysis needs of the file (e.g. ``config.varied``, what a seed varied)
+        comes from here, with the config's own defaults, instead of re-reading its text.
+        """
+        canonical = self.meta().get("canonical")
+        if not isinstance(canonical, dict):
+            return None
+        try:
+            return config_from_dict(canonical, source=str(self.path))
+        except ConfigError:
+            return None
+
     def initialize(self, values: dict[str, Any]) -> None:
         """First metadata of a new store (adds ``schema_version`` and ``created``)."""
         self.set_meta(
@@ -274,9 +291,9 @@ class Store:
                     (
                         t.key,
                         t.config,
-                        t.schedule,
+                        t.schedule_label,
                         t.spec,
-                        t.optimizer,
+                        t.optimizer_label,
                         t.lr,
                         t.seed,
                         _dumps(t.params()),

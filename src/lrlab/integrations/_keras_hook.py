@@ -23,7 +23,7 @@ __all__ = ["install"]
 
 def _register() -> None:
     try:
-        import lrlab.integrations.keras  # noqa: F401  (its import registers the classes)
+        import lrlab.keras  # noqa: F401  (its import registers the classes)
     except Exception as err:  # never break the user's `import keras`
         warnings.warn(f"lrlab: could not register its Keras classes: {err}", stacklevel=2)
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from lrlab.analysis.results import ResultTable, results_from_store
-from lrlab.experiments.plan import higher_is_better
 from lrlab.experiments.store import Store, StoredTrial
+from lrlab.experiments.trial import higher_is_better
 
 __all__ = ["ReportData", "ScheduleCurve", "load_report_data"]
 

@@ -14,9 +14,12 @@ Each function takes a :class:`~lrlab.reporting.data.ReportData` and returns a
 - :func:`sweep_figure`: for an lr sweep, the metric against the peak lr (log axis),
   training dashed and validation solid, and the train/validation gap;
 - :func:`ranks_figure`: the critical-difference diagram of the configs' mean ranks
-  (:func:`lrlab.analysis.comparisons.critical_difference_plot`) when there is one.
+  (:func:`lrlab.reporting.cd_plot.critical_difference_plot`) when there is one.
 
-Every config keeps one colour and line style in every figure (:func:`config_styles`).
+The look is :mod:`lrlab.reporting.style`'s: every config keeps one colour and dash pattern
+in every figure (:func:`~lrlab.reporting.style.config_styles`, distinct in colour and in
+grayscale for up to 12 configs), an lr curve with jumps is drawn as steps with vertical
+edges, legends with many or long entries go below the axes and are never cut off.
 Labels are drawn as plain text: ``$`` is not mathtext and a leading ``_`` is shown.
 Lines carry a ``gid`` (``mean:<config>``, ``curve:<label>``...) so tests can count them.
 """
@@ -25,11 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import textwrap
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from functools import wraps
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -37,144 +37,38 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lrlab.analysis.stats import summarize
-from lrlab.fileio import write_atomic
+from lrlab.reporting.style import (
+    RC,
+    WIDTH,
+    config_styles,
+    figure_png,
+    legend_label,
+    lr_drawstyle,
+    place_legend,
+    plain_text,
+    save_png,
+    series_styles,
+)
 
 if TYPE_CHECKING:
     from lrlab.reporting.data import ReportData
 
 __all__ = [
     "FigureSpec",
-    "config_styles",
     "curves_figure",
     "experiment_figures",
-    "figure_png",
     "final_figure",
-    "LegendLayout",
-    "legend_label",
-    "legend_layout",
     "lr_figure",
-    "place_legend",
     "ranks_figure",
-    "save_png",
-    "series_styles",
     "sweep_figure",
+    # drawn with lrlab.reporting.style; these four are also importable from here
+    "RC",
+    "figure_png",
+    "legend_label",
+    "save_png",
 ]
 
-#: Sizes for a report figure.
-RC = {"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 9}
-LINESTYLES = ("-", "--", "-.", ":")
-WIDTH = 10.0  # inches; at DPI this is the PNG's width in pixels / 100
-DPI = 110
 RECORDED = "lr recorded at each epoch's last update"
-
-
-def plain_text(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn`` with :data:`RC`."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with matplotlib.rc_context(RC):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-# --------------------------------------------------------------------------- shared pieces
-def series_styles(n: int) -> list[dict[str, Any]]:
-    """``n`` distinct ``{color, linestyle}`` pairs: tab10 up to 10 series, tab20 up to 20,
-    then tab20 with dashed, dash-dot and dotted lines.
-
-    >>> styles = series_styles(45)
-    >>> len({(s["color"], s["linestyle"]) for s in styles})
-    45
-    """
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    k = 10 if n <= 10 else 20
-    out = []
-    for i in range(n):
-        color = matplotlib.colors.to_hex(cmap(i % k))
-        out.append({"color": color, "linestyle": LINESTYLES[(i // k) % len(LINESTYLES)]})
-    return out
-
-
-def config_styles(labels: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """One style per config (grid order), the same in every figure of a report."""
-    return dict(zip(labels, series_styles(len(labels)), strict=True))
-
-
-def legend_label(text: str, width: int = 44) -> str:
-    r"""``text`` as plain text for matplotlib, wrapped at ``width`` characters.
-
-    ``$`` is escaped (a config named ``$5 run`` is not mathtext), and a label starting with
-    ``_`` (which matplotlib's legend would hide) gets a zero-width space in front.
-
-    >>> legend_label("_private $x$")
-    '\u200b_private \\$x\\$'
-    >>> print(legend_label("sequence([linear(0.0, 0.1, steps=10), cosine(0.1, decay_steps=30)])"))
-    sequence([linear(0.0, 0.1, steps=10),
-    cosine(0.1, decay_steps=30)])
-    """
-    wrapped = "\n".join(
-        textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
-    )
-    wrapped = wrapped.replace("$", r"\$")
-    return "\u200b" + wrapped if wrapped.startswith("_") else wrapped
-
-
-@dataclasses.dataclass(frozen=True)
-class LegendLayout:
-    """Where a legend of some labels goes: ``inside`` the axes, else below in ``ncols``
-    columns, which needs ``extra_height`` more inches of figure."""
-
-    inside: bool
-    ncols: int
-    extra_height: float
-
-
-def legend_layout(labels: Sequence[str], *, inside_max: int = 6) -> LegendLayout:
-    """Up to ``inside_max`` short entries: inside the axes (where it hides least). More, or
-    long ones: below the axes, in as many columns as the longest entry allows on a
-    :data:`WIDTH`-inch figure, the figure growing by the rows it needs.
-
-    >>> legend_layout(["a", "b"])
-    LegendLayout(inside=True, ncols=1, extra_height=0.0)
-    >>> legend_layout([f"schedule {i}" for i in range(25)]).ncols
-    7
-    """
-    entries = [legend_label(x) for x in labels]
-    longest = max((len(line) for e in entries for line in e.split("\n")), default=0)
-    if len(entries) <= inside_max and longest <= 40:
-        return LegendLayout(True, 1, 0.0)
-    ncols = max(1, min(len(entries), int(WIDTH * 13) // (longest + 6)))
-    rows = 0
-    for start in range(0, len(entries), ncols):
-        rows += max(e.count("\n") + 1 for e in entries[start : start + ncols])
-    return LegendLayout(False, ncols, 0.2 * rows + 0.35)
-
-
-def place_legend(fig: Figure, ax: Any, layout: LegendLayout, *, title: str | None = None) -> Any:
-    """Draw ``ax``'s legend where ``layout`` says (``fig`` needs constrained layout)."""
-    handles, labels = ax.get_legend_handles_labels()
-    if not handles:
-        return None
-    if layout.inside:
-        return ax.legend(handles, labels, loc="best", title=title, framealpha=0.85)
-    return fig.legend(handles, labels, loc="outside lower center", ncols=layout.ncols, title=title)
-
-
-def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
-    """The figure as PNG bytes."""
-    import io
-
-    buf = io.BytesIO()
-    with matplotlib.rc_context(RC):
-        fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
-def save_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
-    """Write the figure as PNG to ``path`` atomically (a temporary file, then a rename)."""
-    return write_atomic(path, figure_png(fig, dpi))
 
 
 def _empty(fig: Figure, ax: Any, message: str) -> Figure:
@@ -193,14 +87,12 @@ def _positive_span(values: np.ndarray) -> float:
 @plain_text
 def lr_figure(data: ReportData) -> Figure:
     """The lr of every schedule against the step (see the module docstring)."""
-    from lrlab.experiments.plan import schedule_lr_table
     from lrlab.spec import parse
 
     curves = data.curves
     styles = config_styles(data.labels)
     labels = [c.label + (" (+ plateau)" if c.plateau else "") for c in curves]
-    legend = legend_layout([*labels, RECORDED], inside_max=0)
-    fig = Figure(figsize=(WIDTH, 4.2 + legend.extra_height), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 4.2), layout="constrained")
     ax = fig.add_subplot()
     spe, epochs = data.steps_per_epoch, data.n_epochs
     if not curves or epochs == 0:
@@ -209,10 +101,10 @@ def lr_figure(data: ReportData) -> Figure:
     everything = []
     for curve, label in zip(curves, labels, strict=True):
         style = styles[curve.configs[0]]
-        lr = schedule_lr_table(parse(curve.spec), epochs, spe, curve.unit)
+        lr = parse(curve.spec).per_update(epochs, spe, curve.unit)
         everything.append(lr)
         (line,) = ax.plot(
-            steps, lr, label=legend_label(label), lw=1.8, drawstyle="steps-post", **style
+            steps, lr, label=legend_label(label), lw=1.8, drawstyle=lr_drawstyle(lr), **style
         )
         line.set_gid(f"curve:{curve.label}")
         recorded = data.recorded_lr(curve.configs)
@@ -235,7 +127,7 @@ def lr_figure(data: ReportData) -> Figure:
     top.set_xlabel("epochs completed")
     ax.grid(True, alpha=0.3)
     ax.set_title(f"learning rate of every schedule ({spe} updates per epoch)")
-    place_legend(fig, ax, legend)
+    place_legend(fig, ax, inside_max=0)
     return fig
 
 
@@ -252,8 +144,7 @@ def curves_figure(data: ReportData) -> Figure:
     labels = data.labels
     styles = config_styles(labels)
     rows = max(len(bases), 1)
-    legend = legend_layout(labels, inside_max=0)
-    fig = Figure(figsize=(WIDTH, 2.9 * rows + 0.5 + legend.extra_height), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 2.9 * rows + 0.5), layout="constrained")
     if not keys:
         return _empty(fig, fig.add_subplot(), "no epochs stored yet")
     axes = fig.subplots(rows, 2, squeeze=False, sharex=True)
@@ -287,7 +178,7 @@ def curves_figure(data: ReportData) -> Figure:
         f"mean over seeds (line) and the range of the {n_seeds} seeds (band); "
         "diverged and failed trials left out"
     )
-    place_legend(fig, axes[0][1], legend)
+    place_legend(fig, axes[0][1], inside_max=0)
     return fig
 
 
@@ -305,8 +196,7 @@ def final_figure(data: ReportData) -> Figure:
     table = data.table
     order = [row.config for row in table]
     styles = config_styles(data.labels)
-    legend = legend_layout(["baseline mean", "one seed", "mean, 95% t-interval"], inside_max=0)
-    height = 1.2 + 0.42 * max(len(order), 1) + legend.extra_height
+    height = 1.2 + 0.42 * max(len(order), 1)
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
     ax = fig.add_subplot()
     if not order:
@@ -356,7 +246,7 @@ def final_figure(data: ReportData) -> Figure:
     ax.set_xlabel(f"final {data.metric} ({better} is better)")
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_title(f"final {data.metric} per config, best first")
-    place_legend(fig, ax, legend)
+    place_legend(fig, ax, inside_max=0)
     return fig
 
 
@@ -417,8 +307,7 @@ def sweep_figure(data: ReportData) -> Figure | None:
     points = _sweep_points(data, train_key, val_key)
     groups = list(points)
     styles = dict(zip(groups, series_styles(len(groups)), strict=True))
-    legend = legend_layout([*groups, "validation x (mean, 95% interval)", "x", "x"], inside_max=0)
-    fig = Figure(figsize=(WIDTH, 4.4 + legend.extra_height), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 4.4), layout="constrained")
     ax, gap_ax = fig.subplots(1, 2)
     base = (val_key or train_key or data.metric).removeprefix("val_")
     for group in groups:
@@ -477,7 +366,7 @@ def sweep_figure(data: ReportData) -> Figure | None:
     sign = "training − validation" if higher else "validation − training"
     gap_ax.set_ylabel(f"gap: {sign} {base}")
     gap_ax.set_title("train/validation gap (positive: overfit)")
-    place_legend(fig, ax, legend)
+    place_legend(fig, ax, inside_max=0)
     return fig
 
 
@@ -492,7 +381,7 @@ def ranks_figure(data: ReportData) -> Figure | None:
     ranks = getattr(comparison, "ranks", None) if comparison is not None else None
     if ranks is None:
         return None
-    from lrlab.analysis.comparisons import critical_difference_plot
+    from lrlab.reporting.cd_plot import critical_difference_plot
 
     with matplotlib.rc_context(RC):
         return critical_difference_plot(ranks)

@@ -36,6 +36,7 @@ from lrlab.analysis.results import ResultTable
 from lrlab.fileio import write_atomic
 from lrlab.reporting.data import ReportData, load_report_data
 from lrlab.reporting.figures import FigureSpec, experiment_figures, figure_png
+from lrlab.reporting.tables import results_cells, results_footnote
 
 __all__ = ["SECTIONS", "render_report", "write_report"]
 
@@ -222,7 +223,7 @@ def _header(data: ReportData) -> str:
 
 def _results(data: ReportData, figures: list[FigureSpec]) -> str:
     table = data.table
-    head, body = table.cells()
+    head, body = results_cells(table)
     out = [f'<section id="results"><h2>{TITLES["results"]}</h2>']
     if not table.rows:
         out.append("<p>No trials are stored yet.</p></section>")
@@ -233,7 +234,7 @@ def _results(data: ReportData, figures: list[FigureSpec]) -> str:
         for r in table.rows
     ]
     out.append(_table(head, body, text_cols, classes))
-    out.append(f'<p class="footnote">{esc(_first_paragraph(table.footnote()))}</p>')
+    out.append(f'<p class="footnote">{esc(_first_paragraph(results_footnote(table)))}</p>')
     out += [_figure(f) for f in figures if f.section == "results" and f.name == "final"]
     ranks = getattr(getattr(table, "comparison", None), "ranks", None)
     if ranks is not None:

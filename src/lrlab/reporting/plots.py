@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from lrlab.reporting.figures import (
+from lrlab.reporting.style import (
     WIDTH,
     legend_label,
-    legend_layout,
+    lr_drawstyle,
     place_legend,
     plain_text,
     save_png,
@@ -33,18 +33,23 @@ def schedules_figure(
 ) -> Figure:
     """``lr`` vs step of every schedule on one labelled figure.
 
-    Every curve gets its own colour and line style (colours repeat with a new dash pattern
-    past 10, or 20, curves). Up to 6 short labels the legend sits inside the axes; more,
-    or long specs, go below the plot in columns, wrapped, and the figure grows to hold them.
-    ``log`` draws the lr axis on a log scale (non-positive lrs are left out of it).
+    Every curve gets its own colour and dash pattern (up to 12 curves; past 12 they pair
+    anew and add a marker, see :func:`~lrlab.reporting.style.series_styles`). A curve
+    with jumps (multistep, staircase, restarts) is drawn as steps, the lr of step ``t``
+    held on ``[t, t+1)`` so each jump is a vertical edge; smooth curves are lines. Up to 6
+    short labels the legend sits inside the axes; more, or long specs, go below the plot
+    in columns, wrapped, and the figure grows to hold them. ``log`` draws the lr axis on a
+    log scale (non-positive lrs are left out of it).
     """
-    labels = list(schedules)
-    legend = legend_layout(labels)
-    fig = Figure(figsize=(WIDTH * 0.9, 5.0 + legend.extra_height), layout="constrained")
+    fig = Figure(figsize=(WIDTH * 0.9, 5.0), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(steps)
-    for (label, schedule), style in zip(schedules.items(), series_styles(len(labels)), strict=True):
-        (line,) = ax.plot(x, schedule.curve(steps), label=legend_label(label), lw=1.6, **style)
+    styles = series_styles(len(schedules))
+    for (label, schedule), style in zip(schedules.items(), styles, strict=True):
+        lr = schedule.curve(steps)
+        (line,) = ax.plot(
+            x, lr, label=legend_label(label), lw=1.6, drawstyle=lr_drawstyle(lr), **style
+        )
         line.set_gid(f"curve:{label}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("learning rate" + (" (log scale)" if log else ""))
@@ -52,7 +57,7 @@ def schedules_figure(
         ax.set_yscale("log", nonpositive="mask")
     ax.set_title(legend_label(title, 90) if title else "learning-rate schedules")
     ax.grid(True, alpha=0.3)
-    place_legend(fig, ax, legend)
+    place_legend(fig, ax)
     return fig
 
 

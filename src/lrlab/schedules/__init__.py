@@ -1,6 +1,6 @@
 """The schedule library: pure, immutable values ``step -> lr`` and their registry."""
 
-from lrlab.schedules.base import REGISTRY, Ops, ReactiveSchedule, Schedule, ops_for, register
+from lrlab.schedules.base import Ops, ReactiveSchedule, Schedule, ops_for
 from lrlab.schedules.combinators import LrRange, Scale, Sequence, Warmup
 from lrlab.schedules.cosine import Cosine, CosineAnnealing, CosineRestarts, WarmupStableDecay
 from lrlab.schedules.cyclic import Cyclic, OneCycle
@@ -18,6 +18,8 @@ from lrlab.schedules.decay import (
     TimeDecay,
 )
 from lrlab.schedules.reactive import Plateau
+from lrlab.schedules.registry import REGISTRY, register
+from lrlab.schedules.serialize import from_dict
 
 __all__ = [
     "REGISTRY",
@@ -50,14 +52,3 @@ __all__ = [
     "ops_for",
     "register",
 ]
-
-
-def from_dict(data: dict) -> Schedule:
-    """Inverse of :meth:`Schedule.to_dict`.
-
-    >>> from_dict(Cosine(0.1, decay_steps=95).to_dict()) == Cosine(0.1, decay_steps=95)
-    True
-    """
-    from lrlab.spec import schedule_from_dict
-
-    return schedule_from_dict(data)

@@ -14,34 +14,16 @@ import dataclasses
 import math
 import numbers
 import types
+import typing
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lrlab.errors import ScheduleError
+from lrlab.schedules.serialize import format_spec
+from lrlab.schedules.serialize import to_dict as schedule_to_dict
 
-__all__ = [
-    "REGISTRY",
-    "Schedule",
-    "ReactiveSchedule",
-    "register",
-    "ops_for",
-]
-
-REGISTRY: dict[str, type[Schedule]] = {}
-
-
-def register(name: str):
-    """Class decorator: add a schedule class to the registry under ``name``."""
-
-    def wrap(cls: type[Schedule]) -> type[Schedule]:
-        if name in REGISTRY:
-            raise RuntimeError(f"schedule name {name!r} registered twice")
-        cls.name = name
-        REGISTRY[name] = cls
-        return cls
-
-    return wrap
+__all__ = ["FieldType", "Ops", "ReactiveSchedule", "Schedule", "ops_for"]
 
 
 # --------------------------------------------------------------------------- xp shim
@@ -163,6 +145,48 @@ def ops_for(xp: Any) -> Ops:
     return _OPS_CACHE[key]
 
 
+# --------------------------------------------------------------------------- field types
+@dataclasses.dataclass(frozen=True)
+class FieldType:
+    """What a schedule field holds, read from its annotation.
+
+    ``kind`` is one of ``float``, ``int``, ``bool``, ``choice`` (a ``Literal`` of strings,
+    listed in ``choices``), ``schedule``, ``schedules``, ``ints``, ``floats`` (the last
+    three are ``tuple[X, ...]``); ``optional`` is ``X | None``.
+    """
+
+    kind: str
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+
+
+_SCALARS = {bool: "bool", int: "int", float: "float"}
+_TUPLES = {int: "ints", float: "floats"}
+
+
+def _field_type(cls: type, name: str, hint: Any) -> FieldType:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return dataclasses.replace(_field_type(cls, name, inner[0]), optional=True)
+    if hint in _SCALARS:
+        return FieldType(_SCALARS[hint])
+    if typing.get_origin(hint) is typing.Literal:
+        return FieldType("choice", choices=args)
+    if isinstance(hint, type) and issubclass(hint, Schedule):
+        return FieldType("schedule")
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if isinstance(args[0], type) and issubclass(args[0], Schedule):
+            return FieldType("schedules")
+        if args[0] in _TUPLES:
+            return FieldType(_TUPLES[args[0]])
+    raise TypeError(
+        f"{cls.__name__}.{name}: annotation {hint!r} is not one a schedule field can have; "
+        "use float, int, bool, Literal[...], Schedule, tuple[X, ...] of those, or X | None"
+    )
+
+
 # --------------------------------------------------------------------------- base
 @dataclasses.dataclass(frozen=True)
 class Schedule:
@@ -172,19 +196,17 @@ class Schedule:
     check them in :meth:`_check` (raising :class:`ScheduleError` naming the
     argument) and compute the value in :meth:`_value` with the :class:`Ops` given.
     Positional arguments in the spec language are the fields without defaults,
-    in declaration order; ``INT_FIELDS`` are coerced to int, ``SCHEDULE_FIELDS``
-    hold nested schedules.
+    in declaration order. A field's annotation says what it holds (:meth:`field_types`):
+    ``float``, ``int``, ``bool``, ``Literal["a", "b"]``, a ``Schedule``, ``tuple[X, ...]``
+    of those, or ``X | None``; values are checked and coerced to it.
     """
 
     name: ClassVar[str] = ""
-    INT_FIELDS: ClassVar[tuple[str, ...]] = ()
-    INT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
-    FLOAT_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
-    BOOL_FIELDS: ClassVar[tuple[str, ...]] = ()
-    STR_CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
-    SCHEDULE_FIELDS: ClassVar[tuple[str, ...]] = ()
-    SCHEDULE_LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
-    OPTIONAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: how many leading arguments the canonical spec writes by position
+    POSITIONAL: ClassVar[int] = 1
+    #: a spec string of a representative instance, shared by the docs and the tests
+    EXAMPLE: ClassVar[str] = ""
+    _field_types: ClassVar[dict[str, FieldType] | None] = None
     #: the formula in one line (``t`` = step), and the library whose numbers it matches;
     #: ``scripts/schedule_table.py`` prints the README table from them
     FORMULA: ClassVar[str] = ""
@@ -202,39 +224,56 @@ class Schedule:
         err.argument = arg  # the spec parser puts its caret under this argument
         return err
 
+    @classmethod
+    def field_types(cls) -> dict[str, FieldType]:
+        """What each field holds, derived once per class from its annotations.
+
+        >>> from lrlab.schedules import Cyclic
+        >>> Cyclic.field_types()["step_size_down"]
+        FieldType(kind='int', optional=True, choices=())
+        """
+        types = cls.__dict__.get("_field_types")
+        if types is None:
+            hints = typing.get_type_hints(cls)
+            types = {
+                f.name: _field_type(cls, f.name, hints[f.name]) for f in dataclasses.fields(cls)
+            }
+            cls._field_types = types
+        return types
+
     def _coerce(self, arg: str, value: Any) -> Any:
-        if value is None and arg in self.OPTIONAL_FIELDS:
+        field = self.field_types()[arg]
+        if value is None and field.optional:
             return None
-        if arg in self.SCHEDULE_FIELDS:
+        if field.kind == "schedule":
             if not isinstance(value, Schedule):
                 raise self._fail(arg, f"must be a schedule, got {value!r}")
             return value
-        if arg in self.SCHEDULE_LIST_FIELDS:
+        if field.kind == "schedules":
             if not isinstance(value, list | tuple) or not all(
                 isinstance(v, Schedule) for v in value
             ):
                 raise self._fail(arg, f"must be a list of schedules, got {value!r}")
             return tuple(value)
-        if arg in self.BOOL_FIELDS:
+        if field.kind == "bool":
             if not isinstance(value, bool):
                 raise self._fail(arg, f"must be true or false, got {value!r}")
             return value
-        if arg in self.STR_CHOICES:
-            choices = self.STR_CHOICES[arg]
-            if value not in choices:
+        if field.kind == "choice":
+            if value not in field.choices:
                 raise self._fail(
-                    arg, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+                    arg, f"must be one of {', '.join(map(repr, field.choices))}, got {value!r}"
                 )
             return value
-        if arg in self.INT_LIST_FIELDS:
+        if field.kind == "ints":
             if not isinstance(value, list | tuple):
                 raise self._fail(arg, f"must be a list of integers, got {value!r}")
             return tuple(_as_int(self, arg, v) for v in value)
-        if arg in self.FLOAT_LIST_FIELDS:
+        if field.kind == "floats":
             if not isinstance(value, list | tuple):
                 raise self._fail(arg, f"must be a list of numbers, got {value!r}")
             return tuple(_as_float(self, arg, v) for v in value)
-        if arg in self.INT_FIELDS:
+        if field.kind == "int":
             return _as_int(self, arg, value)
         return _as_float(self, arg, value)
 
@@ -283,22 +322,36 @@ class Schedule:
             raise ScheduleError(f"the number of steps must be an integer >= 0, got {steps!r}")
         return np.asarray(self(np.arange(steps, dtype=np.float64), np), dtype=np.float64)
 
+    def per_update(self, epochs: int, steps_per_epoch: int, unit: str = "step") -> np.ndarray:
+        """The lr of every update ``0 .. epochs * steps_per_epoch - 1`` (float64).
+
+        ``unit="step"``: update ``t`` trains at ``schedule(t)``; ``unit="epoch"``: at
+        ``schedule(t // steps_per_epoch)``, each epoch's value held for its updates (the
+        epoch-indexed tutorials' ``LearningRateScheduler``).
+
+        >>> from lrlab.schedules import StepDecay
+        >>> StepDecay(0.1, drop=0.5, every=1).per_update(2, steps_per_epoch=3, unit="epoch")
+        array([0.1 , 0.1 , 0.1 , 0.05, 0.05, 0.05])
+        >>> StepDecay(0.1, drop=0.5, every=2).per_update(2, steps_per_epoch=2)
+        array([0.1 , 0.1 , 0.05, 0.05])
+        """
+        for arg, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ScheduleError(f"{arg} must be an integer >= 0, got {value!r}")
+        if unit == "epoch":
+            return np.repeat(self.curve(epochs), steps_per_epoch)
+        if unit == "step":
+            return self.curve(epochs * steps_per_epoch)
+        raise ScheduleError(f"unit must be 'step' or 'epoch', got {unit!r}")
+
     # -- serialization -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict ``{"name": ..., <argument>: ...}``; nested schedules nest."""
-        out: dict[str, Any] = {"name": self.name}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Schedule):
-                value = value.to_dict()
-            elif isinstance(value, tuple):
-                value = [v.to_dict() if isinstance(v, Schedule) else v for v in value]
-            out[f.name] = value
-        return out
+        """A JSON-ready dict ``{"name": ..., <argument>: ...}``; nested schedules nest
+        (:func:`lrlab.schedules.serialize.to_dict`)."""
+        return schedule_to_dict(self)
 
     def __str__(self) -> str:
-        from lrlab.spec import format_spec
-
+        """The canonical spec (:func:`lrlab.schedules.serialize.format_spec`)."""
         return format_spec(self)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from lrlab.schedules.base import Ops, Schedule, register
+from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.registry import register
 
 
 @register("warmup")
@@ -24,14 +25,13 @@ class Warmup(Schedule):
 
     FORMULA = "start + (s(0) − start) · t / steps for t < steps, then s(t − steps)"
     REFERENCE = "optax `join_schedules([linear_schedule(start, s(0), steps), s], [steps])`"
+    EXAMPLE = "warmup(8, cosine(0.1, decay_steps=32))"
 
     POSITIONAL = 2
 
     steps: int
     schedule: Schedule
     start: float = 0.0
-    INT_FIELDS = ("steps",)
-    SCHEDULE_FIELDS = ("schedule",)
 
     def _check(self) -> None:
         self._require("steps", self.steps >= 0, f"must be >= 0, got {self.steps}")
@@ -69,11 +69,10 @@ class Sequence(Schedule):
 
     FORMULA = "s_i(t − b_{i−1}) for b_{i−1} ≤ t < b_i (each piece sees its local step)"
     REFERENCE = "optax `join_schedules`"
+    EXAMPLE = "sequence([linear(0.0, 0.1, steps=10), cosine(0.1, decay_steps=30)], boundaries=[10])"
 
     schedules: tuple[Schedule, ...]
     boundaries: tuple[int, ...]
-    SCHEDULE_LIST_FIELDS = ("schedules",)
-    INT_LIST_FIELDS = ("boundaries",)
 
     def _check(self) -> None:
         n, b = len(self.schedules), self.boundaries
@@ -115,12 +114,12 @@ class Scale(Schedule):
 
     FORMULA = "factor · s(t)"
     REFERENCE = "any library (a multiplier)"
+    EXAMPLE = "scale(0.5, cosine(0.1, decay_steps=40))"
 
     POSITIONAL = 2
 
     factor: float
     schedule: Schedule
-    SCHEDULE_FIELDS = ("schedule",)
 
     def _check(self) -> None:
         self._require("factor", self.factor >= 0, f"must be >= 0, got {self.factor}")
@@ -155,13 +154,13 @@ class LrRange(Schedule):
 
     FORMULA = "start · (end / start)^(min(t, steps − 1) / (steps − 1))"
     REFERENCE = "the exponential ramp of an LR range test (fastai, Lightning `lr_find`)"
+    EXAMPLE = "lr_range(1e-5, 1.0, steps=40)"
 
     POSITIONAL = 2
 
     start: float
     end: float
     steps: int
-    INT_FIELDS = ("steps",)
 
     def _check(self) -> None:
         self._require("start", self.start > 0, f"must be > 0, got {self.start}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
-from lrlab.schedules.base import Ops, Schedule, register
+from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.registry import register
 
 
 def _half_cosine(frac, ops: Ops):
@@ -36,14 +38,13 @@ class Cosine(Schedule):
         " → warmup_target over warmup_steps, then the same decay from warmup_target"
     )
     REFERENCE = "Keras `CosineDecay` = optax `cosine_decay_schedule` (clamped)"
+    EXAMPLE = "cosine(0.1, decay_steps=30, alpha=0.1)"
 
     lr: float
     decay_steps: int
     alpha: float = 0.0
     warmup_target: float | None = None
     warmup_steps: int = 0
-    INT_FIELDS = ("decay_steps", "warmup_steps")
-    OPTIONAL_FIELDS = ("warmup_target",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -102,11 +103,11 @@ class CosineAnnealing(Schedule):
 
     FORMULA = "eta_min + (lr − eta_min) · (1 + cos(π · t / t_max)) / 2 (periodic)"
     REFERENCE = "torch `CosineAnnealingLR` (its closed form)"
+    EXAMPLE = "cosine_annealing(0.1, t_max=15, eta_min=0.01)"
 
     lr: float
     t_max: int
     eta_min: float = 0.0
-    INT_FIELDS = ("t_max",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -152,13 +153,13 @@ class CosineRestarts(Schedule):
         "Keras `CosineDecayRestarts`; torch `CosineAnnealingWarmRestarts` when m_mul=1, "
         "eta_min=α·lr"
     )
+    EXAMPLE = "cosine_restarts(0.1, first_decay_steps=8, t_mul=2.0, m_mul=0.5)"
 
     lr: float
     first_decay_steps: int
     t_mul: float = 2.0
     m_mul: float = 1.0
     alpha: float = 0.0
-    INT_FIELDS = ("first_decay_steps",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -227,15 +228,14 @@ class WarmupStableDecay(Schedule):
         "D (cosine, linear or 1 − √p), then r"
     )
     REFERENCE = "transformers `get_wsd_schedule`"
+    EXAMPLE = "wsd(0.1, warmup_steps=5, stable_steps=15, decay_steps=15, min_lr=0.001)"
 
     lr: float
     warmup_steps: int
     stable_steps: int
     decay_steps: int
     min_lr: float = 0.0
-    decay: str = "cosine"
-    INT_FIELDS = ("warmup_steps", "stable_steps", "decay_steps")
-    STR_CHOICES = {"decay": ("cosine", "linear", "sqrt")}
+    decay: Literal["cosine", "linear", "sqrt"] = "cosine"
 
     def _check(self) -> None:
         self._require("lr", self.lr > 0, f"must be > 0, got {self.lr}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
-from lrlab.schedules.base import Ops, Schedule, register
+from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.registry import register
 
 
 def _anneal(kind: str, start: float, end: float, pct, ops: Ops):
@@ -35,17 +37,15 @@ class OneCycle(Schedule):
         "− 1 (cos or linear); three_phase: back to the start by 2·pct_start·T − 2 first"
     )
     REFERENCE = "torch `OneCycleLR`"
+    EXAMPLE = "one_cycle(0.1, total_steps=40)"
 
     max_lr: float
     total_steps: int
     pct_start: float = 0.3
     div_factor: float = 25.0
     final_div_factor: float = 1e4
-    anneal: str = "cos"
+    anneal: Literal["cos", "linear"] = "cos"
     three_phase: bool = False
-    INT_FIELDS = ("total_steps",)
-    BOOL_FIELDS = ("three_phase",)
-    STR_CHOICES = {"anneal": ("cos", "linear")}
 
     def _check(self) -> None:
         self._require("max_lr", self.max_lr > 0, f"must be > 0, got {self.max_lr}")
@@ -127,6 +127,7 @@ class Cyclic(Schedule):
         "(triangular2) or gamma^t (exp_range)"
     )
     REFERENCE = "torch `CyclicLR`"
+    EXAMPLE = "cyclic(0.01, 0.1, step_size_up=5, step_size_down=3, mode='triangular2')"
 
     POSITIONAL = 2
 
@@ -134,11 +135,8 @@ class Cyclic(Schedule):
     max_lr: float
     step_size_up: int = 2000
     step_size_down: int | None = None
-    mode: str = "triangular"
+    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
     gamma: float = 1.0
-    INT_FIELDS = ("step_size_up", "step_size_down")
-    OPTIONAL_FIELDS = ("step_size_down",)
-    STR_CHOICES = {"mode": ("triangular", "triangular2", "exp_range")}
 
     def _check(self) -> None:
         self._require("base_lr", self.base_lr >= 0, f"must be >= 0, got {self.base_lr}")

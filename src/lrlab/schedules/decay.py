@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 
-from lrlab.schedules.base import Ops, Schedule, ops_for, register
+from lrlab.schedules.base import Ops, Schedule, ops_for
+from lrlab.schedules.registry import register
 
 
 @register("constant")
@@ -24,6 +25,7 @@ class Constant(Schedule):
 
     FORMULA = "lr"
     REFERENCE = "any library (a fixed lr)"
+    EXAMPLE = "constant(0.1)"
 
     lr: float
 
@@ -62,11 +64,11 @@ class TimeDecay(Schedule):
 
     FORMULA = "lr / (1 + decay·t); cumulative: lr · Π_{i=1..t} 1 / (1 + decay·i)"
     REFERENCE = "Keras 2 `SGD(decay=...)` per update; cumulative: the seed tutorial's table"
+    EXAMPLE = "time_decay(0.1, decay=0.05)"
 
     lr: float
     decay: float
     cumulative: bool = False
-    BOOL_FIELDS = ("cumulative",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -138,8 +140,6 @@ class _KerasProgressDecay(Schedule):
     decay_steps: int
     decay_rate: float
     staircase: bool = False
-    INT_FIELDS = ("decay_steps",)
-    BOOL_FIELDS = ("staircase",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -168,6 +168,7 @@ class InverseTime(_KerasProgressDecay):
 
     FORMULA = "lr / (1 + decay_rate · t / decay_steps), ⌊t / decay_steps⌋ with staircase"
     REFERENCE = "Keras `InverseTimeDecay`"
+    EXAMPLE = "inverse_time(0.1, decay_steps=5, decay_rate=0.5)"
 
     def _check(self) -> None:
         super()._check()
@@ -195,6 +196,7 @@ class Exponential(_KerasProgressDecay):
         "Keras `ExponentialDecay` = optax `exponential_decay`; torch `ExponentialLR` when "
         "decay_steps=1"
     )
+    EXAMPLE = "exponential(0.1, decay_steps=7, decay_rate=0.5, staircase=true)"
 
     def _check(self) -> None:
         super()._check()
@@ -219,6 +221,7 @@ class ExpDecay(Schedule):
 
     FORMULA = "lr · exp(−k·t)"
     REFERENCE = "the seed tutorial's `exp_decay`"
+    EXAMPLE = "exp_decay(0.1, k=0.05)"
 
     lr: float
     k: float
@@ -251,12 +254,12 @@ class StepDecay(Schedule):
 
     FORMULA = "lr · drop^⌊(t + offset) / every⌋"
     REFERENCE = "torch `StepLR` (offset=0); the seed tutorials' `step_decay` (offset=1)"
+    EXAMPLE = "step_decay(0.1, drop=0.5, every=10, offset=1)"
 
     lr: float
     drop: float
     every: int
     offset: int = 0
-    INT_FIELDS = ("every", "offset")
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -289,11 +292,11 @@ class MultiStep(Schedule):
 
     FORMULA = "lr · gamma^#{m in milestones : m ≤ t}"
     REFERENCE = "torch `MultiStepLR`"
+    EXAMPLE = "multistep(0.1, milestones=[10, 25], gamma=0.1)"
 
     lr: float
     milestones: tuple[int, ...]
     gamma: float
-    INT_LIST_FIELDS = ("milestones",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -331,13 +334,12 @@ class Piecewise(Schedule):
 
     FORMULA = "values[i] for boundaries[i−1] < t ≤ boundaries[i]"
     REFERENCE = "Keras `PiecewiseConstantDecay`"
+    EXAMPLE = "piecewise(boundaries=[10, 20], values=[0.1, 0.05, 0.01])"
 
     POSITIONAL = 0
 
     boundaries: tuple[int, ...]
     values: tuple[float, ...]
-    INT_LIST_FIELDS = ("boundaries",)
-    FLOAT_LIST_FIELDS = ("values",)
 
     def _check(self) -> None:
         b, v = self.boundaries, self.values
@@ -378,14 +380,13 @@ class Polynomial(Schedule):
         "the clamp"
     )
     REFERENCE = "Keras `PolynomialDecay`"
+    EXAMPLE = "polynomial(0.1, decay_steps=30, power=2.0)"
 
     lr: float
     decay_steps: int
     end_lr: float = 0.0001
     power: float = 1.0
     cycle: bool = False
-    INT_FIELDS = ("decay_steps",)
-    BOOL_FIELDS = ("cycle",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")
@@ -425,13 +426,13 @@ class Linear(Schedule):
     REFERENCE = (
         "optax `linear_schedule`; torch `LinearLR` (start = lr·start_factor, end = lr·end_factor)"
     )
+    EXAMPLE = "linear(0.1, 0.01, steps=30)"
 
     POSITIONAL = 2
 
     start: float
     end: float
     steps: int
-    INT_FIELDS = ("steps",)
 
     def _check(self) -> None:
         self._require("start", self.start >= 0, f"must be >= 0, got {self.start}")
@@ -465,12 +466,11 @@ class InverseSqrt(Schedule):
         "lr · t / W for t < W, then lr / √((t + τ − W) / τ), τ = timescale or W (10000 when W = 0)"
     )
     REFERENCE = "transformers `get_inverse_sqrt_schedule`"
+    EXAMPLE = "inverse_sqrt(0.1, warmup_steps=5)"
 
     lr: float
     warmup_steps: int
     timescale: int | None = None
-    INT_FIELDS = ("warmup_steps", "timescale")
-    OPTIONAL_FIELDS = ("timescale",)
 
     def _check(self) -> None:
         self._require("lr", self.lr >= 0, f"must be >= 0, got {self.lr}")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
-from lrlab.schedules.base import ReactiveSchedule, register
+from lrlab.schedules.base import ReactiveSchedule
+from lrlab.schedules.registry import register
 
 
 @register("plateau")
@@ -30,6 +32,7 @@ class Plateau(ReactiveSchedule):
         "min_delta, then `cooldown`"
     )
     REFERENCE = "Keras `ReduceLROnPlateau` (torch's patience p is lrlab's p + 1)"
+    EXAMPLE = "plateau(factor=0.5, patience=3, min_delta=0.001, cooldown=1, min_lr=0.0001)"
 
     POSITIONAL = 0
 
@@ -38,9 +41,7 @@ class Plateau(ReactiveSchedule):
     min_delta: float = 1e-4
     cooldown: int = 0
     min_lr: float = 0.0
-    mode: str = "min"
-    INT_FIELDS = ("patience", "cooldown")
-    STR_CHOICES = {"mode": ("min", "max")}
+    mode: Literal["min", "max"] = "min"
 
     def _check(self) -> None:
         self._require("factor", 0 < self.factor < 1, f"must be in (0, 1), got {self.factor}")

@@ -1,34 +1,29 @@
 """Engines train trials; the runner stores what they yield (see :mod:`.base`).
 
-Engines are registered by name with the import path of their class, so choosing one does
-not import the others (the Keras engine imports Keras only when it runs).
+Engines are registered by name with the import path of their class
+(:mod:`lrlab.experiments.engine_registry`), so choosing one does not import the others.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+from typing import Any
 
-from lrlab.experiments.engines.base import Engine, TrialResult
+from lrlab.experiments.engine_registry import ENGINES, engine_names, register_engine
+from lrlab.experiments.engines.base import Engine
 
-__all__ = ["ENGINES", "Engine", "TrialResult", "engine_names", "get_engine", "register_engine"]
-
-#: name -> "module:Class"
-ENGINES: dict[str, str] = {
-    "keras": "lrlab.experiments.engines.keras:KerasEngine",
-    "population": "lrlab.experiments.engines.population:PopulationEngine",
-}
+__all__ = ["ENGINES", "Engine", "engine_names", "get_engine", "register_engine"]
 
 
-def register_engine(name: str, target: str) -> None:
-    """Make an engine class (``"package.module:Class"``) available by ``name``."""
-    ENGINES[name] = target
+def get_engine(name: str, **options: Any) -> Engine:
+    """An instance of the engine registered as ``name``, given the ``options`` it accepts.
 
-
-def engine_names() -> tuple[str, ...]:
-    return tuple(ENGINES)
-
-
-def get_engine(name: str) -> Engine:
-    """An instance of the engine registered as ``name``."""
-    module, _, cls = ENGINES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)()
+    An option the engine's constructor does not take is left out (``memory`` sizes the
+    population engine's chunks and means nothing to the Keras engine); ``None`` values
+    are left out too, so the engine's own default applies.
+    """
+    module, _, cls_name = ENGINES[name].partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    accepted = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})

@@ -1,4 +1,7 @@
-"""The engine interface: ``Engine.run(plan, trials)`` yields one :class:`TrialResult` per trial.
+"""The engine interface: ``Engine.run(plan, trials)`` yields one ``TrialResult`` per trial.
+
+:class:`~lrlab.experiments.trial.Trial` and :class:`~lrlab.experiments.trial.TrialResult`
+live in :mod:`lrlab.experiments.trial`.
 
 An engine is free to train trials one at a time (the Keras engine) or many at once (a
 population engine may batch a whole chunk and yield its results together). The runner
@@ -19,79 +22,23 @@ a result is final. Contract:
 from __future__ import annotations
 
 import abc
-import dataclasses
-import json
-import math
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+from lrlab.experiments.trial import Trial, TrialResult
 
 if TYPE_CHECKING:
     from lrlab.experiments.plan import Plan
 
-__all__ = ["STATUSES", "Engine", "Trial", "TrialResult", "final_metrics", "first_bad_epoch"]
-
-STATUSES = ("ok", "diverged", "failed")
-
-
-@dataclasses.dataclass(frozen=True)
-class Trial:
-    """One point of the grid: a schedule, an optimizer, an lr and a seed.
-
-    ``spec`` is the schedule the trial trains with (canonical, after lr rescaling), in
-    ``unit`` (``step``: evaluated per update; ``epoch``: at the epoch index);
-    ``split_seed``, ``init_seed`` and ``order_seed`` follow the seed unless the
-    experiment's ``vary`` holds one of them fixed (at 0).
-    """
-
-    key: str
-    config: str
-    schedule: str
-    spec: str
-    plateau: str | None
-    monitor: str
-    optimizer: str
-    optimizer_json: str
-    lr: float | None
-    seed: int
-    split_seed: int
-    init_seed: int
-    order_seed: int
-    unit: str = "step"
-
-    @property
-    def optimizer_params(self) -> dict[str, Any]:
-        """The optimizer's ``type`` and arguments (as validated from the file)."""
-        return json.loads(self.optimizer_json)
-
-    def params(self) -> dict[str, Any]:
-        """Everything that defines the trial, as JSON-ready data."""
-        out = dataclasses.asdict(self)
-        out.pop("optimizer_json")
-        out["optimizer_params"] = self.optimizer_params
-        return out
-
-
-@dataclasses.dataclass
-class TrialResult:
-    """What an engine reports for one trial (see the module docstring for the contract)."""
-
-    trial: Trial
-    status: str
-    epochs: list[dict[str, float]] = dataclasses.field(default_factory=list)
-    final: dict[str, float] = dataclasses.field(default_factory=dict)
-    diverged_epoch: int | None = None
-    message: str | None = None
-    started: float = 0.0
-    seconds: float = 0.0
-    engine: str = ""
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+__all__ = ["Engine"]
 
 
 class Engine(abc.ABC):
-    """Trains trials of a :class:`~lrlab.experiments.plan.Plan`."""
+    """Trains trials of a :class:`~lrlab.experiments.plan.Plan`.
+
+    Options (e.g. the population engine's ``memory``) are constructor arguments:
+    :func:`lrlab.experiments.engines.get_engine` passes each engine the ones it accepts.
+    """
 
     name: ClassVar[str] = ""
 
@@ -106,35 +53,3 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def run(self, plan: Plan, trials: Sequence[Trial]) -> Iterator[TrialResult]:
         """Train ``trials`` and yield one result per trial as soon as it is final."""
-
-
-def first_bad_epoch(epochs: Sequence[dict[str, float]]) -> int | None:
-    """The first 1-based epoch whose loss (train or validation) is NaN or infinite."""
-    for row in epochs:
-        for key in ("loss", "val_loss"):
-            value = row.get(key)
-            if value is not None and not math.isfinite(value):
-                return int(row["epoch"])
-    return None
-
-
-def final_metrics(epochs: Sequence[dict[str, float]], first_metric: str | None) -> dict[str, float]:
-    """The last epoch's metrics plus ``train_val_gap``.
-
-    The gap is ``m - val_m`` for the first metric ``m`` (higher is better: accuracy, auc,
-    precision, recall) or ``val_m - m`` for a loss-like one, so a positive gap means the
-    model does better on its training data than on held-out data.
-
-    >>> final_metrics([{"epoch": 1, "lr": 0.1, "accuracy": 0.9, "val_accuracy": 0.8}],
-    ...               "accuracy")["train_val_gap"]
-    0.09999999999999998
-    """
-    if not epochs:
-        return {}
-    last = {k: float(v) for k, v in epochs[-1].items() if k not in ("epoch", "lr")}
-    name = first_metric or "loss"
-    if name in last and f"val_{name}" in last:
-        higher = name in ("accuracy", "auc", "precision", "recall")
-        gap = last[name] - last[f"val_{name}"]
-        last["train_val_gap"] = gap if higher else -gap
-    return last

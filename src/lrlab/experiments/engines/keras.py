@@ -29,13 +29,9 @@ import keras
 import numpy as np
 
 from lrlab.experiments.datasets import Split, batch_order
-from lrlab.experiments.engines.base import (
-    Engine,
-    Trial,
-    TrialResult,
-    final_metrics,
-    first_bad_epoch,
-)
+from lrlab.experiments.engines.base import Engine
+from lrlab.experiments.optimizers import OPTIMIZERS
+from lrlab.experiments.trial import Trial, TrialResult, final_metrics, first_bad_epoch
 
 __all__ = ["KerasEngine", "make_metrics", "make_optimizer"]
 
@@ -89,15 +85,7 @@ def make_optimizer(params: dict[str, Any], learning_rate: Any):
     ('SGD', 0.8)
     """
     kwargs = dict(params)
-    kind = kwargs.pop("type")
-    cls = {
-        "sgd": keras.optimizers.SGD,
-        "adam": keras.optimizers.Adam,
-        "adamw": keras.optimizers.AdamW,
-        "rmsprop": keras.optimizers.RMSprop,
-        "adagrad": keras.optimizers.Adagrad,
-        "adadelta": keras.optimizers.Adadelta,
-    }[kind]
+    cls = getattr(keras.optimizers, OPTIMIZERS[kwargs.pop("type")].keras_class)
     return cls(learning_rate=learning_rate, **kwargs)
 
 
@@ -155,11 +143,11 @@ def _batches(split: Split, task: str, order_seed: int, batch_size: int, epochs: 
 
 def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[str, float]]:
     """Train one trial with Keras ``fit``; return its per-epoch rows (epoch, lr, metrics)."""
-    from lrlab.integrations import keras as lrlab_keras
+    import lrlab.keras as lrlab_keras
 
     ds = plan.dataset
     split = plan.split(trial.split_seed)
-    schedule = plan.schedule(trial)
+    schedule = trial.schedule
     model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, trial.init_seed)
     own: list[Any] = []
     if trial.plateau is None and trial.unit == "step":
@@ -171,7 +159,7 @@ def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[st
             )
         )
         learning_rate = float(schedule(0))
-    optimizer = make_optimizer(trial.optimizer_params, learning_rate)
+    optimizer = make_optimizer(trial.optimizer.to_dict(), learning_rate)
     model.compile(
         optimizer=optimizer, loss=loss_for(plan), metrics=make_metrics(plan.metrics, ds.task)
     )

@@ -60,8 +60,9 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import LrlabError
-from lrlab.experiments.engines.base import Engine, Trial, TrialResult, final_metrics
+from lrlab.experiments.engines.base import Engine
 from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.trial import Trial, TrialResult, final_metrics
 from lrlab.schedules import Plateau
 
 __all__ = [
@@ -868,11 +869,9 @@ class PopulationEngine(Engine):
 
         if keras.backend.backend() != "jax":
             return f"it needs KERAS_BACKEND=jax (the backend is {keras.backend.backend()})"
-        import json
-
-        for trial in {t.optimizer_json: t for t in plan.trials}.values():
+        for trial in {t.optimizer: t for t in plan.trials}.values():
             try:
-                KerasOptimizer.from_config(json.loads(trial.optimizer_json))
+                KerasOptimizer.from_config(trial.optimizer.to_dict())
             except LrlabError as err:
                 return str(err)
         return _model_unsupported(plan)
@@ -882,9 +881,9 @@ class PopulationEngine(Engine):
         (XLA compiles one program per core), then train group after group."""
         from concurrent.futures import ThreadPoolExecutor
 
-        groups: dict[str, list[Trial]] = {}
+        groups: dict[Any, list[Trial]] = {}
         for trial in trials:
-            groups.setdefault(trial.optimizer_json, []).append(trial)
+            groups.setdefault(trial.optimizer, []).append(trial)
         prepared: list[tuple[list[Trial], Any]] = []
         for group in groups.values():
             try:
@@ -958,10 +957,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
     Everything comes from the same plan methods the Keras engine uses (split, lr table,
     model build, batch order, loss and metrics), so a trial means the same in both.
     """
-    import json
-
     from lrlab.experiments.engines.keras import loss_for, make_metrics
-    from lrlab.spec import parse
 
     ds = plan.dataset
     model_key = (getattr(plan.model, "text", None), ds.input_shape, ds.task, ds.n_classes)
@@ -980,7 +976,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
     return {
         "build_model": lambda seed: plan.model.build(ds.input_shape, ds.task, ds.n_classes, seed),
         "splits": splits,
-        "optimizer": json.loads(trials[0].optimizer_json),
+        "optimizer": trials[0].optimizer.to_dict(),
         "lr": np.stack([plan.lr_table(t) for t in trials]).astype(np.float32),
         "init_seeds": [t.init_seed for t in trials],
         "order_seeds": [t.order_seed for t in trials],
@@ -989,7 +985,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
         "batch_size": plan.batch_size,
         "loss": loss_for(plan),
         "metrics": make_metrics(plan.metrics, ds.task),
-        "plateaus": [parse(t.plateau) if t.plateau else None for t in trials],
+        "plateaus": [t.plateau for t in trials],
         "monitors": [t.monitor for t in trials],
         "cache_key": model_key if model_key[0] is not None else None,
     }

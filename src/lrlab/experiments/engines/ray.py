@@ -36,11 +36,11 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from lrlab.errors import LrlabError
-from lrlab.experiments.engines.base import Engine, Trial, TrialResult
+from lrlab.experiments.engines.base import Engine
+from lrlab.experiments.trial import Trial, TrialResult
 
 __all__ = [
     "INSTALL_HINT",
@@ -49,7 +49,6 @@ __all__ = [
     "worker_env",
     "import_ray",
     "ray_session",
-    "run_on_ray",
     "task_units",
 ]
 
@@ -62,9 +61,9 @@ WORKER_ENV_PREFIXES = ("KERAS_", "JAX_", "XLA_", "LRLAB_")
 def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment variables set in every task's worker (see :data:`WORKER_ENV_PREFIXES`).
 
-    >>> env = worker_env({"LRLAB_MEMORY": "512MB"})
-    >>> env["LRLAB_MEMORY"], "KERAS_BACKEND" in env, "PATH" in env
-    ('512MB', True, False)
+    >>> env = worker_env({"LRLAB_CACHE": "/tmp/cache"})
+    >>> env["LRLAB_CACHE"], "KERAS_BACKEND" in env, "PATH" in env
+    ('/tmp/cache', True, False)
     """
     env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
     env.setdefault("KERAS_BACKEND", _keras_backend())
@@ -211,8 +210,10 @@ def task_units(
     ``trials_per_task`` trials per unit (default 1), in plan order.
 
     >>> from lrlab.experiments.engines.keras import KerasEngine
-    >>> trials = [Trial(f"c|seed={s}", "c", "c", "constant(0.1)", None, "val_loss", "sgd",
-    ...                 "{}", None, s, s, s, s) for s in range(3)]
+    >>> from lrlab.experiments.trial import OptimizerSettings
+    >>> from lrlab.schedules import Constant
+    >>> trials = [Trial(f"c|seed={s}", "c", "c", Constant(0.1), None, "val_loss", "sgd",
+    ...                 OptimizerSettings("sgd"), None, s, s, s, s) for s in range(3)]
     >>> [len(u) for u in task_units(KerasEngine(), trials)]
     [1, 1, 1]
     >>> [len(u) for u in task_units(KerasEngine(), trials, trials_per_task=2)]
@@ -221,9 +222,9 @@ def task_units(
     if engine.name != "population":
         n = trials_per_task or 1
         return [list(trials[i : i + n]) for i in range(0, len(trials), n)]
-    groups: dict[str, list[Trial]] = {}
+    groups: dict[Any, list[Trial]] = {}
     for trial in trials:
-        groups.setdefault(trial.optimizer_json, []).append(trial)
+        groups.setdefault(trial.optimizer, []).append(trial)
     units = list(groups.values())
     if trials_per_task is not None:
         units = [
@@ -375,46 +376,3 @@ def _keras_backend() -> str:
 
         return keras.backend.backend()
     return "jax"  # pragma: no cover
-
-
-def run_on_ray(
-    experiment: str | Path,
-    *,
-    address: str | None = None,
-    out: str | Path | None = None,
-    new: bool = False,
-    engine: str | None = None,
-    quiet: bool = False,
-    num_cpus: int | None = None,
-    task_cpus: float = 1.0,
-    task_gpus: float = 0.0,
-    max_retries: int = 3,
-    trials_per_task: int | None = None,
-):
-    """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
-
-    The same checks as a local run come first (the file, the data, a folder in use or
-    holding another experiment, the model), so bad input never waits for a cluster; Ray
-    is up before the folder is locked, so a wrong address leaves nothing behind. Returns
-    the runner's :class:`~lrlab.experiments.runner.RunSummary`.
-    """
-    import_ray()
-    check_options(task_cpus, task_gpus, max_retries, trials_per_task)
-    from lrlab.experiments.config import load_config
-    from lrlab.experiments.plan import build_plan, verify_model
-    from lrlab.experiments.runner import choose_engine, default_out, precheck, run_plan
-
-    config = load_config(experiment)
-    plan = build_plan(config, check_model=False)
-    folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)
-    verify_model(plan)
-    wrapped = RayEngine(
-        choose_engine(engine, plan),
-        task_cpus=task_cpus,
-        task_gpus=task_gpus,
-        max_retries=max_retries,
-        trials_per_task=trials_per_task,
-    )
-    with ray_session(address, num_cpus=num_cpus):
-        return run_plan(plan, out=folder, new=new, engine=wrapped, quiet=quiet)

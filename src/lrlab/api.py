@@ -66,8 +66,9 @@ def compare(
         Other arguments mirror the experiment file's fields.
 
     Returns:
-        A :class:`~lrlab.analysis.results.ResultTable` (rows best first; ``print`` it,
-        ``.to_markdown()``, ``.to_dicts()``, ``.to_pandas()``); ``.out`` is the folder.
+        A :class:`~lrlab.analysis.results.ResultTable` (rows best first; ``.to_dicts()``,
+        ``.to_pandas()``; :func:`lrlab.reporting.tables.print_results` prints it);
+        ``.out`` is the folder.
     """
     spec = _model(model)
     dataset = None if isinstance(data, str) else _data(data, task)

@@ -1,6 +1,7 @@
 """Open an HTML file in headless Chromium and see what a reader would see.
 
-Used by the report tests and ``scripts/report_screenshot.py``. It drives Debian's
+A test tool, not part of the lrlab package: used by the report tests and
+``scripts/report_screenshot.py``. It drives Debian's
 ``chromium`` through the Chrome DevTools Protocol over a pipe
 (``--remote-debugging-pipe``: commands on the child's fd 3, replies on fd 4, each a JSON
 message ended by a NUL byte, as Puppeteer's ``pipe: true``), so it needs no browser
