@@ -721,7 +721,7 @@ def test_bad_data_files_end_lrlab_run_in_one_line(tmp_path, kind):
 
 def test_write_atomic_replaces_links_and_cleans_up_on_any_failure(tmp_path, monkeypatch):
     """The one writer's contract: the link itself is replaced (also a link to a folder),
-    existing names are never opened, and a failure at any step (here Ctrl-C during the
+    an existing file's permissions are kept, and a failure at any step (here Ctrl-C during the
     fsync) leaves the old file and no temporary file."""
     from lrlab import fileio
 
@@ -730,6 +730,11 @@ def test_write_atomic_replaces_links_and_cleans_up_on_any_failure(tmp_path, monk
     fileio.write_atomic(tmp_path / "r.html", "new")
     assert not (tmp_path / "r.html").is_symlink() and (tmp_path / "r.html").read_text() == "new"
     assert list((tmp_path / "folder").iterdir()) == []
+    script = tmp_path / "run.sh"
+    script.write_text("old")
+    script.chmod(0o751)
+    fileio.write_atomic(script, "new")  # an existing file keeps its permissions
+    assert script.stat().st_mode & 0o777 == 0o751 and script.read_text() == "new"
     old = tmp_path / "old.csv"
     old.write_text("old")
 

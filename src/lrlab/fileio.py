@@ -11,7 +11,8 @@ files) is written whole or not at all, and never through a link:
    follow links, so **a target that is a symbolic link is replaced by the new file; the
    file the link pointed to is never written** (lrlab never changes a file outside the
    path it was given);
-3. on any failure the temporary file is removed and the error becomes one line
+3. an existing regular file's permission bits carry over to the new one;
+4. on any failure the temporary file is removed and the error becomes one line
    (:class:`FileWriteError`) naming the path and the fix.
 
 Locks (:func:`open_lock_file`): opened with ``O_NOFOLLOW`` and ``O_CREAT`` (never
@@ -92,6 +93,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         raise FileWriteError(_write_message(path, err)) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            _keep_mode(path, f.fileno())
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
@@ -111,12 +113,23 @@ def _create_temp(path: Path) -> tuple[Path, int]:
     the umask, like any new file); an existing name, a link included, is never opened."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     for _ in range(_TEMP_ATTEMPTS):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        tmp = path.with_name(f".{path.name[:100]}.{secrets.token_hex(6)}.tmp")
         try:
             return tmp, os.open(tmp, flags, 0o666)
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
+def _keep_mode(path: Path, fd: int) -> None:
+    """An existing regular file's permission bits carry over (an executable script stays
+    executable); a new file, or one replacing a link, gets 0666 less the umask."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(info.st_mode):
+        os.fchmod(fd, stat.S_IMODE(info.st_mode))
 
 
 def _sync_folder(folder: Path) -> None:
