@@ -754,3 +754,26 @@ def test_write_atomic_replaces_links_and_cleans_up_on_any_failure(tmp_path, monk
     with pytest.raises(fileio.FileWriteError, match="No space left on device; free some space"):
         fileio.write_atomic(old, "new")
     assert old.read_text() == "old" and temp_files(tmp_path) == []
+
+
+def test_read_input_refuses_what_cannot_be_read_safely(tmp_path):
+    """The reader for small input files (the experiment file): regular files under a limit."""
+    from lrlab.fileio import InputFileError, read_input
+
+    fifo, big, ok = tmp_path / "fifo", tmp_path / "big.toml", tmp_path / "ok.toml"
+    os.mkfifo(fifo)  # no writer: a blocking open would hang
+    with open(big, "wb") as f:
+        f.truncate((1 << 20) + 1)
+    ok.write_text("[experiment]\n")
+    refused = {
+        "/dev/zero": "/dev/zero is a character device, not a regular file",
+        fifo: f"{fifo} is a FIFO (named pipe), not a regular file",
+        tmp_path: f"{tmp_path} is a folder, not a regular file",
+        big: f"experiment file {big} is 1,048,577 bytes, over the limit of 1 MiB",
+        tmp_path / "missing": "cannot read experiment file",
+    }
+    for path, words in refused.items():
+        with pytest.raises(InputFileError) as info:
+            read_input(path, limit=1 << 20, what="experiment file")
+        assert words in str(info.value) and "\n" not in str(info.value)
+    assert read_input(ok, limit=1 << 20, what="experiment file") == b"[experiment]\n"

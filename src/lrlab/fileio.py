@@ -245,7 +245,7 @@ def open_input(
             )
         if info.st_size > limit:
             raise error(
-                f"{what} {path} is {format_size(info.st_size)}, over the limit of "
+                f"{what} {path} is {_size_over(info.st_size, limit)}, over the limit of "
                 f"{format_size(limit)}{'; ' + hint if hint else ''}"
             )
         os.set_blocking(fd, True)
@@ -293,6 +293,12 @@ def _kind(mode: int) -> str:
         (stat.S_ISSOCK, "a socket"),
     ]
     return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _size_over(size: int, limit: int) -> str:
+    """``size`` as :func:`format_size` does, in bytes when that rounds to the limit."""
+    shown = format_size(size)
+    return f"{size:,} bytes" if shown == format_size(limit) else shown
 
 
 def format_size(n: int) -> str:
