@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
 from lrlab.errors import LrlabError
 from lrlab.experiments.engines.base import Engine, Trial, TrialResult, final_metrics
 from lrlab.experiments.engines.population_optim import KerasOptimizer
@@ -74,7 +75,6 @@ __all__ = [
     "parse_memory",
     "population_inputs",
     "iter_population",
-    "plateau_update",
     "train_population",
 ]
 
@@ -249,39 +249,6 @@ class _Plateaus:
         return {f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
 
 
-def plateau_update(state: dict[str, Any], metric: Any, lr: Any, p: dict[str, Any]):
-    """:meth:`PlateauController.update <lrlab.controllers.plateau.PlateauController.update>`
-    in ``jax.numpy`` for one trial (vmapped): the same transitions, as ``where`` selects.
-
-    ``state`` holds ``scale``, ``best`` (NaN = no best yet), ``wait``, ``cooldown_left`` and
-    ``reductions``; ``p`` the plateau's arguments (``mode_max`` for ``mode="max"``) and
-    ``enabled`` (False: the state does not move).
-    """
-    import jax.numpy as jnp
-
-    cooldown_left, wait = state["cooldown_left"], state["wait"]
-    was_cooling = cooldown_left > 0
-    cooldown_left = jnp.where(was_cooling, cooldown_left - 1, cooldown_left)
-    wait = jnp.where(was_cooling, 0, wait)
-    best = state["best"]
-    beats = jnp.where(p["mode_max"], metric > best + p["min_delta"], metric < best - p["min_delta"])
-    improved = ~jnp.isnan(metric) & (jnp.isnan(best) | beats)
-    cooling = ~improved & (cooldown_left > 0)
-    wait = jnp.where(improved | cooling, 0, wait + 1)
-    hit = ~improved & ~cooling & (wait >= p["patience"])
-    scale = state["scale"]
-    reduce = hit & (lr * scale > p["min_lr"])
-    floor = jnp.where(lr > 0, p["min_lr"] / jnp.where(lr > 0, lr, 1), 0)
-    new = {
-        "scale": jnp.where(reduce, jnp.maximum(scale * p["factor"], floor), scale),
-        "best": jnp.where(improved, metric, best),
-        "wait": jnp.where(hit, 0, wait),
-        "cooldown_left": jnp.where(hit, p["cooldown"], cooldown_left),
-        "reductions": state["reductions"] + reduce.astype(state["reductions"].dtype),
-    }
-    return {k: jnp.where(p["enabled"], v, state[k]) for k, v in new.items()}
-
-
 # --------------------------------------------------------------------------- the program
 @dataclasses.dataclass(frozen=True)
 class _Shape:
@@ -395,7 +362,7 @@ class _Program:
         def step(c, rows):
             x, y = X[split, rows], Y[split, rows]
             (loss, (y_pred, ntv_new)), grads = grad_fn(c["tv"], c["ntv"], x, y, True)
-            lr = lr_at(c["t"]) * c["plateau"]["scale"]
+            lr = lr_at(c["t"]) * c["plateau"].scale
             tv_new, opt_new = opt.apply(grads, c["tv"], c["opt"], lr, c["t"])
             size = rows.shape[0]
             c = dict(
@@ -443,11 +410,14 @@ class _Program:
             diverged = jnp.where((c["diverged"] == 0) & bad, e + 1, c["diverged"])
             metric = values[plateau["monitor"]]
             base = lr_at(c["t"] - 1)  # the schedule at the epoch's last update (Scheduler)
-            state = plateau_update(c["plateau"], metric, base, plateau)
+            moved = plateau_transition(c["plateau"], metric, base, params, jnp)
+            state = jax.tree.map(
+                lambda new, old: jnp.where(plateau["enabled"], new, old), moved, c["plateau"]
+            )
             c = dict(c, diverged=diverged, plateau=state)
-            return c, (values, c["last_lr"], state["scale"])
+            return c, (values, c["last_lr"], state.scale)
 
-        nan = jnp.asarray(jnp.nan, jnp.float32)
+        params = PlateauParams(**{k: plateau[k] for k in PlateauParams._fields})
         carry = {
             "tv": tv,
             "ntv": ntv,
@@ -457,13 +427,7 @@ class _Program:
             "loss_sum": jnp.zeros((), jnp.float32),
             "metrics": self._metric_init(),
             "diverged": jnp.zeros((), jnp.int32),
-            "plateau": {
-                "scale": jnp.ones((), jnp.float32),
-                "best": nan,
-                "wait": jnp.zeros((), jnp.int32),
-                "cooldown_left": jnp.zeros((), jnp.int32),
-                "reductions": jnp.zeros((), jnp.int32),
-            },
+            "plateau": PlateauArrays.initial(jnp),
         }
         carry, (values, lrs, scales) = jax.lax.scan(epoch, carry, jnp.arange(s.epochs))
         return values, lrs, scales, carry["diverged"]
