@@ -38,12 +38,9 @@ from lrlab.controllers.plateau import (
 )
 from lrlab.errors import LrlabError
 from lrlab.experiments.datasets import batch_order, load_dataset, split_dataset
-from lrlab.experiments.engines import population as pop
-from lrlab.experiments.engines.population import (
-    PopulationEngine,
-    parse_memory,
-    train_population,
-)
+from lrlab.experiments.engines import population_chunks as chunks
+from lrlab.experiments.engines.population import PopulationEngine
+from lrlab.experiments.engines.population_chunks import parse_memory, train_population
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.models import parse_model
 from lrlab.schedules import Plateau
@@ -199,8 +196,8 @@ def test_chunks_and_split_groups_do_not_change_results(split, monkeypatch):
     whole = train_population(splits=[split, other], **kwargs)
     assert whole.chunks == 1
     # chunks of 2 (the last one padded) and one split on the device at a time
-    monkeypatch.setattr(pop, "chunk_size", lambda n, per_trial, memory: 2)
-    monkeypatch.setattr(pop, "_split_bytes", lambda splits: 1 << 40)
+    monkeypatch.setattr(chunks, "chunk_size", lambda n, per_trial, memory: 2)
+    monkeypatch.setattr(chunks, "_split_bytes", lambda splits: 1 << 40)
     parts = train_population(splits=[split, other], **kwargs)
     assert parts.chunks == 2 and parts.chunk_size == 2
     np.testing.assert_allclose(parts.history["val_loss"], whole.history["val_loss"], rtol=1e-6)
