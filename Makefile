@@ -26,6 +26,7 @@ demo: $(VENV)/.installed-demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check $(wildcard src tests bench examples scripts)
+	$(BIN)/lint-imports --no-cache  # the layers of docs/architecture.md, no import cycles
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -168,8 +168,12 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240.0) -> None:
         time.sleep(0.1)
 
 
+KILL_EPOCHS = 40
+
+
 def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
-    text = EXP.replace("seeds = 2", "seeds = 4")
+    # long enough trials that the run is still going when the second run and the kill come
+    text = EXP.replace("seeds = 2", "seeds = 4").replace("epochs = 2", f"epochs = {KILL_EPOCHS}")
     (tmp_path / "exp.toml").write_text(text)
     db = tmp_path / "out" / "store.sqlite"
 
@@ -211,7 +215,7 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(tmp_path):
     assert set(before) <= set(after) and set(middle) <= set(after)  # stored rows never rewritten
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 8 * 2
+    assert conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 8 * KILL_EPOCHS
     conn.close()
 
 

@@ -551,14 +551,20 @@ def test_results_table_says_what_a_seed_varied():
         ("[data]\ndataset = 'digits'\nvalidation = 'csv:val.csv'", ["init", "order"]),  # holdout
     ],
 )
-def test_what_a_seed_varied_is_read_from_the_stored_experiment_file(text, vary):
+def test_what_a_seed_varied_is_read_from_the_stored_experiment_file(text, vary, tmp_path):
     import tomllib
 
-    from lrlab.analysis.results import _vary_of
     from lrlab.experiments.config import config_from_dict
+    from lrlab.experiments.store import Store
 
     rest = "[model]\nspec = 'mlp(hidden=[4])'\n[training]\nepochs = 1\nbatch_size = 8\n"
     rest += "[schedules]\nconstant = 'constant(0.1)'\n"
     stored = config_from_dict(tomllib.loads(text + "\n" + rest)).canonical()  # as the runner
-    assert _vary_of({"canonical": stored}) == vary
-    assert _vary_of({"config_text": text}) is None  # no stored settings: nothing to say
+    (tmp_path / "with").mkdir()
+    (tmp_path / "without").mkdir()
+    with Store.open(tmp_path / "with", create=True) as store:
+        store.initialize({"canonical": stored})
+        assert store.config().varied == vary
+    with Store.open(tmp_path / "without", create=True) as store:
+        store.initialize({"config_text": text})
+        assert store.config() is None  # no stored settings: nothing to say

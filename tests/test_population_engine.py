@@ -30,17 +30,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datafiles import IONOSPHERE_CSV
-from lrlab.controllers.plateau import PlateauController
+from lrlab.controllers.plateau import (
+    PlateauArrays,
+    PlateauController,
+    PlateauParams,
+    plateau_transition,
+)
 from lrlab.errors import LrlabError
 from lrlab.experiments.datasets import batch_order, load_dataset, split_dataset
-from lrlab.experiments.engines import population as pop
-from lrlab.experiments.engines.population import (
-    PopulationEngine,
-    parse_memory,
-    plateau_update,
-    train_population,
-)
+from lrlab.experiments.engines import population_chunks as chunks
+from lrlab.experiments.engines.population import PopulationEngine
+from lrlab.experiments.engines.population_chunks import train_population
 from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.memory import parse_memory
 from lrlab.experiments.models import parse_model
 from lrlab.schedules import Plateau
 
@@ -195,8 +197,8 @@ def test_chunks_and_split_groups_do_not_change_results(split, monkeypatch):
     whole = train_population(splits=[split, other], **kwargs)
     assert whole.chunks == 1
     # chunks of 2 (the last one padded) and one split on the device at a time
-    monkeypatch.setattr(pop, "chunk_size", lambda n, per_trial, memory: 2)
-    monkeypatch.setattr(pop, "_split_bytes", lambda splits: 1 << 40)
+    monkeypatch.setattr(chunks, "chunk_size", lambda n, per_trial, memory: 2)
+    monkeypatch.setattr(chunks, "_split_bytes", lambda splits: 1 << 40)
     parts = train_population(splits=[split, other], **kwargs)
     assert parts.chunks == 2 and parts.chunk_size == 2
     np.testing.assert_allclose(parts.history["val_loss"], whole.history["val_loss"], rtol=1e-6)
@@ -209,17 +211,11 @@ def test_chunks_and_split_groups_do_not_change_results(split, monkeypatch):
 # --------------------------------------------------------------------------- plateau
 @jax.jit
 def _plateau_scan(metrics, lrs, params):
-    state = {
-        "scale": jnp.float32(1.0),
-        "best": jnp.float32(jnp.nan),
-        "wait": jnp.int32(0),
-        "cooldown_left": jnp.int32(0),
-        "reductions": jnp.int32(0),
-    }
+    state = PlateauArrays.initial(jnp)
 
     def body(s, x):
-        s = plateau_update(s, x[0], x[1], params)
-        return s, s
+        s = plateau_transition(s, x[0], x[1], params, jnp)
+        return s, s._asdict()
 
     return jax.lax.scan(body, state, jnp.stack([metrics, lrs], axis=1))[1]
 
@@ -248,15 +244,15 @@ def test_plateau_scale_follows_the_controller(
         min_lr=min_lr,
         mode=mode,
     )
-    params = {
-        "enabled": True,
-        "factor": np.float32(factor),
-        "patience": np.int32(patience),
-        "min_delta": np.float32(min_delta),
-        "cooldown": np.int32(cooldown),
-        "min_lr": np.float32(min_lr),
-        "mode_max": mode == "max",
-    }
+    # float32/int32 arrays, as the population engine stacks them per trial
+    params = PlateauParams(
+        factor=np.float32(factor),
+        patience=np.int32(patience),
+        min_delta=np.float32(min_delta),
+        cooldown=np.int32(cooldown),
+        min_lr=np.float32(min_lr),
+        mode_max=np.bool_(mode == "max"),
+    )
     ours = _plateau_scan(jnp.asarray(metrics, jnp.float32), jnp.asarray(lrs, jnp.float32), params)
     controller = PlateauController(plateau)
     state = controller.initial()

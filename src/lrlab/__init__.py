@@ -11,8 +11,8 @@ import os
 # Keras 3 picks TensorFlow when KERAS_BACKEND is unset; lrlab defaults to JAX.
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+from lrlab._keras_hook import install as _install_keras_hook  # noqa: E402
 from lrlab.errors import LrlabError, ScheduleError, SpecError  # noqa: E402
-from lrlab.integrations._keras_hook import install as _install_keras_hook  # noqa: E402
 from lrlab.schedules import REGISTRY, Schedule, from_dict  # noqa: E402
 from lrlab.spec import format_spec, parse  # noqa: E402
 

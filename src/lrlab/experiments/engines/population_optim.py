@@ -60,36 +60,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from lrlab.errors import LrlabError
+from lrlab.experiments.optimizers import OPTIMIZERS
 
 __all__ = ["DEFAULTS", "KerasOptimizer", "OptimizerUnsupported"]
 
-#: optimizer type -> its hyperparameters with Keras 3's defaults
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": None},
-    "adam": {
-        "beta_1": 0.9,
-        "beta_2": 0.999,
-        "epsilon": 1e-7,
-        "amsgrad": False,
-        "weight_decay": None,
-    },
-    "adamw": {
-        "beta_1": 0.9,
-        "beta_2": 0.999,
-        "epsilon": 1e-7,
-        "amsgrad": False,
-        "weight_decay": 0.004,
-    },
-    "rmsprop": {
-        "rho": 0.9,
-        "momentum": 0.0,
-        "epsilon": 1e-7,
-        "centered": False,
-        "weight_decay": None,
-    },
-    "adagrad": {"initial_accumulator_value": 0.1, "epsilon": 1e-7, "weight_decay": None},
-    "adadelta": {"rho": 0.95, "epsilon": 1e-7, "weight_decay": None},
-}
+#: optimizer type -> its hyperparameters with Keras 3's defaults (the one table's)
+DEFAULTS: dict[str, dict[str, Any]] = {k: dict(v.defaults) for k, v in OPTIMIZERS.items()}
 
 
 class OptimizerUnsupported(LrlabError):
