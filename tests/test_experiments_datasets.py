@@ -289,6 +289,14 @@ def test_a_header_of_numbers_is_data_and_refused_with_a_hint(tmp_path):
         )
 
 
+def test_text_that_is_not_utf8_names_its_line(tmp_path):
+    f = tmp_path / "latin1.csv"
+    body = "".join(f"{i},{i},g\n{i},{i},b\n" for i in range(2000))  # decoded ahead in chunks
+    f.write_bytes(body.encode() + "3,4,caf\u00e9\n".encode("latin-1") + b"1,2,g\n")
+    with pytest.raises(DatasetError, match="latin1.csv: line 4001 is not UTF-8 text"):
+        load_dataset(f"csv:{f}")
+
+
 def test_feature_errors_name_line_and_column_anywhere(tmp_path):
     rows = [[i, i * 2, "gb"[i % 2]] for i in range(9)]
     rows[6][1] = "1e39"  # beyond float32

@@ -110,12 +110,22 @@ def read_csv(path: Path, target: str | int | None) -> tuple[np.ndarray, Targets]
         reader = csv.reader(io.TextIOWrapper(f, encoding="utf-8-sig", newline=""))
         try:
             return _parse_csv(name, reader, target)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError:  # decoded ahead in chunks: find the line itself
             raise DatasetError(
-                f"{name}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8"
+                f"{name}: line {_first_non_utf8_line(f)} is not UTF-8 text; save the file as UTF-8"
             ) from None
         except csv.Error as err:
             raise DatasetError(f"{name}: line {reader.line_num}: {err}; fix the file") from None
+
+
+def _first_non_utf8_line(f: Any) -> int:
+    f.seek(0)
+    for number, raw in enumerate(f, 1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 1
 
 
 def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.ndarray, Targets]:
