@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datafiles import IONOSPHERE_CSV
-from lrlab.experiments import datasets
+from lrlab.experiments import datasets, tabular
 from lrlab.experiments.datasets import (
     IONOSPHERE_SHA256,
     DatasetError,
@@ -386,6 +386,13 @@ def test_input_files_over_the_size_limit_are_refused_before_reading(tmp_path, ki
     with pytest.raises(DatasetError) as info:
         load_dataset(f"{kind}:{f}")
     assert f"over the limit of {limit}" in str(info.value)
+
+
+def test_a_file_without_line_breaks_is_refused_not_parsed_into_one_huge_row(tmp_path):
+    f = tmp_path / "one-line.csv"
+    f.write_text("1," * (tabular.MAX_CSV_LINE // 2 + 1) + "g\n")
+    with pytest.raises(DatasetError, match="line 1 is over the limit of 4,194,304 characters"):
+        load_dataset(f"csv:{f}")
 
 
 LOAD = (
