@@ -181,7 +181,9 @@ def _n_train(n: int, fraction: float) -> int:
 
 
 def _load_holdout(ref: str, data: Any, dataset: Dataset, base: Path | None) -> Dataset:
-    return _align_holdout(load_dataset(ref, target=data.target, task="auto", base=base), dataset)
+    # a multiclass holdout takes the training data's task (its classes are matched by name)
+    task = "multiclass" if dataset.task == "multiclass" else "auto"
+    return _align_holdout(load_dataset(ref, target=data.target, task=task, base=base), dataset)
 
 
 def _align_holdout(holdout: Dataset, dataset: Dataset) -> Dataset:
