@@ -4,7 +4,8 @@
   and the same lr per update, a population trial's per-epoch loss, accuracy, val_loss and
   val_accuracy equal those of a real Keras ``fit`` fed the same pre-shuffled data
   (``shuffle=False``, one ``fit`` per epoch), to float32 rounding: SGD with momentum under
-  a time-decay table, and Adam under a cosine table. Through a plan, the engine's rows
+  a time-decay table, Adam, Nadam and Lion under a cosine table, Adamax with weight decay,
+  and ScheduleFreeAdamW at a constant lr (validated at its averaged weights on both sides). Through a plan, the engine's rows
   equal the Keras engine's, plateau included.
 - Isolation: a trial that diverges is marked at its epoch, its rows stop there, and the
   other trials' numbers do not change; chunking and split groups do not change numbers.
@@ -39,6 +40,7 @@ from lrlab.controllers.plateau import (
 from lrlab.errors import LrlabError
 from lrlab.experiments.datasets import batch_order, load_dataset, split_dataset
 from lrlab.experiments.engines import population_chunks as chunks
+from lrlab.experiments.engines.keras_schedule_free import ScheduleFreeEvaluation
 from lrlab.experiments.engines.population import PopulationEngine
 from lrlab.experiments.engines.population_chunks import train_population
 from lrlab.experiments.engines.population_optim import KerasOptimizer
@@ -115,6 +117,7 @@ def keras_fit(split: Split, optimizer: dict, table, seed: int) -> dict[str, list
             validation_data=(split.x_val, split.y_val),
             validation_batch_size=len(split.y_val),
             verbose=0,
+            callbacks=[ScheduleFreeEvaluation()],  # schedule-free: validated at x
         )
         for key, values in history.history.items():
             out.setdefault(key, []).extend(values)
@@ -142,8 +145,12 @@ def population(split: Split, optimizer: dict, tables, seeds, **kwargs):
     [
         ({"type": "sgd", "momentum": 0.8}, "time_decay({lr}, decay=0.05)"),
         ({"type": "adam"}, "cosine({lr}, decay_steps=27, alpha=0.1)"),
+        ({"type": "nadam"}, "cosine({lr}, decay_steps=27, alpha=0.1)"),
+        ({"type": "adamax", "weight_decay": 0.01}, "time_decay({lr}, decay=0.05)"),
+        ({"type": "lion"}, "cosine({lr}, decay_steps=27, alpha=0.1)"),
+        ({"type": "schedulefreeadamw", "warmup_steps": 5}, "constant({lr})"),
     ],
-    ids=["sgd-momentum", "adam"],
+    ids=["sgd-momentum", "adam", "nadam", "adamax", "lion", "schedulefreeadamw"],
 )
 def test_trials_reproduce_keras_fit(split, optimizer, spec):
     from lrlab.spec import parse
