@@ -218,8 +218,10 @@ class KerasOptimizer:
         step = getattr(self, "_adam" if self.type == "adamw" else f"_{self.type}")
         shared = {}
         if self.type == "nadam":  # Keras' _backend_update_step, before the variables'
-            u_product = state["u_product"] * h["beta_1"] * (
-                1.0 - 0.5 * jnp.power(0.96, jnp.asarray(t + 1, dtype))
+            u_product = (
+                state["u_product"]
+                * h["beta_1"]
+                * (1.0 - 0.5 * jnp.power(0.96, jnp.asarray(t + 1, dtype)))
             )
             step, shared = functools.partial(step, u_product=u_product), {"u_product": u_product}
         for i, (w, g) in enumerate(zip(leaves_p, leaves_g, strict=True)):
