@@ -230,6 +230,14 @@ _ARGUMENT_TYPES: dict[str, Any] = {
     "centered": bool,
     "initial_accumulator_value": NonNegFloat,
     "weight_decay": NonNegFloat | None,
+    "warmup_steps": Annotated[int, Field(ge=0, le=10_000_000)],
+}
+
+#: (type, argument) -> its type where the type narrows it: Lion's ``beta_1`` must be
+#: positive (Keras refuses 0: sign descent), schedule-free divides by it
+_ARGUMENT_TYPES_OF: dict[tuple[str, str], Any] = {
+    ("lion", "beta_1"): Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)],
+    ("schedulefreeadamw", "beta_1"): Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)],
 }
 
 #: optimizer type -> the schema of its table (type, clipnorm, schedules and its arguments)
@@ -238,7 +246,10 @@ OPTIMIZER_TYPES: dict[str, type[_Optimizer]] = {
         spec.keras_class,
         __base__=_Optimizer,
         type=(Literal[kind], ...),
-        **{name: (_ARGUMENT_TYPES[name], value) for name, value in spec.defaults.items()},
+        **{
+            name: (_ARGUMENT_TYPES_OF.get((kind, name), _ARGUMENT_TYPES[name]), value)
+            for name, value in spec.defaults.items()
+        },
     )
     for kind, spec in OPTIMIZERS.items()
 }
