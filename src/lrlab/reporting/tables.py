@@ -131,13 +131,15 @@ def results_table(
     columns: Sequence[str] | None = None,
     digits: int = 4,
     short_headers: bool = False,
+    width: int | None = None,
 ) -> PrintableTable:
     """The experiment results table as a rich table, best first (every column by default).
 
     The best row is bold; the caption is :func:`results_footnote`. Labels wrap at spaces
     and a word too long for its column ends in "…", never split mid-word. Cells are plain
     text (a label's ``[4]`` is not rich markup). ``short_headers``: :data:`SHORT_HEADERS`,
-    P(better) without its Wilson interval.
+    P(better) without its Wilson interval. ``width``: the console's; the config column gets
+    what the numbers leave of it (at least 8 characters).
     """
     names = list(columns or COLUMNS)
     head, body = results_cells(table, columns, digits)
@@ -156,11 +158,19 @@ def results_table(
         pad_edge=False,
         collapse_padding=True,
     )
-    for i, (name, header) in enumerate(zip(names, head, strict=True)):
+    # the numbers keep their width; the labels take what is left
+    widths = [max(len(cells[i]) for cells in [head, *body]) for i in range(len(names))]
+    numbers = sum(w for name, w in zip(names, widths, strict=True) if name != "config")
+    room = None if width is None else max(8, width - numbers - 2 * len(names))
+    for name, header, w in zip(names, head, widths, strict=True):
         justify = "left" if name in ("config", "verdict") else "right"
-        # the numbers keep their width; the labels take what is left
-        width = None if name == "config" else max(len(cells[i]) for cells in [head, *body])
-        rich_table.add_column(Text(header), justify=justify, overflow="ellipsis", min_width=width)
+        rich_table.add_column(
+            Text(header),
+            justify=justify,
+            overflow="ellipsis",
+            min_width=None if name == "config" else w,
+            max_width=room if name == "config" else None,
+        )
     for row, cells in zip(table.rows, body, strict=True):
         rich_table.add_row(*map(Text, cells), style="bold" if row.rank == 1 else None)
     return PrintableTable(rich_table)
@@ -184,7 +194,8 @@ def print_results(
         columns = default_columns(table) if compact else list(COLUMNS)
     if console.is_terminal:
         digits = 3 if compact else 4
-        console.print(results_table(table, columns, digits, short_headers=compact).table)
+        rich_table = results_table(table, columns, digits, compact, width=console.width)
+        console.print(rich_table.table)
         return
     for line in results_lines(table, columns):
         console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
