@@ -167,8 +167,8 @@ def build_table(
                 ci_low=s.ci_low,
                 ci_high=s.ci_high,
                 diff=cmp.mean_diff,
-                diff_ci_low=vs.mean_diff_ci.low if vs is not None else math.nan,
-                diff_ci_high=vs.mean_diff_ci.high if vs is not None else math.nan,
+                diff_ci_low=vs.mean_diff_ci.low if vs is not None and cmp.n > 1 else math.nan,
+                diff_ci_high=vs.mean_diff_ci.high if vs is not None and cmp.n > 1 else math.nan,
                 p_ttest=cmp.p_ttest,
                 p_wilcoxon=cmp.p_wilcoxon,
                 cohen_dz=cmp.cohen_dz,
@@ -294,4 +294,3 @@ def results_from_store(
         vary=config.varied if config is not None else None,
         looks=int(meta.get("looks", 0)),
     )
-

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich import box
 from rich.console import Console
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -185,8 +186,9 @@ def print_results(
     """Print the results table to ``console`` (default: stdout).
 
     On a terminal: a rich table of :func:`default_columns` with 3 decimals (fits 100
-    columns), every column with ``wide`` (4 decimals), or the ``columns`` named. Not a terminal (a pipe, a log file): plain lines,
-    one per config, cells separated by tabs, every column unless ``columns`` are named.
+    columns), every column with ``wide`` (4 decimals), or the ``columns`` named. Not a
+    terminal (a pipe, a log file): plain lines, one per config, cells separated by tabs,
+    every column unless ``columns`` are named.
     """
     console = console or Console()
     compact = columns is None and not wide and console.is_terminal
@@ -197,8 +199,19 @@ def print_results(
         rich_table = results_table(table, columns, digits, compact, width=console.width)
         console.print(rich_table.table)
         return
-    for line in results_lines(table, columns):
-        console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
+    console.print(_Verbatim(results_lines(table, columns)), crop=False)
+
+
+class _Verbatim:
+    """Lines printed as they are: no wrapping, no markup, tabs kept (rich expands them)."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: object):
+        for line in self.lines:
+            yield Segment(line)
+            yield Segment.line()
 
 
 def results_lines(table: ResultTable, columns: Sequence[str] | None = None) -> list[str]:
