@@ -6,8 +6,9 @@ whose trial finished ``ok``, its 95% t-interval (clipped to the metric's range:
 baseline config by seed (``config - baseline``: mean difference with the bootstrap interval
 the verdict quotes, paired t-test and Wilcoxon p-values, Cohen's ``d_z``, and the
 anytime-valid interval and p-value of :func:`lrlab.analysis.comparisons.anytime_interval`);
-the mean train/validation gap; and how many trials diverged or failed. Rows are ranked best first. Diverged and failed trials
-carry no final value, so they are counted, not averaged.
+the mean train/validation gap; and how many trials diverged or failed. Rows are ranked
+best first. Diverged and failed trials carry no final value, so they are counted, not
+averaged.
 
 :class:`ResultTable` is plain data: a list of :class:`ResultRow` dataclasses (no pandas
 needed) with what they measure; ``to_dicts()`` it, or ``to_pandas()`` when pandas is

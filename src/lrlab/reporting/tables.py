@@ -104,10 +104,11 @@ def parse_columns(text: str) -> list[str]:
 
     >>> parse_columns("config, mean,anytime")
     ['config', 'mean', 'anytime']
-    >>> parse_columns("config,pvalue")
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown column 'pvalue'; choose from rank, config, n, mean, ci, delta, p_t, p_wilcoxon, anytime, p_anytime, d_z, p_better, verdict, gap, diverged
+    >>> try:
+    ...     parse_columns("config,pvalue")
+    ... except ValueError as err:
+    ...     print(str(err)[:56])
+    unknown column 'pvalue'; choose from rank, config, n, me
     """
     names = [name.strip() for name in text.split(",") if name.strip()]
     for name in names:
