@@ -243,3 +243,38 @@ def test_lrlab_report_counts_looks_and_switches_to_the_anytime_rule(tmp_path):
     assert bad.returncode == 2 and "unknown column 'pvalue'" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert results_from_store(tmp_path).looks == 2  # a refused report is not a look
+
+
+# --------------------------------------------------------------------------- the README
+
+
+def _statistics_section() -> str:
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("### Statistics\n")
+    return readme[start : readme.index("\n### ", start + 1)]
+
+
+def test_readme_statistics_outputs_are_what_the_code_prints():
+    from test_migrate_fix import _console_blocks  # the README's "$ command / output" blocks
+
+    section = _statistics_section()
+    [[(command, expected)]] = _console_blocks(section)
+    assert command.startswith("python scripts/sequential_calibration.py")
+    done = subprocess.run(
+        [sys.executable, *command.split()[1:]],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stdout == expected
+    # the figures the prose quotes are the ones printed
+    for figure in ("25.4%", "3.0%"):
+        assert figure in expected and f"**{figure}**" in section
+    # the sentence it quotes: 8 seeds, looked at twice
+    b = np.array([0.90, 0.91, 0.88, 0.92, 0.89, 0.90, 0.91, 0.87])
+    a = b + np.array([0.004, 0.012, 0.001, 0.009, 0.006, 0.015, 0.003, 0.010])
+    c = compare_pair(a, b, name_a="a", name_b="b", bounds=(0.0, 1.0), looks=2)
+    quoted = re.search(r'\*"\.\.\. (mean difference .*?)"\*', section.replace("\n", " "))
+    assert quoted.group(1) in c.sentence
