@@ -258,7 +258,9 @@ def run(
         summary = run_experiment(
             experiment, out=out, new=new, engine=engine, quiet=quiet, engine_options=options
         )
-    _print_verdict(summary.out, None, None, chosen, wide)
+    from lrlab.reporting.tables import print_results
+
+    print_results(_looked_at(summary.out), columns=chosen, wide=wide)
 
 
 def _columns(text: str | None) -> list[str] | None:
@@ -271,18 +273,17 @@ def _columns(text: str | None) -> list[str] | None:
         raise click.BadParameter(str(err), param_hint="--columns") from None
 
 
-def _print_verdict(directory, metric, baseline, columns, wide):
-    """Count the look (:meth:`Store.record_look`), then print the results table; the table."""
+def _looked_at(directory: Path, metric: str | None = None, baseline: str | None = None):
+    """The results table, counted as a look (:meth:`Store.record_look`) once it is built:
+    a refused report (an unknown metric) is no look."""
     from lrlab.analysis.results import results_from_store
     from lrlab.experiments.store import Store
-    from lrlab.reporting.tables import print_results
 
-    table = results_from_store(directory, metric=metric, baseline=baseline)  # checks first
     with Store.open(directory) as store:
-        looks = store.record_look()
-    if looks != table.looks:  # this look may change the rule: the table with it
-        table = results_from_store(directory, metric=metric, baseline=baseline)
-    print_results(table, columns=columns, wide=wide)
+        looks = store.record_look(dry_run=True)
+    table = results_from_store(directory, metric=metric, baseline=baseline, looks=looks)
+    with Store.open(directory) as store:
+        store.record_look()
     return table
 
 
@@ -331,17 +332,16 @@ def report(
     """The results table of the experiment in DIRECTORY, best first.
 
     The table shows the columns that fit 100 terminal columns; --wide shows all of them,
-    --columns the ones named. Printing it counts as a look at the results (two or more:
+    --columns the ones named. A report (any format) counts as a look at the results (two or more:
     the verdict is the anytime-valid test's).
     """
-    from lrlab.analysis.results import results_from_store
-
     chosen = _columns(columns)
+    table = _looked_at(directory, metric, baseline)
     if fmt == "table":
-        table = _print_verdict(directory, metric, baseline, chosen, wide)
-    else:
-        table = results_from_store(directory, metric=metric, baseline=baseline)
-    if fmt == "markdown":
+        from lrlab.reporting.tables import print_results
+
+        print_results(table, columns=chosen, wide=wide)
+    elif fmt == "markdown":
         from lrlab.reporting.tables import results_markdown
 
         click.echo(results_markdown(table), nl=False)

@@ -239,13 +239,18 @@ def _anytime_fields(av) -> dict[str, Any]:
 
 
 def results_from_store(
-    directory: str | Path, *, metric: str | None = None, baseline: str | None = None
+    directory: str | Path,
+    *,
+    metric: str | None = None,
+    baseline: str | None = None,
+    looks: int | None = None,
 ) -> ResultTable:
     """The results table of the experiment stored in ``directory``.
 
     ``metric`` and ``baseline`` default to the experiment file's; any stored final metric
     (``val_loss``, ``accuracy``, ``train_val_gap``...) can be chosen. The looks counted in
-    the store (:meth:`lrlab.experiments.store.Store.record_look`) pick the verdict's rule.
+    the store (:meth:`lrlab.experiments.store.Store.record_look`), or ``looks``, pick the
+    verdict's rule.
     """
     from lrlab.errors import LrlabError
     from lrlab.experiments.store import Store
@@ -293,5 +298,5 @@ def results_from_store(
         title=str(meta.get("title", "")),
         out=Path(directory),
         vary=config.varied if config is not None else None,
-        looks=int(meta.get("looks", 0)),
+        looks=int(meta.get("looks", 0)) if looks is None else looks,
     )
