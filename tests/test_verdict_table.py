@@ -278,3 +278,20 @@ def test_readme_statistics_outputs_are_what_the_code_prints():
     c = compare_pair(a, b, name_a="a", name_b="b", bounds=(0.0, 1.0), looks=2)
     quoted = re.search(r'\*"\.\.\. (mean difference .*?)"\*', section.replace("\n", " "))
     assert quoted.group(1) in c.sentence
+
+
+def test_against_the_baseline_the_anytime_p_values_are_holm_adjusted():
+    from lrlab.analysis.pairwise import holm
+
+    labels = ["base", "x", "y", "z"]
+    values = _accuracies(labels, seeds=12, step=0.004, rng_seed=3)
+    table = build_table(values, labels, baseline="base", looks=2, **ACC)
+    family = table.comparison.vs_baseline
+    adjusted = holm([family[name].anytime.p_value for name in labels[1:]])
+    assert adjusted != [family[name].anytime.p_value for name in labels[1:]]
+    for name, p in zip(labels[1:], adjusted, strict=True):
+        c = family[name]
+        assert c.anytime_p_adjusted == p and (c.winner is not None) == (p <= 0.05)
+        assert "(Holm)" in c.sentence and table[name].better == (
+            None if c.winner is None else c.winner == name
+        )

@@ -128,6 +128,7 @@ class PairedComparison:
     adjustment: str = ""
     anytime: SequentialInterval | None = None  # None: one seed, no interval
     looks: int = 0
+    anytime_p_adjusted: float | None = None  # Holm over the family, when one of several
 
     @property
     def anytime_rule(self) -> bool:
@@ -188,9 +189,11 @@ def _anytime_sentence(c: PairedComparison) -> str:
     win, lose = (c.name_b, c.name_a) if sign < 0 else (c.name_a, c.name_b)
     low, high = sorted((sign * av.low, sign * av.high))
     d, lo, hi = _signed_triple(sign * av.mean, Interval(low, high))
+    p = av.p_value if c.anytime_p_adjusted is None else c.anytime_p_adjusted
+    holm_note = f" ({c.adjustment})" if c.anytime_p_adjusted is not None else ""
     evidence = (
         f"mean difference {d} (anytime-valid 95% CI {lo} to {hi}, {av.method}), "
-        f"anytime-valid {format_p(av.p_value)}, {looks}"
+        f"anytime-valid {format_p(p)}{holm_note}, {looks}"
     )
     if c.verdict != "inconclusive":
         p = c.p_a_better if a_wins else 1 - c.p_a_better
@@ -424,13 +427,21 @@ def compare_configs(
             for nm in others
         ]
         if len(raw) > 1:  # a family of comparisons with the same baseline: Holm
-            for c, p_adj in zip(raw, holm([c.p_value for c in raw]), strict=True):
-                verdict = (
-                    c.verdict  # anytime-valid: valid for each comparison on its own
-                    if c.anytime_rule
-                    else _decide(c.mean_diff_ci, p_adj, alpha, higher_is_better, c.n)
+            # anytime-valid p-values are valid at any stopping time, so Holm applies to them too
+            anytime_p = [c.anytime.p_value if c.anytime is not None else 1.0 for c in raw]
+            adjusted = zip(raw, holm([c.p_value for c in raw]), holm(anytime_p), strict=True)
+            for c, p_adj, p_any in adjusted:
+                if c.anytime_rule:
+                    verdict = c.verdict if p_any <= alpha else "inconclusive"
+                else:
+                    verdict = _decide(c.mean_diff_ci, p_adj, alpha, higher_is_better, c.n)
+                c = replace(
+                    c,
+                    p_value_adjusted=p_adj,
+                    verdict=verdict,
+                    adjustment="Holm",
+                    anytime_p_adjusted=p_any,
                 )
-                c = replace(c, p_value_adjusted=p_adj, verdict=verdict, adjustment="Holm")
                 vs[c.name_a] = _replace_sentence(c)
         else:
             vs = {c.name_a: c for c in raw}

@@ -272,8 +272,9 @@ def _rule(table: ResultTable) -> str:
     """How the verdict word was decided."""
     if table.anytime_rule:
         return (
-            f"better/worse when the anytime-valid test rejects (looked at {table.looks} "
-            "times: a fixed-n test would no longer hold its 5%), else not yet ~seeds needed"
+            "better/worse when the anytime-valid test rejects (Holm-adjusted over the configs; "
+            f"looked at {table.looks} times: a fixed-n test would no longer hold its 5%), "
+            "else not yet ~seeds needed"
         )
     return (
         "better/worse when the Holm-adjusted Wilcoxon test and the bootstrap interval agree, "
