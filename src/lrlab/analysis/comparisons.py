@@ -98,7 +98,10 @@ class PairedComparison:
             difference and spread are the truth (None: no number of seeds would).
         verdict: ``"a_better"``/``"b_better"`` only when the (adjusted) paired test rejects at
             ``alpha`` AND the bootstrap interval of the mean difference excludes 0 on the same
-            side; otherwise ``"inconclusive"``.
+            side; otherwise ``"inconclusive"``. From the second look (``looks >= 2``) only
+            when the anytime-valid test rejects (its p-value Holm-adjusted in a family).
+        anytime: the anytime-valid interval and p-value of ``mean(a - b)``
+            (:func:`anytime_interval`); None with one seed.
         sentence: the verdict in plain language.
     """
 
@@ -183,7 +186,7 @@ def _anytime_sentence(c: PairedComparison) -> str:
     av = c.anytime
     looks = f"{c.n} seeds, {c.looks} looks"
     if av is None:
-        return f"{c.name_a} and {c.name_b}: one seed: no interval ({looks})."
+        return f"{c.name_a} and {c.name_b}: one seed: no interval ({c.looks} looks)."
     a_wins = c.verdict == "a_better"
     sign = -1.0 if c.verdict == "b_better" else 1.0
     win, lose = (c.name_b, c.name_a) if sign < 0 else (c.name_a, c.name_b)
