@@ -236,6 +236,8 @@ def test_lrlab_report_counts_looks_and_switches_to_the_anytime_rule(tmp_path):
     first = report()
     assert first.returncode == 0, first.stderr
     assert "Best: a." in first.stdout and "Holm-adjusted Wilcoxon" in first.stdout
+    rows = [line.split("\t") for line in first.stdout.splitlines() if "\t" in line]
+    assert [row[:3] for row in rows] == [["rank", "config", "n"], ["1", "a", "6"], ["2", "b", "6"]]
     _store(tmp_path, range(6, 7))
     second = report()
     assert "No winner yet" in second.stdout and "7 seeds, 2 looks" in second.stdout
