@@ -191,7 +191,10 @@ def _anytime_sentence(c: PairedComparison) -> str:
     sign = -1.0 if c.verdict == "b_better" else 1.0
     win, lose = (c.name_b, c.name_a) if sign < 0 else (c.name_a, c.name_b)
     low, high = sorted((sign * av.low, sign * av.high))
-    d, lo, hi = _signed_triple(sign * av.mean, Interval(low, high))
+    if av.bounded:
+        d, lo, hi = _signed_triple(sign * av.mean, Interval(low, high))
+    else:  # the t-mixture with fewer than t_mixture_min_seeds() seeds: the whole line
+        d, lo, hi = _signed_triple(sign * av.mean, Interval(0.0, 0.0))[0], "-inf", "+inf"
     p = av.p_value if c.anytime_p_adjusted is None else c.anytime_p_adjusted
     holm_note = f" ({c.adjustment})" if c.anytime_p_adjusted is not None else ""
     evidence = (
@@ -201,7 +204,11 @@ def _anytime_sentence(c: PairedComparison) -> str:
     if c.verdict != "inconclusive":
         p = c.p_a_better if a_wins else 1 - c.p_a_better
         return f"{win} beats {lose} in {_pct(p)} of paired seeds; {evidence}."
-    needed = f"about {max(c.seeds_needed, c.n + 1)} needed" if c.seeds_needed else "more needed"
+    needed = (
+        f"about {max(c.seeds_needed, c.n + 1)} needed"
+        if c.seeds_needed
+        else "more seeds are unlikely to separate them"
+    )
     return (
         f"{c.name_a} and {c.name_b} are not distinguishable with {c.n} seeds by a test that "
         f"stays valid however often you look; {needed} ({c.name_a} − {c.name_b}: {evidence})."
