@@ -224,13 +224,14 @@ def test_a_look_counts_when_the_trials_changed(tmp_path):
 def test_lrlab_report_counts_looks_and_switches_to_the_anytime_rule(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), KERAS_BACKEND="jax")
 
-    def report(*args):
+    def report(*args, command=("report", str(tmp_path))):
         return subprocess.run(
-            [sys.executable, "-m", "lrlab.cli", "report", str(tmp_path), *args],
+            [sys.executable, "-m", "lrlab.cli", *command, *args],
             capture_output=True,
             text=True,
             env=env,
             timeout=300,
+            cwd=tmp_path,  # a run that went ahead would write runs/ here
         )
 
     _store(tmp_path, range(6))
@@ -246,6 +247,12 @@ def test_lrlab_report_counts_looks_and_switches_to_the_anytime_rule(tmp_path):
     assert bad.returncode == 2 and "unknown column 'pvalue'" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert results_from_store(tmp_path).looks == 2  # a refused report is not a look
+    from test_cli_experiments import EXP  # a small valid experiment
+
+    (tmp_path / "exp.toml").write_text(EXP)
+    run = report("--columns", " , ", command=("run", str(tmp_path / "exp.toml")))
+    assert run.returncode == 2 and "no column named; choose from rank" in run.stderr
+    assert not (tmp_path / "runs").exists()  # refused before anything is trained or written
 
 
 # --------------------------------------------------------------------------- the README
