@@ -206,6 +206,13 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     show_default=True,
     help="Reruns of a Ray task whose worker died.",
 )
+@click.option("--wide", is_flag=True, help="Every column of the results table.")
+@click.option(
+    "--columns",
+    default=None,
+    metavar="NAMES",
+    help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
+)
 def run(
     experiment: Path,
     out: Path | None,
@@ -218,6 +225,8 @@ def run(
     task_cpus: float = 1.0,
     task_gpus: float = 0.0,
     max_retries: int = 3,
+    wide: bool = False,
+    columns: str | None = None,
 ) -> None:
     """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
 
@@ -226,7 +235,7 @@ def run(
     from lrlab.experiments.jax_cache import use_compilation_cache
 
     use_compilation_cache()  # before anything imports JAX
-    from lrlab.analysis.results import results_from_store
+    chosen = _columns(columns)
     from lrlab.experiments.memory import parse_memory
     from lrlab.experiments.runner import run_experiment, run_on_ray
 
@@ -251,7 +260,31 @@ def run(
         )
     from lrlab.reporting.tables import print_results
 
-    print_results(results_from_store(summary.out))
+    print_results(_looked_at(summary.out), columns=chosen, wide=wide)
+
+
+def _columns(text: str | None) -> list[str] | None:
+    """``--columns`` checked before any work (one line naming the unknown column)."""
+    from lrlab.reporting.tables import parse_columns
+
+    try:
+        return parse_columns(text) if text is not None else None
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--columns") from None
+
+
+def _looked_at(directory: Path, metric: str | None = None, baseline: str | None = None):
+    """The results table, counted as a look (:meth:`Store.record_look`) once it is built:
+    a refused report (an unknown metric) is no look."""
+    from lrlab.analysis.results import results_from_store
+    from lrlab.experiments.store import Store
+
+    with Store.open(directory) as store:
+        looks = store.record_look(dry_run=True)
+    table = results_from_store(directory, metric=metric, baseline=baseline, looks=looks)
+    with Store.open(directory) as store:
+        store.record_look()
+    return table
 
 
 @cli.command()
@@ -279,6 +312,13 @@ def run(
     default=None,
     help="Also write the report's figures as PNG files into this folder.",
 )
+@click.option("--wide", is_flag=True, help="Every column of the results table.")
+@click.option(
+    "--columns",
+    default=None,
+    metavar="NAMES",
+    help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
+)
 def report(
     directory: Path,
     metric: str | None,
@@ -286,12 +326,22 @@ def report(
     fmt: str,
     html_path: Path | None = None,
     png_dir: Path | None = None,
+    wide: bool = False,
+    columns: str | None = None,
 ) -> None:
-    """The results table of the experiment in DIRECTORY, best first."""
-    from lrlab.analysis.results import results_from_store
+    """The results table of the experiment in DIRECTORY, best first.
 
-    table = results_from_store(directory, metric=metric, baseline=baseline)
-    if fmt == "markdown":
+    The table shows the columns that fit 100 terminal columns; --wide shows all of them,
+    --columns the ones named. A report (any format) counts as a look at the results (two or more:
+    the verdict is the anytime-valid test's).
+    """
+    chosen = _columns(columns)
+    table = _looked_at(directory, metric, baseline)
+    if fmt == "table":
+        from lrlab.reporting.tables import print_results
+
+        print_results(table, columns=chosen, wide=wide)
+    elif fmt == "markdown":
         from lrlab.reporting.tables import results_markdown
 
         click.echo(results_markdown(table), nl=False)
@@ -299,10 +349,6 @@ def report(
         from lrlab.experiments.export import json_ready
 
         click.echo(json.dumps(json_ready(table.to_dicts()), indent=2, allow_nan=False))
-    else:
-        from lrlab.reporting.tables import print_results
-
-        print_results(table)
     if html_path is not None or png_dir is not None:  # lrlab.reporting.html
         import shlex
 
