@@ -69,6 +69,43 @@ def curve(spec: str, steps: int, fmt: str) -> None:
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
+@click.option("--epochs", type=click.IntRange(min=1), required=True, help="Epochs of the run.")
+@click.option(
+    "--steps-per-epoch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Updates per epoch.",
+)
+@click.option(
+    "--unit",
+    type=click.Choice(["step", "epoch"]),
+    default="step",
+    show_default=True,
+    help="What the schedule counts: updates (step) or epochs.",
+)
+def check(specs: tuple[str, ...], epochs: int, steps_per_epoch: int, unit: str) -> int:
+    """Does each SPEC's horizon fit a run of EPOCHS x STEPS_PER_EPOCH updates?
+
+    Prints each finding; exits 0 when there is none, 1 when there are findings (as a
+    linter does), 2 on bad input.
+    """
+    from lrlab.integrations.horizon import check as check_spec
+
+    results = [
+        (spec, check_spec(spec, epochs=epochs, steps_per_epoch=steps_per_epoch, unit=unit))
+        for spec in specs
+    ]
+    run = f"{epochs} epochs x {steps_per_epoch} updates, unit {unit}"
+    for spec, findings in results:
+        click.echo(f"{spec} ({run}): {'ok' if not findings else ''}".rstrip())
+        for finding in findings:
+            click.echo(f"  {finding.kind}: {finding.message}")
+    return 1 if any(findings for _, findings in results) else 0
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
 @click.option("--steps", "-n", type=click.IntRange(min=1, max=10_000_000), required=True)
 @click.option(
     "--output",
