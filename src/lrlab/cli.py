@@ -243,6 +243,11 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     show_default=True,
     help="Reruns of a Ray task whose worker died.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse to run (exit 2) when a schedule's horizon does not fit the run (lrlab check).",
+)
 def run(
     experiment: Path,
     out: Path | None,
@@ -255,6 +260,7 @@ def run(
     task_cpus: float = 1.0,
     task_gpus: float = 0.0,
     max_retries: int = 3,
+    strict: bool = False,
 ) -> None:
     """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
 
@@ -281,10 +287,17 @@ def run(
             task_gpus=task_gpus,
             max_retries=max_retries,
             engine_options=options,
+            strict=strict,
         )
     else:
         summary = run_experiment(
-            experiment, out=out, new=new, engine=engine, quiet=quiet, engine_options=options
+            experiment,
+            out=out,
+            new=new,
+            engine=engine,
+            quiet=quiet,
+            engine_options=options,
+            strict=strict,
         )
     from lrlab.reporting.tables import print_results
 
