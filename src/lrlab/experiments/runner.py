@@ -137,8 +137,8 @@ def check_horizons(plan: Plan, strict: bool = False) -> None:
         (label, first), more = found[0], len(found) - 1
         also = f" (and {more} more finding{'s' if more > 1 else ''})" if more else ""
         raise LrlabError(
-            f"horizon check (--strict): {label}: {first}{also}; fix the schedule or its "
-            "unit, or run without --strict (lrlab check SPEC shows every finding)"
+            f"--strict: the horizon of {label} does not fit the run: {first}{also} (fix "
+            "the schedule or its unit, or drop --strict; lrlab check SPEC shows all findings)"
         )
     for label, finding in found:
         print(f"horizon: {label}: {finding}", file=sys.stderr)
