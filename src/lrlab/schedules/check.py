@@ -33,6 +33,8 @@ import dataclasses
 import numbers
 from typing import Any
 
+import numpy as np
+
 from lrlab.errors import ScheduleError
 from lrlab.schedules.horizon import Horizon
 
@@ -129,17 +131,20 @@ class _Run:
         return None
 
     def ends_early(self) -> Finding | None:
-        e, n = self.horizon.steps, self.n
+        e, n = int(self.horizon.steps), self.n
         if not self.horizon.ends or n - e <= n / 2:
             return None
         final = self.schedule(e)
         if final >= self.schedule.peak:
             return None  # a ramp up that holds its peak (warmup, then constant)
+        # the tail may start a step early (one_cycle's last update reaches its end)
+        moving = np.nonzero(self.schedule.curve(e) != final)[0]
+        start = int(moving[-1]) + 1 if moving.size else 0
         word = "update" if self.unit == "step" else "epoch"
         return Finding(
             "ends_early",
-            f"the last {_number(n - e)} of {self._count(n)} train at lr {_lr(final)} "
-            f"(it is constant from {word} {_number(e)})",
+            f"the last {n - start} of {self._count(n)} train at lr {_lr(final)} "
+            f"(it is constant from {word} {start})",
         )
 
     def never_finishes(self) -> Finding | None:

@@ -188,7 +188,8 @@ class LrRange(Schedule):
 
     @property
     def horizon(self) -> Horizon:
-        return Horizon.end(self.steps - 1)
+        """``steps``, the ramp's length (its last step reaches ``end``)."""
+        return Horizon.end(self.steps)
 
     def _value(self, t, ops: Ops):
         frac = ops.clip(t / (self.steps - 1), 0.0, 1.0)

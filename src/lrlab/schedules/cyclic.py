@@ -94,7 +94,8 @@ class OneCycle(Schedule):
 
     @property
     def horizon(self) -> Horizon:
-        return Horizon.end(self.total_steps - 1)
+        """``total_steps``, the run it is written for (its last update reaches the end)."""
+        return Horizon.end(self.total_steps)
 
     def _value(self, t, ops: Ops):
         phases = self.phases()

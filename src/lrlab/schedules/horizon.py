@@ -2,8 +2,10 @@
 
 Every registered schedule answers ``schedule.horizon``:
 
-- ``Horizon.end(E)``: from step ``E`` on the lr is constant (``cosine``: ``decay_steps``;
-  ``one_cycle``: ``total_steps - 1``; ``constant``: 0), and ``E`` is the first such step;
+- ``Horizon.end(E)``: ``E`` is the run the schedule is written for and from step ``E`` on
+  its lr is constant (``cosine``: ``decay_steps``; ``constant``: 0). Most become constant
+  exactly at ``E``; ``one_cycle(total_steps=E)`` and ``lr_range(steps=E)`` reach their end
+  at the run's last update, ``E - 1``, as their libraries define them;
 - ``Horizon.cycles(first, period, growth)``: the schedule restarts at step ``first``, then
   after cycles of ``period``, ``period * growth``, ... steps (``cosine_annealing``: its
   lr turns back up at ``t_max``, then every ``2 t_max``);
@@ -32,8 +34,8 @@ class Horizon:
     """Where a schedule ends (``period == 0``) or restarts (``period > 0``), in its steps.
 
     Attributes:
-        steps: ending schedules: the first step from which the lr is constant;
-            cycling ones: the first restart.
+        steps: ending schedules: the run they are written for, the lr constant from
+            there on; cycling ones: the first restart.
         period: the length of the cycle that starts at ``steps`` (0: the schedule ends).
         growth: each cycle is ``growth`` times as long as the one before (SGDR's
             ``t_mul``).
