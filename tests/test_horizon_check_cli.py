@@ -3,8 +3,10 @@ stored, in the report; ``--strict`` refuses), the Keras ``Scheduler`` and ``lrla
 
 from __future__ import annotations
 
+import doctest
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +18,8 @@ import pytest
 
 import lrlab
 from datafiles import IONOSPHERE_CSV
-from lrlab.integrations.horizon import HorizonWarning
+from lrlab import HorizonWarning
+from readme_console import console_blocks, readme_section, replay, shell_env
 
 SPECS = ["cosine(0.1, decay_steps=40)", "one_cycle(0.1, total_steps=520)", "exp_decay(0.1, k=0.05)"]
 
@@ -181,3 +184,21 @@ def test_torch_scheduler_warns_given_the_runs_length():
     assert make(spec) == []  # no length: nothing to check
     with pytest.raises(lrlab.LrlabError, match="not both"):
         make(spec, total_steps=40, epochs=4)
+
+
+# --------------------------------------------------------------------------- README
+SECTION = "### Does the horizon fit the run? `lrlab check`"
+
+
+def test_readme_check_section_outputs_are_what_the_cli_prints(tmp_path):
+    blocks = console_blocks(readme_section(SECTION))
+    assert sum(len(b) for b in blocks) >= 3
+    replay(blocks, tmp_path, shell_env(tmp_path))
+
+
+def test_readme_check_section_python_example_runs():
+    (example,) = re.findall(r"^```pycon\n(.*?)^```$", readme_section(SECTION), re.M | re.S)
+    test = doctest.DocTestParser().get_doctest(example, {}, "README", "README.md", 0)
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert runner.summarize(verbose=False) == (0, len(test.examples)) and test.examples
