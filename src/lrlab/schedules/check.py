@@ -118,7 +118,8 @@ class _Run:
             return Finding(
                 "unit",
                 f"its horizon ({_number(e)}) is the run's epoch count, but the unit is step: "
-                f"it ends after {_number(e)} of {updates} updates; "
+                f"{'it ends' if self.horizon.ends else 'its first cycle ends'} after "
+                f"{_number(e)} of {updates} updates; "
                 'did you mean unit = "epoch"?',
             )
         if self.unit == "epoch" and _near(e, updates):
