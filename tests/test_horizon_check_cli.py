@@ -146,12 +146,13 @@ def test_keras_scheduler_warns_at_train_begin_from_fits_epochs_and_steps():
     x = np.random.default_rng(0).normal(size=(30, 2)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
 
-    def fit(callback) -> list[str]:
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    def fit(callback, model=None, epochs=4) -> list[str]:
+        if model is None:
+            model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            model.fit(x, y, epochs=4, batch_size=10, verbose=0, callbacks=[callback])
+            model.fit(x, y, epochs=epochs, batch_size=10, verbose=0, callbacks=[callback])
         return _horizon_warnings(record)
 
     spec = "cosine(0.1, decay_steps=4)"  # 4 epochs of 3 updates
@@ -161,6 +162,13 @@ def test_keras_scheduler_warns_at_train_begin_from_fits_epochs_and_steps():
     assert fit(lrlab.keras.Scheduler(spec, per="epoch")) == []
     assert fit(lrlab.keras.Scheduler(spec, steps_per_epoch=3)) == []
     assert fit(lrlab.keras.Scheduler("cosine(0.1, decay_steps=12)")) == []
+    # a second fit continues the schedule (optimizer.iterations): its run is both fits
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    scheduler = lrlab.keras.Scheduler("cosine(0.1, decay_steps=12)")
+    (first,) = fit(scheduler, model, epochs=2)
+    assert "the run ends at 50% of the decay (6 of 12 updates)" in first
+    assert fit(scheduler, model, epochs=2) == []
 
 
 def test_torch_scheduler_warns_given_the_runs_length():

@@ -251,7 +251,9 @@ class Scheduler(keras.callbacks.Callback):
             return
         counts_epochs = self.per == "epoch" or self.steps_per_epoch is not None
         unit = "epoch" if counts_epochs else "step"
-        findings = check(self.schedule, epochs=epochs, steps_per_epoch=steps, unit=unit)
+        # per step, a second fit continues from optimizer.iterations: count what is done
+        done = round(self.step / steps) if self.per == "step" else 0
+        findings = check(self.schedule, epochs=done + epochs, steps_per_epoch=steps, unit=unit)
         warn_findings(self.schedule, findings, "lrlab.keras.Scheduler")
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
