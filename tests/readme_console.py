@@ -1,8 +1,10 @@
-"""Replay the console blocks of a README section: each ``$ command`` runs in a shell, and
-what it prints (stderr interleaved, as in a terminal) must be the text shown under it.
+"""Replaying the README's console blocks: what a section shows is what the CLI prints.
 
-A file first shown by ``$ cat FILE`` is created with the content shown. ``lrlab`` on the
-shell's PATH is this checkout's CLI, run by the test's Python.
+A console block is a fenced block whose lines start with ``$ `` commands, each followed
+by its expected output. :func:`replay` runs every command of a section in a folder, with
+an ``lrlab`` on the PATH that runs this tree, and compares the output (stderr
+interleaved with stdout, as in a terminal); a file first shown by ``$ cat FILE`` is
+created with the content shown.
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def readme_section(heading: str) -> str:
-    """The README's text from ``heading`` to the next heading of the same or a higher level."""
+def readme_section(title: str) -> str:
+    """The README's section under the heading ``## <title>`` (up to the next ``## ``)."""
     readme = (REPO / "README.md").read_text()
-    start = readme.index(heading)
-    level = len(heading) - len(heading.lstrip("#"))
-    end = re.compile(rf"\n#{{1,{level}}} ").search(readme, start + 1)
-    return readme[start : end.start() if end else len(readme)]
+    start = readme.index(f"## {title}")
+    return readme[start : readme.index("\n## ", start + 1)]
 
 
 def console_blocks(section: str) -> list[list[tuple[str, str]]]:
@@ -34,8 +34,8 @@ def console_blocks(section: str) -> list[list[tuple[str, str]]]:
     return blocks
 
 
-def shell_env(tmp_path: Path) -> dict[str, str]:
-    """An environment whose PATH starts with an ``lrlab`` shim for this checkout."""
+def console_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of the replayed commands: ``lrlab`` (this tree) first on the PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "lrlab"
@@ -62,6 +62,6 @@ def replay(blocks: list[list[tuple[str, str]]], work: Path, env: dict[str, str])
                 env=env,
                 stdout=subprocess.PIPE,
                 text=True,
-                timeout=300,
+                timeout=600,
             )
             assert done.stdout == expected, command

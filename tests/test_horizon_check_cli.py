@@ -19,7 +19,7 @@ import pytest
 import lrlab
 from datafiles import IONOSPHERE_CSV
 from lrlab import HorizonWarning
-from readme_console import console_blocks, readme_section, replay, shell_env
+from readme_console import console_blocks, console_env, readme_section, replay
 
 SPECS = ["cosine(0.1, decay_steps=40)", "one_cycle(0.1, total_steps=520)", "exp_decay(0.1, k=0.05)"]
 
@@ -195,13 +195,13 @@ def test_torch_scheduler_warns_given_the_runs_length():
 
 
 # --------------------------------------------------------------------------- README
-SECTION = "### Does the horizon fit the run? `lrlab check`"
+SECTION = "Does the horizon fit the run? `lrlab check`"
 
 
 def test_readme_check_section_outputs_are_what_the_cli_prints(tmp_path):
     blocks = console_blocks(readme_section(SECTION))
     assert sum(len(b) for b in blocks) >= 3
-    replay(blocks, tmp_path, shell_env(tmp_path))
+    replay(blocks, tmp_path, console_env(tmp_path))
 
 
 def test_readme_check_section_python_example_runs():

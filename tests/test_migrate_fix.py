@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import lrlab
 import lrlab.keras
 from lrlab.migrate import check_file, check_source, migrate_file
-from readme_console import console_blocks, readme_section, replay, shell_env
+from readme_console import console_blocks, console_env, readme_section, replay
 from seedfiles import (
     EPOCHS,
     SEEDS,
@@ -384,9 +384,9 @@ def test_readme_migrate_section_outputs_are_what_the_cli_prints(tmp_path):
     A file first shown by ``$ cat FILE`` is created with the content shown; the seed
     paths (``../shared/seeds/...``) resolve to the shared seeds.
     """
-    blocks = console_blocks(readme_section("## Migrating Keras 2 code: `lrlab migrate`"))
+    blocks = console_blocks(readme_section("Migrating Keras 2 code: `lrlab migrate`"))
     assert len(blocks) >= 2 and sum(len(b) for b in blocks) >= 6
-    env = shell_env(tmp_path)
+    env = console_env(tmp_path)
     (tmp_path / "shared").symlink_to(SEEDS.parent)
     work = tmp_path / "work"
     work.mkdir()
