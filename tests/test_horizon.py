@@ -43,8 +43,9 @@ def test_the_examples_cover_ending_cycling_and_endless_schedules():
     assert {"exponential", "time_decay", "step_decay", "inverse_sqrt"} <= endless
 
 
-#: their last step, total_steps - 1, reaches the end (torch's one_cycle, a range test)
-END_AT_LAST_UPDATE = {"one_cycle", "one_cycle-three_phase", "lr_range"}
+#: their last step, n - 1, reaches the end (torch's one_cycle, a range test, a table of n
+#: values): their horizon is the run of n steps they are written for
+END_AT_LAST_UPDATE = {"one_cycle", "one_cycle-three_phase", "lr_range", "table"}
 
 
 @pytest.mark.parametrize("case", sorted(ENDING))
