@@ -112,7 +112,7 @@ def scheduler(
     if total_steps is not None:
         epochs, steps_per_epoch, unit = total_steps, 1, "step"
     if epochs is not None:
-        for schedule in dict.fromkeys(made.schedules):
+        for schedule in dict.fromkeys(s for s in made.schedules if isinstance(s, Schedule)):
             findings = check(
                 schedule, epochs=epochs, steps_per_epoch=steps_per_epoch or 1, unit=unit
             )
