@@ -69,6 +69,43 @@ def curve(spec: str, steps: int, fmt: str) -> None:
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
+@click.option("--epochs", type=click.IntRange(min=1), required=True, help="Epochs of the run.")
+@click.option(
+    "--steps-per-epoch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Updates per epoch.",
+)
+@click.option(
+    "--unit",
+    type=click.Choice(["step", "epoch"]),
+    default="step",
+    show_default=True,
+    help="What the schedule counts: updates (step) or epochs.",
+)
+def check(specs: tuple[str, ...], epochs: int, steps_per_epoch: int, unit: str) -> int:
+    """Does each SPEC's horizon fit a run of EPOCHS x STEPS_PER_EPOCH updates?
+
+    Prints each finding; exits 0 when there is none, 1 when there are findings (as a
+    linter does), 2 on bad input.
+    """
+    from lrlab.integrations.horizon import check as check_spec
+
+    results = [
+        (spec, check_spec(spec, epochs=epochs, steps_per_epoch=steps_per_epoch, unit=unit))
+        for spec in specs
+    ]
+    run = f"{epochs} epochs x {steps_per_epoch} updates, unit {unit}"
+    for spec, findings in results:
+        click.echo(f"{spec} ({run}): {'ok' if not findings else ''}".rstrip())
+        for finding in findings:
+            click.echo(f"  {finding.kind}: {finding.message}")
+    return 1 if any(findings for _, findings in results) else 0
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
 @click.option("--steps", "-n", type=click.IntRange(min=1, max=10_000_000), required=True)
 @click.option(
     "--output",
@@ -213,6 +250,11 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     metavar="NAMES",
     help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse to run (exit 2) when a schedule's horizon does not fit the run (lrlab check).",
+)
 def run(
     experiment: Path,
     out: Path | None,
@@ -227,6 +269,7 @@ def run(
     max_retries: int = 3,
     wide: bool = False,
     columns: str | None = None,
+    strict: bool = False,
 ) -> None:
     """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
 
@@ -253,10 +296,17 @@ def run(
             task_gpus=task_gpus,
             max_retries=max_retries,
             engine_options=options,
+            strict=strict,
         )
     else:
         summary = run_experiment(
-            experiment, out=out, new=new, engine=engine, quiet=quiet, engine_options=options
+            experiment,
+            out=out,
+            new=new,
+            engine=engine,
+            quiet=quiet,
+            engine_options=options,
+            strict=strict,
         )
     from lrlab.reporting.tables import print_results
 
