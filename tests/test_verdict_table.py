@@ -265,10 +265,10 @@ def _statistics_section() -> str:
 
 
 def test_readme_statistics_outputs_are_what_the_code_prints():
-    from test_migrate_fix import _console_blocks  # the README's "$ command / output" blocks
+    from readme_console import console_blocks  # the README's "$ command / output" blocks
 
     section = _statistics_section()
-    [[(command, expected)]] = _console_blocks(section)
+    [[(command, expected)]] = console_blocks(section)
     assert command.startswith("python scripts/sequential_calibration.py")
     done = subprocess.run(
         [sys.executable, *command.split()[1:]],
