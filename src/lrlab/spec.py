@@ -41,7 +41,8 @@ __all__ = [
     "MAX_DEPTH",
 ]
 
-MAX_SPEC_LENGTH = 4096
+#: long enough for a table of MAX_TABLE_LENGTH values (a tabulated function's spec)
+MAX_SPEC_LENGTH = 4_000_000
 
 _TOKEN = re.compile(
     r"""
