@@ -134,7 +134,7 @@ def build_plan(
         raise _fail(config, "data.validation", err) from None
     if model is None:
         try:
-            model = parse_model(config.model.spec)
+            model = parse_model(config.model.spec, base)
         except ModelError as err:
             raise _fail(config, "model.spec", err) from None
     metrics = _metrics(config, dataset)
@@ -339,6 +339,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
                     init_seed=seed if "init" in vary else 0,
                     order_seed=seed if "order" in vary else 0,
                     unit=unit,
+                    function=entry.get("function"),
                 )
             )
     return trials, labels
