@@ -34,6 +34,7 @@ test of :mod:`lrlab.range_test` on a compiled model.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -44,6 +45,7 @@ from lrlab.errors import LrlabError
 from lrlab.integrations._common import as_plateau, curve_schedule
 from lrlab.range_test import LossWatch, RangeTest, batch_sampler, check_settings
 from lrlab.schedules import Constant, Plateau, Schedule, TimeDecay
+from lrlab.schedules.table import Table, function_name, tabulate, takes_lr
 from lrlab.spec import parse
 
 __all__ = ["KerasSchedule", "Scheduler", "find_lr", "legacy_decay", "schedule"]
@@ -128,6 +130,14 @@ class Scheduler(keras.callbacks.Callback):
     - ``per="epoch"``: ``spec(epoch) * scale`` for every update of the epoch (Keras'
       ``LearningRateScheduler``, set in ``on_epoch_begin``).
 
+    ``spec`` may be a Python function, as Keras' ``LearningRateScheduler`` takes it:
+    ``fn(epoch, lr)`` (``lr`` = the lr it returned the epoch before, the optimizer's lr
+    at the first) or ``fn(epoch)``; with ``per="step"`` it gets the update index instead
+    of the epoch. It is evaluated once when ``fit`` starts, over ``fit``'s epochs, into
+    a :class:`~lrlab.schedules.Table` (``scheduler.schedule``), which then runs like any
+    spec; a function that raises or returns anything but a finite lr >= 0 is an
+    :class:`~lrlab.errors.LrlabError` naming the function and the epoch.
+
     ``scale`` is 1 without ``plateau``. With ``plateau`` (a ``plateau(...)`` spec or a
     :class:`~lrlab.schedules.Plateau`), ``logs[monitor]`` is fed at each epoch end to a
     :class:`~lrlab.controllers.plateau.PlateauController` (Keras semantics: reduce on the
@@ -151,7 +161,7 @@ class Scheduler(keras.callbacks.Callback):
 
     def __init__(
         self,
-        spec: str | Schedule,
+        spec: str | Schedule | Callable[..., Any],
         steps_per_epoch: int | None = None,
         plateau: str | Plateau | None = None,
         monitor: str = "val_loss",
@@ -161,6 +171,11 @@ class Scheduler(keras.callbacks.Callback):
         super().__init__()
         if per not in ("step", "epoch"):
             raise LrlabError(f"Scheduler: per must be 'step' or 'epoch', got {per!r}")
+        #: a Python lr function given as ``spec`` (tabulated when training starts)
+        self.function: Callable[..., Any] | None = None
+        if callable(spec) and not isinstance(spec, Schedule):
+            self.function, spec = spec, "constant(0.0)"  # replaced in on_train_begin
+            takes_lr(self.function, function_name(self.function))  # refuse bad ones now
         value = parse(spec)
         if value.reactive:
             if plateau is not None:
@@ -172,6 +187,11 @@ class Scheduler(keras.callbacks.Callback):
         self.schedule: Schedule | None = None if value is None else curve_schedule(value)
         self.plateau = as_plateau(plateau)
         if steps_per_epoch is not None:
+            if self.function is not None:
+                raise LrlabError(
+                    "Scheduler: a function gets the epoch (per='epoch') or the update index "
+                    "(per='step'); steps_per_epoch does not apply to it"
+                )
             if per == "epoch":
                 raise LrlabError(
                     "Scheduler: steps_per_epoch only applies with per='step' "
@@ -238,8 +258,32 @@ class Scheduler(keras.callbacks.Callback):
             )
         if self.schedule is None:  # bare plateau: Keras' ReduceLROnPlateau
             self.schedule = Constant(_read_lr(optimizer))
+        if self.function is not None:
+            self.schedule = self._tabulate(optimizer)
         self.step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         self._lr = _read_lr(optimizer)
+
+    def _tabulate(self, optimizer: keras.optimizers.Optimizer) -> Table:
+        """The function's values over this ``fit``: per epoch (or update with
+        ``per="step"``) from the optimizer's lr now, as Keras' ``LearningRateScheduler``
+        calls it (:func:`lrlab.schedules.table.tabulate`)."""
+        epochs = self.params.get("epochs") if self.params else None
+        length = epochs
+        if self.per == "step":
+            steps = self.params.get("steps")
+            if not steps:
+                raise LrlabError(
+                    "Scheduler(fn, per='step') needs the number of updates per epoch; "
+                    "pass steps_per_epoch to fit"
+                )
+            length = epochs * steps
+        return tabulate(
+            self.function,
+            length,
+            unit=self.per,
+            lr=_read_lr(optimizer),
+            name=function_name(self.function),
+        )
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         if self.per == "epoch":

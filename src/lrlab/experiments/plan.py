@@ -97,6 +97,30 @@ class Plan:
         """
         return trial.schedule.per_update(self.epochs, self.steps_per_epoch, trial.unit)
 
+    def user_class_curves(self) -> dict[str, list[float]]:
+        """``{"<unit>:<spec>": lr per update}`` of each schedule built with a class that is
+        not lrlab's own (``lrlab.schedules.register``): what a report needs to draw it
+        without importing the code that registered it (the store keeps this)."""
+        out: dict[str, list[float]] = {}
+        for trial in self.trials:
+            key = f"{trial.unit}:{trial.spec}"
+            if key not in out and _has_user_class(trial.schedule):
+                out[key] = self.lr_table(trial).tolist()
+        return out
+
+
+def _has_user_class(schedule: Any) -> bool:
+    if not dataclasses.is_dataclass(schedule):
+        return False
+    if not type(schedule).__module__.startswith("lrlab."):
+        return True
+    for f in dataclasses.fields(schedule):
+        value = getattr(schedule, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(_has_user_class(v) for v in values):
+            return True
+    return False
+
 
 def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
     return ConfigError(config.source, path, str(err).splitlines()[0], fix)

@@ -212,6 +212,7 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
                 "input_shape": list(plan.dataset.input_shape),
             },
             "steps_per_epoch": plan.steps_per_epoch,
+            "lr_curves": plan.user_class_curves(),
             "command": " ".join(sys.argv),
             "versions": library_versions(),
         }

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from lrlab.analysis.results import ResultTable, results_from_store
+from lrlab.errors import LrlabError
 from lrlab.experiments.store import Store, StoredTrial
 from lrlab.experiments.trial import higher_is_better
+from lrlab.spec import parse
 
 __all__ = ["ReportData", "ScheduleCurve", "load_report_data"]
 
@@ -175,6 +177,18 @@ class ReportData:
             ScheduleCurve(label, spec, unit, plateau, tuple(configs))
             for (spec, unit, plateau), (label, configs) in found.items()
         ]
+
+    def curve_lr(self, curve: ScheduleCurve) -> np.ndarray | None:
+        """The lr of every update of ``curve``, from the store alone: the curve the store
+        keeps for a schedule class the user registered, else the spec parsed with lrlab's
+        own schedules (None when neither works, e.g. an older store of a user class)."""
+        kept = (self.meta.get("lr_curves") or {}).get(f"{curve.unit}:{curve.spec}")
+        if kept is not None:
+            return np.asarray(kept, dtype=np.float64)
+        try:
+            return parse(curve.spec).per_update(self.n_epochs, self.steps_per_epoch, curve.unit)
+        except LrlabError:
+            return None
 
     def recorded_lr(self, configs: Iterable[str]) -> np.ndarray:
         """Median over the trials of ``configs`` of the lr recorded at each epoch's last update."""

@@ -21,7 +21,14 @@ from lrlab.errors import LrlabError
 from lrlab.schedules.base import Ops, Schedule
 from lrlab.schedules.registry import register
 
-__all__ = ["MAX_TABLE_LENGTH", "Table", "function_name", "tabulate"]
+__all__ = [
+    "MAX_TABLE_LENGTH",
+    "FunctionValues",
+    "Table",
+    "function_name",
+    "tabulate",
+    "takes_lr",
+]
 
 #: the most values a table holds (a run's epochs, or its updates with unit="step")
 MAX_TABLE_LENGTH = 100_000
@@ -110,6 +117,68 @@ def takes_lr(fn: Callable[..., Any], name: str) -> bool:
     )
 
 
+class FunctionValues:
+    """A schedule function evaluated index by index, as Keras' ``LearningRateScheduler``
+    calls it; the values so far are kept (``values``), so each index is evaluated once.
+
+    ``fn(i, lr_i)`` where ``lr_0 = lr`` and ``lr_{i+1}`` is what ``fn`` returned at ``i``,
+    as the optimizer holds it (rounded to float32, Keras' variable dtype), so recursions
+    such as ``lambda epoch, lr: lr * 0.9`` give Keras' exact numbers; ``fn(i)`` when the
+    function takes one argument (:func:`takes_lr`). A two-argument function needs ``lr``
+    (the optimizer's lr when training starts).
+
+    >>> halve = FunctionValues(lambda epoch, lr: lr if epoch == 0 else lr * 0.5, lr=0.1)
+    >>> halve(2), halve.values  # 0.1 as float32, then halved
+    (0.02500000037252903, [0.10000000149011612, 0.05000000074505806, 0.02500000037252903])
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        unit: str = "epoch",
+        lr: float | None = None,
+        name: str | None = None,
+    ):
+        self.name = name or getattr(fn, "__qualname__", None) or repr(fn)
+        if not callable(fn):
+            raise LrlabError(f"a schedule function must be callable, got {fn!r:.80}")
+        self.fn, self.unit = fn, unit
+        self.takes_lr = takes_lr(fn, self.name)
+        if self.takes_lr and lr is None:
+            raise LrlabError(
+                f"{self.name} takes (epoch, lr) and needs the lr training starts from; give "
+                "lr (e.g. lr = 0.1)"
+            )
+        self.start = None if lr is None else float(np.float32(lr))
+        self.values: list[float] = []
+
+    def __call__(self, index: Any) -> float:
+        """The value at ``index`` (an int >= 0; a float is floored, as a table does)."""
+        index = int(index)
+        while len(self.values) <= index:
+            self._next()
+        return self.values[index]
+
+    def _next(self) -> None:
+        index = len(self.values)
+        if index >= MAX_TABLE_LENGTH:
+            raise LrlabError(
+                f"{self.name}: a function is evaluated at most {MAX_TABLE_LENGTH} times "
+                f"({self.unit}s); use a spec (see 'lrlab list') for longer runs"
+            )
+        current = self.start if index == 0 else float(np.float32(self.values[-1]))
+        try:
+            out = self.fn(index, current) if self.takes_lr else self.fn(index)
+        except Exception as err:
+            text = str(err).strip().splitlines()
+            detail = f": {text[0][:160]}" if text else ""
+            raise LrlabError(
+                f"{self.name} at {self.unit} {index} raised {type(err).__name__}{detail}"
+            ) from None
+        self.values.append(_lr_value(out, self.name, self.unit, index))
+
+
 def tabulate(
     fn: Callable[..., Any],
     length: int,
@@ -118,58 +187,26 @@ def tabulate(
     lr: float | None = None,
     name: str | None = None,
 ) -> Table:
-    """Evaluate a schedule function as Keras' ``LearningRateScheduler`` would, into a table.
-
-    ``fn(0, lr), fn(1, lr_1), ...`` for ``length`` indices (epochs, or updates with
-    ``unit="step"``), where ``lr_{i+1}`` is what ``fn`` returned at ``i``, as the
-    optimizer holds it (rounded to float32, Keras' variable dtype), so recursions such
-    as ``lambda epoch, lr: lr * 0.9`` give Keras' exact numbers; ``fn(epoch)`` when the
-    function takes one argument (:func:`takes_lr`). ``lr`` is the optimizer's lr when
-    training starts; a two-argument function needs it.
+    """Evaluate a schedule function over ``length`` epochs (or updates with
+    ``unit="step"``) as Keras' ``LearningRateScheduler`` would (:class:`FunctionValues`),
+    into a :class:`Table`.
 
     Raises:
         LrlabError: one line naming the function, the index and the value, when the
             function raises or returns anything but a finite number >= 0.
 
-    >>> halve = lambda epoch, lr: lr if epoch == 0 else lr * 0.5
-    >>> tabulate(halve, 3, lr=0.1).values  # 0.1 as float32, then halved
-    (0.10000000149011612, 0.05000000074505806, 0.02500000037252903)
+    >>> tabulate(lambda epoch: 0.1 * 0.5 ** (epoch // 2), 4)
+    Table(values=(0.1, 0.1, 0.05, 0.05), unit='epoch')
     >>> tabulate(lambda epoch: [0.1][epoch], 2)
     Traceback (most recent call last):
     ...
     lrlab.errors.LrlabError: <lambda> at epoch 1 raised IndexError: list index out of range
     """
-    name = name or getattr(fn, "__qualname__", None) or repr(fn)
-    if not callable(fn):
-        raise LrlabError(f"a schedule function must be callable, got {fn!r:.80}")
+    values = FunctionValues(fn, unit=unit, lr=lr, name=name)
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-        raise LrlabError(f"{name}: the run length must be an integer >= 1, got {length!r}")
-    if length > MAX_TABLE_LENGTH:
-        raise LrlabError(
-            f"{name}: a function is tabulated over at most {MAX_TABLE_LENGTH} {unit}s, got "
-            f"{length}; use a spec (see 'lrlab list') for longer runs"
-        )
-    two = takes_lr(fn, name)
-    if two and lr is None:
-        raise LrlabError(
-            f"{name} takes (epoch, lr) and needs the lr training starts from; give lr "
-            "(e.g. lr = 0.1)"
-        )
-    values: list[float] = []
-    current = None if lr is None else float(np.float32(lr))
-    for index in range(length):
-        try:
-            out = fn(index, current) if two else fn(index)
-        except Exception as err:
-            text = str(err).strip().splitlines()
-            detail = f": {text[0][:160]}" if text else ""
-            raise LrlabError(
-                f"{name} at {unit} {index} raised {type(err).__name__}{detail}"
-            ) from None
-        value = _lr_value(out, name, unit, index)
-        values.append(value)
-        current = float(np.float32(value))
-    return Table(values, unit=unit)
+        raise LrlabError(f"{values.name}: the run length must be an integer >= 1, got {length!r}")
+    values(length - 1)
+    return Table(values.values, unit=unit)
 
 
 def _lr_value(out: Any, name: str, unit: str, index: int) -> float:
