@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.functions import resolve_function
 from lrlab.schedules import Table, from_dict, tabulate
 from lrlab.spec import parse
+from readme_console import console_blocks, console_env, readme_section, replay
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -431,3 +433,13 @@ def _drawn_curves(folder: Path, cwd: Path) -> dict[str, list[float]]:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+# --------------------------------------------------------------------------- README
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the README uses sqlite3")
+def test_readme_function_section_outputs_are_what_the_cli_prints(tmp_path):
+    blocks = console_blocks(readme_section("Your own schedule: a Python function"))
+    assert len(blocks) == 1 and len(blocks[0]) == 5
+    work = tmp_path / "work"
+    work.mkdir()
+    replay(blocks, work, console_env(tmp_path))

@@ -523,7 +523,7 @@ def _tabulated(
     try:
         table, name = function_schedule(entry.function, epochs=epochs, lr=entry.lr, base=base_dir)
     except LrlabError as err:
-        raise ConfigError(source, f"{path}.function", str(err), "fix the function") from None
+        raise ConfigError(source, f"{path}.function", str(err), "") from None
     return entry.model_copy(update={"spec": str(table), "function": name, "unit": "epoch"})
 
 
