@@ -174,10 +174,12 @@ class Scheduler(keras.callbacks.Callback):
         #: a Python lr function given as ``spec`` (tabulated when training starts)
         self.function: Callable[..., Any] | None = None
         if callable(spec) and not isinstance(spec, Schedule):
-            self.function, spec = spec, "constant(0.0)"  # replaced in on_train_begin
-            takes_lr(self.function, function_name(self.function))  # refuse bad ones now
-        value = parse(spec)
-        if value.reactive:
+            self.function = spec
+            takes_lr(spec, function_name(spec))  # refuse a function needing a metric now
+            value = None
+        else:
+            value = parse(spec)
+        if value is not None and value.reactive:
             if plateau is not None:
                 raise LrlabError(
                     f"Scheduler: spec {value} is a plateau and plateau= is given too; "
@@ -256,10 +258,10 @@ class Scheduler(keras.callbacks.Callback):
                 "Scheduler(per='step') counts batches, but the optimizer accumulates "
                 "gradients over several; use lrlab.keras.schedule(spec) as its learning_rate"
             )
-        if self.schedule is None:  # bare plateau: Keras' ReduceLROnPlateau
-            self.schedule = Constant(_read_lr(optimizer))
         if self.function is not None:
             self.schedule = self._tabulate(optimizer)
+        elif self.schedule is None:  # bare plateau: Keras' ReduceLROnPlateau
+            self.schedule = Constant(_read_lr(optimizer))
         self.step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         self._lr = _read_lr(optimizer)
 
