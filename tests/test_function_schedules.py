@@ -443,3 +443,22 @@ def test_readme_function_section_outputs_are_what_the_cli_prints(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     replay(blocks, work, console_env(tmp_path))
+
+
+def test_long_function_tables_validate_again_from_the_canonical_settings():
+    """A store re-validates its settings (store.config()): a table longer than a typed
+    spec may be is read back, with the function's name and no import of it."""
+    from lrlab.experiments.config import config_from_dict
+
+    raw = {
+        "data": {"dataset": "iris"},
+        "model": {"spec": "mlp(hidden=[4])"},
+        "training": {"epochs": 2000, "batch_size": 32},
+        "schedules": {"mine": {"function": lambda epoch: 0.1 / (1 + 0.001 * epoch)}},
+    }
+    config = config_from_dict(raw)
+    entry = config.schedules["mine"]
+    assert len(entry["spec"]) > 4096 and entry["function"].endswith("<lambda>")
+    again = config_from_dict(config.canonical())
+    assert again.canonical() == config.canonical()
+    assert again.parsed_schedule("mine")[0](1999) == 0.1 / (1 + 0.001 * 1999)

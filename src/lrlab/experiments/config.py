@@ -95,7 +95,7 @@ from lrlab.experiments.functions import function_schedule
 from lrlab.experiments.optimizers import OPTIMIZERS
 from lrlab.experiments.trial import METRICS
 from lrlab.schedules import Plateau, Schedule, Table
-from lrlab.spec import parse
+from lrlab.spec import MAX_STORED_SPEC_LENGTH, parse
 
 __all__ = [
     "ConfigError",
@@ -471,7 +471,7 @@ def _check_schedules(
         if entry.spec is None:
             entry = _tabulated(source, path, entry, epochs, base_dir)
         try:
-            schedule = parse(entry.spec)
+            schedule = parse(entry.spec, max_length=MAX_STORED_SPEC_LENGTH)
         except SpecError as err:
             raise ConfigError(source, f"{path}", spec_problem(err), "see 'lrlab list'") from None
         entry = _table_unit(source, path, entry, schedule)

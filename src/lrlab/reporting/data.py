@@ -22,7 +22,7 @@ from lrlab.analysis.results import ResultTable, results_from_store
 from lrlab.errors import LrlabError
 from lrlab.experiments.store import Store, StoredTrial
 from lrlab.experiments.trial import higher_is_better
-from lrlab.spec import parse
+from lrlab.spec import MAX_STORED_SPEC_LENGTH, parse
 
 __all__ = ["ReportData", "ScheduleCurve", "load_report_data"]
 
@@ -186,7 +186,8 @@ class ReportData:
         if kept is not None:
             return np.asarray(kept, dtype=np.float64)
         try:
-            return parse(curve.spec).per_update(self.n_epochs, self.steps_per_epoch, curve.unit)
+            schedule = parse(curve.spec, max_length=MAX_STORED_SPEC_LENGTH)
+            return schedule.per_update(self.n_epochs, self.steps_per_epoch, curve.unit)
         except LrlabError:
             return None
 
