@@ -362,6 +362,7 @@ def test_seed_functions_run_in_lrlab_run_as_keras_runs_them(tmp_path, engine):
     (tmp_path / "mymod.py").unlink()  # and not at all any more
     report = _lrlab("report", str(tmp_path / "runs" / "exp"), "--html", "r.html", cwd=elsewhere)
     assert report.returncode == 0, report.stderr
+    assert "mymod:step_decay: table([0.1, 0.1, " in (elsewhere / "r.html").read_text()
     curves = _drawn_curves(tmp_path / "runs" / "exp", cwd=elsewhere)
     spe = len(curves["step"]) // epochs
     assert curves["step"][spe - 1 :: spe] == pytest.approx(stored["step"], rel=1e-7)

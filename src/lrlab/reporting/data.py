@@ -33,7 +33,8 @@ class ScheduleCurve:
 
     ``spec`` is the schedule as trained (after lr rescaling), ``unit`` says whether it is
     evaluated per update (``step``) or at the epoch index (``epoch``); ``plateau`` is the
-    reactive part, if any. ``configs`` are the configs that train with it.
+    reactive part, if any. ``configs`` are the configs that train with it. ``function``
+    is the ``module:function`` a ``table(...)`` spec was tabulated from, if any.
     """
 
     label: str
@@ -41,6 +42,13 @@ class ScheduleCurve:
     unit: str
     plateau: str | None
     configs: tuple[str, ...]
+    function: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The spec as a page shows it: a long table cut short, after its function's name."""
+        spec = self.spec if len(self.spec) <= 160 else self.spec[:150] + " ...])"
+        return spec if self.function is None else f"{self.function}: {spec}"
 
 
 @dataclasses.dataclass
@@ -161,7 +169,7 @@ class ReportData:
     @cached_property
     def curves(self) -> list[ScheduleCurve]:
         """Every distinct lr curve, in grid order; optimizers sharing a curve share a line."""
-        found: dict[tuple[str, str, str | None], tuple[str, list[str]]] = {}
+        found: dict[tuple[str, str, str | None], tuple[str, list[str], str | None]] = {}
         for config in self.labels:
             trials = self.trials_of(config, status=None)
             if not trials:
@@ -171,11 +179,11 @@ class ReportData:
             key = (t.spec, unit, t.params.get("plateau"))
             if key not in found:
                 label = t.schedule + (f" / lr={t.lr:g}" if self.is_sweep and t.lr else "")
-                found[key] = (label, [])
+                found[key] = (label, [], t.params.get("function"))
             found[key][1].append(config)
         return [
-            ScheduleCurve(label, spec, unit, plateau, tuple(configs))
-            for (spec, unit, plateau), (label, configs) in found.items()
+            ScheduleCurve(label, spec, unit, plateau, tuple(configs), function)
+            for (spec, unit, plateau), (label, configs, function) in found.items()
         ]
 
     def curve_lr(self, curve: ScheduleCurve) -> np.ndarray | None:
