@@ -62,6 +62,7 @@ class PopulationEngine(Engine):
         ``lrlab run`` does)."""
         self.memory = parse_memory(memory)
         self.devices = devices
+        self._devices = 1
         self.caches = PopulationCaches()
         self._chunk: int | None = None
 
@@ -75,7 +76,8 @@ class PopulationEngine(Engine):
 
     def describe(self) -> str:
         chunk = f", {self._chunk} trials per chunk" if self._chunk else ""
-        return f"population engine (jax.vmap over trials{chunk})"
+        spread = f", split over {self._devices} devices" if self._devices > 1 else ""
+        return f"population engine (jax.vmap over trials{chunk}{spread})"
 
     def unsupported(self, plan: Any) -> str | None:
         import keras
@@ -144,7 +146,7 @@ class PopulationEngine(Engine):
                 raise population
             compiling.result()
             for index, result in population:
-                self._chunk = result.chunk_size
+                self._chunk, self._devices = result.chunk_size, population.program.devices
                 per_trial = result.seconds / max(len(index), 1)
                 for j, i in enumerate(index):
                     rows = result.rows(j)
