@@ -224,10 +224,8 @@ def run(
     Finished trials are skipped on a rerun; Ctrl-C stops after storing what finished.
     """
     from lrlab.experiments.jax_cache import use_compilation_cache
-    from lrlab.experiments.jax_devices import use_every_core
 
     use_compilation_cache()  # before anything imports JAX
-    use_every_core()  # before JAX starts: the population engine splits trials over cores
     from lrlab.analysis.results import results_from_store
     from lrlab.experiments.memory import parse_memory
     from lrlab.experiments.runner import run_experiment, run_on_ray

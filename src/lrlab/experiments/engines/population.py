@@ -58,8 +58,9 @@ class PopulationEngine(Engine):
         """``memory``: the budget that sets the chunk size, in bytes (or a size such as
         ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB.
         ``devices``: how many of JAX's devices a chunk's trials are split over (``None``:
-        all of them; a CPU has one unless the process asked for one per core, as
-        ``lrlab run`` does)."""
+        all of them; JAX gives a CPU one device unless asked for more before it starts,
+        e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` or
+        ``JAX_NUM_CPU_DEVICES=2``)."""
         self.memory = parse_memory(memory)
         self.devices = devices
         self._devices = 1

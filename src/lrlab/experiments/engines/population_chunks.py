@@ -273,8 +273,9 @@ def per_device(size: int, devices: int) -> int:
 
 
 def device_count(devices: int | None) -> int:
-    """The devices a chunk is split over: ``None``: every device JAX has (on a CPU, one per
-    core when the process asked for it, e.g. ``lrlab run``); else at most ``devices``."""
+    """The devices a chunk is split over: ``None``: every device JAX has (a CPU has one
+    unless the process asked for more, e.g. ``JAX_NUM_CPU_DEVICES=2``); else at most
+    ``devices``."""
     import jax
 
     have = jax.device_count()
