@@ -255,7 +255,29 @@ def run(
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"))
+def runs(folder: Path) -> None:
+    """The experiments under FOLDER (default: runs): trials done, status, best config.
+
+    Read from their stores alone (read-only): status is running while an 'lrlab run'
+    holds the folder's lock, complete when every planned trial is stored, else partial.
+    """
+    from lrlab.analysis.runs import list_runs
+    from lrlab.reporting.runs import runs_text
+
+    if not folder.is_dir():
+        raise LrlabError(f"{folder}: no such folder; give the folder that holds your runs")
+    found = list_runs(folder)
+    if not found:
+        click.echo(f"no lrlab experiment under {folder} (run 'lrlab run EXPERIMENT.toml')")
+        return
+    click.echo(runs_text(found))
+
+
+@cli.command()
+@click.argument(
+    "directories", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--metric", default=None, help="Compare this stored metric (default: the file's).")
 @click.option("--baseline", default=None, help="Compare with this config (default: the file's).")
 @click.option(
@@ -280,17 +302,30 @@ def run(
     help="Also write the report's figures as PNG files into this folder.",
 )
 def report(
-    directory: Path,
+    directories: tuple[Path, ...],
     metric: str | None,
     baseline: str | None,
     fmt: str,
     html_path: Path | None = None,
     png_dir: Path | None = None,
 ) -> None:
-    """The results table of the experiment in DIRECTORY, best first."""
-    from lrlab.analysis.results import results_from_store
+    """The results table of the experiment in DIRECTORY, best first.
 
-    table = results_from_store(directory, metric=metric, baseline=baseline)
+    With several folders (DIR1 DIR2 ...): one table over their configs (FOLDER/config),
+    paired by seed, when they trained on the same data with the same data settings and
+    store the metric; else one line saying why they cannot be compared.
+    """
+    directory = directories[0]
+    if len(directories) > 1:
+        if html_path is not None or png_dir is not None or baseline is not None:
+            raise LrlabError("--html, --png and --baseline take one experiment folder")
+        from lrlab.analysis.across import results_across
+
+        table = results_across(list(directories), metric=metric)
+    else:
+        from lrlab.analysis.results import results_from_store
+
+        table = results_from_store(directory, metric=metric, baseline=baseline)
     if fmt == "markdown":
         from lrlab.reporting.tables import results_markdown
 

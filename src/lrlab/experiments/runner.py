@@ -195,6 +195,7 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
     store.initialize(
         {
             "config_hash": plan.hash,
+            "data_fingerprint": plan.data_fingerprint,
             "config_text": plan.config.text,
             "config_source": plan.config.source,
             "canonical": plan.canonical,
