@@ -399,7 +399,12 @@ def export(directory: Path, fmt: str, output: Path | None, epochs: bool) -> None
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="PNG of loss vs lr (default: <experiment>-find-lr.png).",
+    help="PNG of loss vs lr (default: next to the experiment, <name>-find-lr.png).",
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Put the suggested lrs into the experiment file's [experiment] lrs (diff shown).",
 )
 def find_lr_cmd(
     experiment: Path,
@@ -410,15 +415,25 @@ def find_lr_cmd(
     steps: int,
     batch_size: int | None,
     output: Path | None,
+    write: bool = False,
 ) -> None:
     """LR range test on the model, data and optimizer of EXPERIMENT (a TOML file or a folder).
 
     Ramps the lr from --start to --end over --steps updates, plots the loss against the lr
-    (log axis) with the suggestion marked, and prints the suggested lr.
+    (log axis) with the suggestion marked, and prints the suggested lr. With --write, the
+    suggestions (min / 10 and steepest) become the file's lrs: the diff is printed, then
+    the file is rewritten (only that value changes; comments stay).
     """
+    from lrlab.experiments.config_edit import set_experiment_lrs
     from lrlab.experiments.find_lr import run_range_test
     from lrlab.reporting.figures import save_png
     from lrlab.reporting.find_lr import range_test_figure
+
+    if write:  # refuse before the test runs: a folder, or a file the edit cannot handle
+        if experiment.is_dir():
+            raise LrlabError("--write needs the experiment's TOML file, not its folder")
+        text = _read_text(experiment)
+        set_experiment_lrs(text, [1.0], str(experiment))
 
     run = run_range_test(
         experiment,
@@ -429,7 +444,10 @@ def find_lr_cmd(
         steps=steps,
         batch_size=batch_size,
     )
-    output = output or Path(f"{experiment.resolve().name.removesuffix('.toml')}-find-lr.png")
+    if output is None:  # next to the experiment: beside its file, or inside its folder
+        where = experiment.resolve()
+        name = where.name.removesuffix(".toml") + "-find-lr.png"
+        output = where / name if where.is_dir() else where.with_name(name)
     save_png(range_test_figure(run), output)
     test = run.test
     if test.suggestion is None:
@@ -442,6 +460,38 @@ def find_lr_cmd(
     if test.stopped_early:
         click.echo(f"  (stopped after {len(test.lrs)} updates: the loss diverged)")
     click.echo(f"wrote {output}", err=True)
+    if write:
+        _write_lrs(experiment, text, run.suggested_lrs)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise LrlabError(f"cannot read {path}: {err}") from None
+
+
+def _write_lrs(experiment: Path, text: str, lrs: list[float]) -> None:
+    """The diff of ``lrs = ...`` in the experiment file on stdout, then the file rewritten."""
+    import difflib
+
+    from lrlab.experiments.config_edit import format_lrs
+    from lrlab.experiments.find_lr import with_lrs
+    from lrlab.fileio import write_atomic
+
+    if not lrs:
+        raise LrlabError(f"no suggestion to write: {experiment} is unchanged")
+    if _read_text(experiment) != text:
+        raise LrlabError(f"{experiment} changed while the test ran; nothing written")
+    edited = with_lrs(experiment, text, lrs)
+    name = str(experiment)
+    diff = difflib.unified_diff(
+        text.splitlines(keepends=True), edited.splitlines(keepends=True), name, name
+    )
+    click.echo("".join(diff), nl=False)
+    if edited != text:
+        write_atomic(experiment, edited)
+    click.echo(f"wrote lrs = {format_lrs(lrs)} into {experiment}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
