@@ -14,6 +14,10 @@ directly above a fenced block makes the tests run it:
   that does not exist yet creates it with the text shown (the README shows a file, then
   works on it).
 
+``<!-- readme-test: continues -->`` instead marks a python block that goes on from the
+python block before it (it uses its names): it runs after that block's code in one script,
+and the output of both must be what the two show.
+
 Blocks of one section run in order in one folder (a later block may read what an earlier
 one wrote), with ``lrlab`` on the PATH, ``../shared`` the shared data and seeds, and
 ``KERAS_BACKEND=jax``.
@@ -34,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 SHARED = SHARED_DATA.parent  # ../shared: data/ and seeds/
 MARKER = "<!-- readme-test -->"
+CONTINUES = "<!-- readme-test: continues -->"
 ARROW = re.compile(r"^\s*print\(.*#\s*->\s?(.*)$")
 
 
@@ -49,6 +54,7 @@ class Block:
     text: str
     marked: bool
     output: str | None = None
+    continues: bool = False
 
     @property
     def kind(self) -> str:
@@ -80,7 +86,7 @@ def readme_blocks(path: Path = README) -> list[Block]:
             while not lines[i].startswith("```"):
                 body.append(lines[i])
                 i += 1
-            marked = start > 0 and lines[start - 1].strip() == MARKER
+            above = lines[start - 1].strip() if start > 0 else ""
             raw.append(
                 dict(
                     line=start + 1,
@@ -89,7 +95,8 @@ def readme_blocks(path: Path = README) -> list[Block]:
                     chapter=chapter,
                     lang=fence.group(1),
                     text="".join(body),
-                    marked=marked,
+                    marked=above in (MARKER, CONTINUES),
+                    continues=above == CONTINUES,
                 )
             )
         elif line.startswith(("## ", "### ")):
@@ -150,8 +157,19 @@ def _run(args: list[str], work: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def check_block(block: Block, work: Path, env: dict[str, str]) -> None:
-    """Run one marked block in ``work`` and assert it prints what the README shows."""
+def _shown(block: Block) -> str:
+    """What a python block shows as its output (the block after it, or its ``# ->``)."""
+    if block.kind == "arrows":
+        found = (ARROW.match(line) for line in block.text.splitlines())
+        return "".join(m.group(1) + "\n" for m in found if m)
+    return block.output or ""
+
+
+def check_block(
+    block: Block, work: Path, env: dict[str, str], before: list[Block] | None = None
+) -> None:
+    """Run one marked block in ``work`` and assert it prints what the README shows;
+    ``before``: the python blocks it continues (run first, in the same script)."""
     where = f"README.md:{block.line} ({block.section})"
     kind = block.kind
     if kind == "console":
@@ -172,13 +190,10 @@ def check_block(block: Block, work: Path, env: dict[str, str]) -> None:
         got = _run([sys.executable, "-c", script], work, env)
         assert got == "", f"{where}:\n{got}"
     elif kind in ("python-output", "arrows"):
-        if kind == "arrows":
-            expected = "".join(
-                ARROW.match(ln).group(1) + "\n" for ln in block.text.splitlines() if ARROW.match(ln)
-            )
-        else:
-            expected = block.output
-        got = _run([sys.executable, "-c", block.text], work, env)
+        chain = [*(before or []), block]
+        code = "\n".join(b.text for b in chain)
+        expected = "".join(_shown(b) for b in chain)
+        got = _run([sys.executable, "-c", code], work, env)
         assert got == expected, where
     else:
         raise AssertionError(f"{where}: marked {MARKER} but shows no output to compare")
@@ -191,6 +206,9 @@ def check_section(chapter_or_section: str, tmp: Path) -> int:
     blocks = [
         b for b in readme_blocks() if b.marked and chapter_or_section in (b.section, b.chapter)
     ]
+    chain: list[Block] = []
     for block in blocks:
-        check_block(block, work, env)
+        check_block(block, work, env, chain if block.continues else None)
+        if block.lang == "python":
+            chain = [*chain, block] if block.continues else [block]
     return len(blocks)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,17 +54,26 @@ class PopulationEngine(Engine):
 
     name = "population"
 
-    def __init__(self, memory: int | str | None = None):
+    def __init__(
+        self, memory: int | str | None = None, progress: Callable[[str], None] | None = None
+    ):
         """``memory``: the budget that sets the chunk size, in bytes (or a size such as
-        ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB."""
+        ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB.
+        ``progress``: called with a line saying what the engine is doing (compiling, each
+        chunk of trials trained); ``None``: silent."""
         self.memory = parse_memory(memory)
         self.caches = PopulationCaches()
+        self.progress = progress
         self._chunk: int | None = None
 
+    def _say(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress(text)
+
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled (e.g. sent to a Ray worker) without the caches: compiled programs do
-        not travel; the copy builds its own."""
-        return {**self.__dict__, "caches": None}
+        """Pickled (e.g. sent to a Ray worker) without the caches and the progress
+        callback: compiled programs do not travel; the copy builds its own."""
+        return {**self.__dict__, "caches": None, "progress": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, caches=PopulationCaches())
@@ -101,6 +110,8 @@ class PopulationEngine(Engine):
             except Exception as err:  # e.g. an input the engine cannot take: 'failed'
                 prepared.append((group, err))
         pool = ThreadPoolExecutor(max(1, min(len(prepared), os.cpu_count() or 1)))
+        programs = sum(isinstance(p, Population) for _, p in prepared)
+        self._say(f"compiling {programs} population program(s) ({len(trials)} trials)")
         try:
             compiles = [
                 pool.submit(p.program.compiled, p.abstract_args())
@@ -121,6 +132,7 @@ class PopulationEngine(Engine):
             if isinstance(population, Exception):
                 raise population
             compiling.result()
+            self._say(f"training {len(trials)} trials x {plan.epochs} epochs")
             for index, result in population:
                 self._chunk = result.chunk_size
                 per_trial = result.seconds / max(len(index), 1)
@@ -139,6 +151,10 @@ class PopulationEngine(Engine):
                         engine=self.name,
                     )
                 started = time.time()
+                self._say(
+                    f"{len(done)}/{len(trials)} trials x {plan.epochs} epochs trained "
+                    f"({len(index)} in {result.seconds:.1f}s)"
+                )
         except Exception as err:  # the chunk failed: its trials and the rest are 'failed'
             text = str(err).strip()
             message = f"{type(err).__name__}: {text.splitlines()[0][:300]}" if text else ""
