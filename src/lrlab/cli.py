@@ -445,9 +445,8 @@ def find_lr_cmd(
         batch_size=batch_size,
     )
     if output is None:  # next to the experiment: beside its file, or inside its folder
-        where = experiment.resolve()
-        name = where.name.removesuffix(".toml") + "-find-lr.png"
-        output = where / name if where.is_dir() else where.with_name(name)
+        name = experiment.resolve().name.removesuffix(".toml") + "-find-lr.png"
+        output = experiment / name if experiment.is_dir() else experiment.with_name(name)
     save_png(range_test_figure(run), output)
     test = run.test
     if test.suggestion is None:
