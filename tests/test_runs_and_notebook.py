@@ -3,7 +3,9 @@ from real (tiny) runs, the CLI as a subprocess; nothing is created in the folder
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
 import json
 import pydoc
 import shutil
@@ -237,3 +239,30 @@ def test_to_pandas_without_pandas_says_so_in_one_line(runs, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", stub)
     assert table.to_pandas(epochs=True) == ("frame", table.epoch_records())
     assert table.to_pandas() == ("frame", table.to_dicts())
+
+
+def test_export_epochs_has_one_column_per_name(runs):
+    r = lrlab_cli("export", "runs/a", "--epochs", cwd=runs)
+    assert r.returncode == 0, r.stderr
+    header, *rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert len(header) == len(set(header)) and {"lr", "epoch", "epoch_lr"} <= set(header)
+    records = lrlab_api.results(runs / "runs" / "a").epoch_records()
+    assert len(rows) == len(records) == 8
+    got = sorted(
+        (
+            row[header.index("config")],
+            int(row[header.index("seed")]),
+            int(row[header.index("epoch")]),
+            float(row[header.index("epoch_lr")]),
+        )
+        for row in rows
+    )
+    assert got == sorted((r["config"], r["seed"], r["epoch"], r["epoch_lr"]) for r in records)
+
+
+def test_report_on_a_folder_of_experiments_names_them(runs):
+    r = lrlab_cli("report", "runs", cwd=runs)
+    assert r.returncode == 2 and r.stderr == (
+        "lrlab: error: runs holds no experiment itself but 2 below it (runs/a, runs/b); "
+        "give one of them, or list them with 'lrlab runs runs'\n"
+    )

@@ -316,6 +316,7 @@ def report(
     store the metric; else one line saying why they cannot be compared.
     """
     directory = directories[0]
+    _point_to_experiments(directories)
     if len(directories) > 1:
         if html_path is not None or png_dir is not None or baseline is not None:
             raise LrlabError("--html, --png and --baseline take one experiment folder")
@@ -355,6 +356,21 @@ def report(
             table=table,
         ):
             click.echo(f"wrote {path}", err=True)
+
+
+def _point_to_experiments(directories: tuple[Path, ...]) -> None:
+    """A folder of experiments given where one experiment is expected: name them."""
+    from lrlab.experiments.store import FILENAME
+
+    for folder in directories:
+        if folder.is_dir() and not (folder / FILENAME).exists():
+            inside = sorted(str(p.parent) for p in folder.rglob(FILENAME))
+            if inside:
+                shown = ", ".join(inside[:5]) + (" ..." if len(inside) > 5 else "")
+                raise LrlabError(
+                    f"{folder} holds no experiment itself but {len(inside)} below it "
+                    f"({shown}); give one of them, or list them with 'lrlab runs {folder}'"
+                )
 
 
 @cli.command()

@@ -1,7 +1,8 @@
 """What a run is doing, on stderr: a live bar on a terminal, plain lines in a log file.
 
 :class:`RunProgress` is owned by one run (the runner makes it; nothing global). Long steps
-(loading the data, compiling) are announced with :meth:`RunProgress.step`; trained trials
+(loading the data, checking the model) run inside :meth:`RunProgress.doing`; an engine's
+news (compiling, a chunk trained) goes to :meth:`RunProgress.step`; trained trials
 advance it with :meth:`RunProgress.advance`. An engine gets the step announcer as an
 optional callback (``progress=`` in its options, ``None``: silent), so it can say what it
 is doing between results, e.g. the population engine after each chunk of trials.
@@ -15,19 +16,24 @@ pipe), every step and every advance is one plain, complete line, e.g.::
 >>> import io
 >>> log = io.StringIO()
 >>> progress = RunProgress(stream=log)
+>>> with progress.doing("loading data"):
+...     pass
 >>> progress.step("compiling 2 programs")
 >>> progress.start(4, "")
 >>> progress.advance(2, "best: a loss=0.1000 (n=2)")
 >>> progress.stop()
 >>> print(log.getvalue().replace("0:00:00 ", ""), end="")
+loading data (0.0s)
 compiling 2 programs
 trials 2/4 (50%) best: a loss=0.1000 (n=2)
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 __all__ = ["RunProgress"]
@@ -56,6 +62,24 @@ class RunProgress:
             print(text, file=self.stream, flush=True)
         else:
             self._line(text)
+
+    @contextlib.contextmanager
+    def doing(self, text: str) -> Iterator[None]:
+        """A long step before the trials (loading data, checking the model): a transient
+        spinner with ``text`` on a terminal while it runs, then ``text (1.2s)`` once it is
+        done. A step that fails adds no line: the error stays the only one."""
+        if self.quiet:
+            yield
+            return
+        t0 = time.perf_counter()
+        if self.live:
+            from rich.console import Console
+
+            with Console(file=self.stream).status(text):
+                yield
+        else:
+            yield
+        self._line(f"{text} ({time.perf_counter() - t0:.1f}s)")
 
     def start(self, total: int, best: str) -> None:
         """Trials begin: ``total`` to run."""

@@ -115,12 +115,12 @@ def run_experiment(
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     progress = RunProgress(quiet=quiet)
-    progress.step(f"loading data {config.data.dataset}")
-    plan = build_plan(config, check_model=False)
+    with progress.doing(f"loading data {config.data.dataset}"):
+        plan = build_plan(config, check_model=False)
     folder = Path(out) if out else default_out(config)
     precheck(plan, folder, new)  # quick refusals before the model check imports Keras
-    progress.step(f"checking the model on {plan.dataset.n} rows (imports Keras)")
-    verify_model(plan)
+    with progress.doing(f"checking the model on {plan.dataset.n} rows"):
+        verify_model(plan)
     return run_plan(
         plan, out=folder, new=new, engine=engine, progress=progress, engine_options=engine_options
     )
