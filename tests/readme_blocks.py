@@ -26,13 +26,13 @@ one wrote), with ``lrlab`` on the PATH, ``../shared`` the shared data and seeds,
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 from datafiles import SHARED_DATA
+from readme_console import console_env, replay
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -123,24 +123,12 @@ def console_steps(text: str) -> list[tuple[str, str]]:
 
 
 def workspace(tmp: Path) -> tuple[Path, dict[str, str]]:
-    """A folder to run README blocks in (``../shared`` beside it) and their environment."""
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    shim = bin_dir / "lrlab"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lrlab.cli "$@"\n')
-    shim.chmod(0o755)
-    if not (tmp / "shared").exists():
-        (tmp / "shared").symlink_to(SHARED)
+    """A folder to run README blocks in (``../shared`` beside it) and their environment
+    (:func:`readme_console.console_env`: this tree's ``lrlab`` first on the PATH)."""
+    env = {**console_env(tmp), "LRLAB_CACHE": str(tmp / "cache")}
+    (tmp / "shared").symlink_to(SHARED)
     work = tmp / "work"
-    work.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(REPO / "src"),
-        "KERAS_BACKEND": "jax",
-        "LRLAB_CACHE": str(tmp / "cache"),
-        "COLUMNS": "100",
-    }
+    work.mkdir()
     return work, env
 
 
@@ -152,7 +140,7 @@ def _run(args: list[str], work: Path, env: dict[str, str]) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     return done.stdout
 
@@ -173,12 +161,7 @@ def check_block(
     where = f"README.md:{block.line} ({block.section})"
     kind = block.kind
     if kind == "console":
-        for command, expected in console_steps(block.text):
-            shown = re.fullmatch(r"cat (\S+)", command)
-            if shown and not (work / shown.group(1)).exists():
-                (work / shown.group(1)).write_text(expected)
-            got = _run(["bash", "-c", command], work, env)
-            assert got == expected, f"{where}: $ {command}"
+        replay([console_steps(block.text)], work, env)
     elif kind == "doctest":
         script = (
             "import doctest, sys\n"

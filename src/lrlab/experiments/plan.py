@@ -26,6 +26,7 @@ from lrlab.experiments.trial import (
     Trial,
     higher_is_better,
 )
+from lrlab.schedules.check import Finding, check_schedule
 
 __all__ = ["Plan", "build_plan", "verify_model"]
 
@@ -104,6 +105,18 @@ class Plan:
         With ``trial.unit == "epoch"``, update ``t`` uses ``schedule(t // steps_per_epoch)``.
         """
         return trial.schedule.per_update(self.epochs, self.steps_per_epoch, trial.unit)
+
+    def horizon_findings(self) -> dict[str, list[Finding]]:
+        """The horizon check of each config's schedule on this run, configs with findings
+        only, in grid order (:func:`lrlab.schedules.check.check_schedule`)."""
+        first = {}
+        for trial in self.trials:
+            first.setdefault(trial.config, trial)
+        found = {
+            label: check_schedule(t.schedule, self.epochs, self.steps_per_epoch, t.unit)
+            for label, t in first.items()
+        }
+        return {label: findings for label, findings in found.items() if findings}
 
 
 def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
@@ -189,7 +202,9 @@ def _n_train(n: int, fraction: float) -> int:
 
 
 def _load_holdout(ref: str, data: Any, dataset: Dataset, base: Path | None) -> Dataset:
-    return _align_holdout(load_dataset(ref, target=data.target, task="auto", base=base), dataset)
+    # a multiclass holdout takes the training data's task (its classes are matched by name)
+    task = "multiclass" if dataset.task == "multiclass" else "auto"
+    return _align_holdout(load_dataset(ref, target=data.target, task=task, base=base), dataset)
 
 
 def _align_holdout(holdout: Dataset, dataset: Dataset) -> Dataset:

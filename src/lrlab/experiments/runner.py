@@ -106,17 +106,21 @@ def run_experiment(
     engine: str | None = None,
     quiet: bool = False,
     engine_options: Mapping[str, Any] | None = None,
+    strict: bool = False,
 ) -> RunSummary:
     """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring.
 
     ``engine_options`` go to the engine's constructor (e.g. ``memory``, in bytes, for the
-    population engine).
+    population engine). The horizon findings of each config are printed first
+    (:func:`check_horizons`); with ``strict`` any finding is an error, before anything
+    is written.
     """
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     progress = RunProgress(quiet=quiet)
     with progress.doing(f"loading data {config.data.dataset}"):
         plan = build_plan(config, check_model=False)
+    check_horizons(plan, strict)
     folder = Path(out) if out else default_out(config)
     precheck(plan, folder, new)  # quick refusals before the model check imports Keras
     with progress.doing(f"checking the model on {plan.dataset.n} rows"):
@@ -124,6 +128,24 @@ def run_experiment(
     return run_plan(
         plan, out=folder, new=new, engine=engine, progress=progress, engine_options=engine_options
     )
+
+
+def check_horizons(plan: Plan, strict: bool = False) -> None:
+    """Print each config's horizon findings (``Plan.horizon_findings``) to stderr.
+
+    Raises:
+        LrlabError: ``strict`` and there is a finding (the first, and how many).
+    """
+    found = [(label, f) for label, fs in plan.horizon_findings().items() for f in fs]
+    if strict and found:
+        (label, first), more = found[0], len(found) - 1
+        also = f" (and {more} more finding{'s' if more > 1 else ''})" if more else ""
+        raise LrlabError(
+            f"--strict: the horizon of {label} does not fit the run: {first}{also} (fix "
+            "the schedule or its unit, or drop --strict; lrlab check SPEC shows all findings)"
+        )
+    for label, finding in found:
+        print(f"horizon: {label}: {finding}", file=sys.stderr)
 
 
 def precheck(plan: Plan, out: Path, new: bool) -> None:
@@ -224,6 +246,10 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
                 "input_shape": list(plan.dataset.input_shape),
             },
             "steps_per_epoch": plan.steps_per_epoch,
+            "horizon": {
+                label: [dataclasses.asdict(f) for f in findings]
+                for label, findings in plan.horizon_findings().items()
+            },
             "command": " ".join(sys.argv),
             "versions": library_versions(),
         }
@@ -318,6 +344,7 @@ def run_on_ray(
     max_retries: int = 3,
     trials_per_task: int | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    strict: bool = False,
 ) -> RunSummary:
     """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
 
@@ -332,6 +359,7 @@ def run_on_ray(
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
     config = load_config(experiment)
     plan = build_plan(config, check_model=False)
+    check_horizons(plan, strict)
     folder = Path(out) if out else default_out(config)
     precheck(plan, folder, new)
     verify_model(plan)
