@@ -411,9 +411,11 @@ def report(
     paired by seed, when they trained on the same data with the same data settings and
     store the metric; else one line saying why they cannot be compared (not a look).
     """
+    from lrlab.analysis.runs import refuse_folders_of_experiments
+
     chosen = _columns(columns)
     directory = directories[0]
-    _point_to_experiments(directories)
+    refuse_folders_of_experiments(directories)
     if len(directories) > 1:
         if html_path is not None or png_dir is not None or baseline is not None:
             raise LrlabError("--html, --png and --baseline take one experiment folder")
@@ -451,21 +453,6 @@ def report(
             table=table,
         ):
             click.echo(f"wrote {path}", err=True)
-
-
-def _point_to_experiments(directories: tuple[Path, ...]) -> None:
-    """A folder of experiments given where one experiment is expected: name them."""
-    from lrlab.experiments.store import FILENAME
-
-    for folder in directories:
-        if folder.is_dir() and not (folder / FILENAME).exists():
-            inside = sorted(str(p.parent) for p in folder.rglob(FILENAME))
-            if inside:
-                shown = ", ".join(inside[:5]) + (" ..." if len(inside) > 5 else "")
-                raise LrlabError(
-                    f"{folder} holds no experiment itself but {len(inside)} below it "
-                    f"({shown}); give one of them, or list them with 'lrlab runs {folder}'"
-                )
 
 
 @cli.command()
@@ -536,14 +523,14 @@ def find_lr_cmd(
     the file is rewritten (only that value changes; comments stay).
     """
     from lrlab.experiments.config_edit import set_experiment_lrs
-    from lrlab.experiments.find_lr import run_range_test
+    from lrlab.experiments.find_lr import read_experiment_text, run_range_test
     from lrlab.reporting.figures import save_png
     from lrlab.reporting.find_lr import range_test_figure
 
     if write:  # refuse before the test runs: a folder, or a file the edit cannot handle
         if experiment.is_dir():
             raise LrlabError("--write needs the experiment's TOML file, not its folder")
-        text = _read_text(experiment)
+        text = read_experiment_text(experiment)
         set_experiment_lrs(text, [1.0], str(experiment))
 
     run = run_range_test(
@@ -574,31 +561,14 @@ def find_lr_cmd(
         _write_lrs(experiment, text, run.suggested_lrs)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise LrlabError(f"cannot read {path}: {err}") from None
-
-
 def _write_lrs(experiment: Path, text: str, lrs: list[float]) -> None:
     """The diff of ``lrs = ...`` in the experiment file on stdout, then the file rewritten."""
-    import difflib
-
     from lrlab.experiments.config_edit import format_lrs
-    from lrlab.experiments.find_lr import with_lrs
+    from lrlab.experiments.find_lr import lrs_edit
     from lrlab.fileio import write_atomic
 
-    if not lrs:
-        raise LrlabError(f"no suggestion to write: {experiment} is unchanged")
-    if _read_text(experiment) != text:
-        raise LrlabError(f"{experiment} changed while the test ran; nothing written")
-    edited = with_lrs(experiment, text, lrs)
-    name = str(experiment)
-    diff = difflib.unified_diff(
-        text.splitlines(keepends=True), edited.splitlines(keepends=True), name, name
-    )
-    click.echo("".join(diff), nl=False)
+    edited, diff = lrs_edit(experiment, text, lrs)
+    click.echo(diff, nl=False)
     if edited != text:
         write_atomic(experiment, edited)
     click.echo(f"wrote lrs = {format_lrs(lrs)} into {experiment}", err=True)

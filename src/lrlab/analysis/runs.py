@@ -21,7 +21,7 @@ import dataclasses
 import datetime as _dt
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,7 +30,13 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.store import FILENAME, FINAL_STATUSES, LOCKNAME, Store
 from lrlab.experiments.trial import higher_is_better
 
-__all__ = ["RunSummary", "is_running", "list_runs", "read_only_store"]
+__all__ = [
+    "RunSummary",
+    "is_running",
+    "list_runs",
+    "read_only_store",
+    "refuse_folders_of_experiments",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,3 +131,16 @@ def list_runs(folder: str | Path) -> list[RunSummary]:
         return []
     found = sorted(p.parent for p in root.rglob(FILENAME) if p.is_file())
     return [summarize_run(directory) for directory in found]
+
+
+def refuse_folders_of_experiments(folders: Sequence[Path]) -> None:
+    """A folder of experiments given where one experiment is expected: name them."""
+    for folder in folders:
+        if folder.is_dir() and not (folder / FILENAME).exists():
+            inside = sorted(str(p.parent) for p in folder.rglob(FILENAME))
+            if inside:
+                shown = ", ".join(inside[:5]) + (" ..." if len(inside) > 5 else "")
+                raise LrlabError(
+                    f"{folder} holds no experiment itself but {len(inside)} below it "
+                    f"({shown}); give one of them, or list them with 'lrlab runs {folder}'"
+                )

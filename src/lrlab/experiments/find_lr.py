@@ -20,7 +20,7 @@ from typing import Any
 from lrlab.errors import LrlabError
 from lrlab.range_test import RangeTest
 
-__all__ = ["RangeTestRun", "run_range_test", "with_lrs"]
+__all__ = ["RangeTestRun", "lrs_edit", "read_experiment_text", "run_range_test", "with_lrs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,3 +137,26 @@ def with_lrs(path: Path, text: str, lrs: list[float]) -> str:
             f"with lrs = {format_lrs(lrs)} the file would not load ({err}); nothing written"
         ) from None
     return edited
+
+
+def read_experiment_text(path: Path) -> str:
+    """The experiment file's text (UTF-8), or one line saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise LrlabError(f"cannot read {path}: {err}") from None
+
+
+def lrs_edit(path: Path, text: str, lrs: list[float]) -> tuple[str, str]:
+    """``(edited text, unified diff)`` of setting ``lrs`` in the experiment file whose text
+    was ``text`` when the range test started (:func:`with_lrs`); refused when there is no
+    suggestion or the file changed meanwhile."""
+    import difflib
+
+    if not lrs:
+        raise LrlabError(f"no suggestion to write: {path} is unchanged")
+    if read_experiment_text(path) != text:
+        raise LrlabError(f"{path} changed while the test ran; nothing written")
+    edited = with_lrs(path, text, lrs)
+    lines = (text.splitlines(keepends=True), edited.splitlines(keepends=True))
+    return edited, "".join(difflib.unified_diff(*lines, str(path), str(path)))
