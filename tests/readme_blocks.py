@@ -15,8 +15,8 @@ directly above a fenced block makes the tests run it:
   works on it).
 
 ``<!-- readme-test: continues -->`` instead marks a python block that goes on from the
-python block before it (it uses its names): it runs after that block's code in one script,
-and the output of both must be what the two show.
+python block before it (it uses its names): the chain of such blocks runs once, as one
+script, and its output must be what the blocks show, in order.
 
 Blocks of one section run in order in one folder (a later block may read what an earlier
 one wrote), with ``lrlab`` on the PATH, ``../shared`` the shared data and seeds, and
@@ -190,8 +190,10 @@ def check_section(chapter_or_section: str, tmp: Path) -> int:
         b for b in readme_blocks() if b.marked and chapter_or_section in (b.section, b.chapter)
     ]
     chain: list[Block] = []
-    for block in blocks:
-        check_block(block, work, env, chain if block.continues else None)
-        if block.lang == "python":
-            chain = [*chain, block] if block.continues else [block]
+    for n, block in enumerate(blocks):
+        before = chain if block.continues else []
+        chain = [*before, block] if block.lang == "python" else []
+        if n + 1 < len(blocks) and blocks[n + 1].continues and chain:
+            continue  # a chain runs once, as one script, at its last block
+        check_block(block, work, env, before or None)
     return len(blocks)
