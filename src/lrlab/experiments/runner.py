@@ -118,11 +118,12 @@ def run_experiment(
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     progress = RunProgress(quiet=quiet)
+    folder = Path(out) if out else default_out(config)
+    # the refusals that need the plan belong to the step: a refused run prints one line
     with progress.doing(f"loading data {config.data.dataset}"):
         plan = build_plan(config, check_model=False)
-    check_horizons(plan, strict)
-    folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)  # quick refusals before the model check imports Keras
+        check_horizons(plan, strict)
+        precheck(plan, folder, new)  # quick refusals before the model check imports Keras
     with progress.doing(f"checking the model on {plan.dataset.n} rows"):
         verify_model(plan)
     return run_plan(
