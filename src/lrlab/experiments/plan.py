@@ -118,6 +118,30 @@ class Plan:
         }
         return {label: findings for label, findings in found.items() if findings}
 
+    def user_class_curves(self) -> dict[str, list[float]]:
+        """``{"<unit>:<spec>": lr per update}`` of each schedule built with a class that is
+        not lrlab's own (``lrlab.schedules.register``): what a report needs to draw it
+        without importing the code that registered it (the store keeps this)."""
+        out: dict[str, list[float]] = {}
+        for trial in self.trials:
+            key = f"{trial.unit}:{trial.spec}"
+            if key not in out and _has_user_class(trial.schedule):
+                out[key] = self.lr_table(trial).tolist()
+        return out
+
+
+def _has_user_class(schedule: Any) -> bool:
+    if not dataclasses.is_dataclass(schedule):
+        return False
+    if not type(schedule).__module__.startswith("lrlab."):
+        return True
+    for f in dataclasses.fields(schedule):
+        value = getattr(schedule, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(_has_user_class(v) for v in values):
+            return True
+    return False
+
 
 def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
     return ConfigError(config.source, path, str(err).splitlines()[0], fix)
@@ -155,7 +179,7 @@ def build_plan(
         raise _fail(config, "data.validation", err) from None
     if model is None:
         try:
-            model = parse_model(config.model.spec)
+            model = parse_model(config.model.spec, base)
         except ModelError as err:
             raise _fail(config, "model.spec", err) from None
     metrics = _metrics(config, dataset)
@@ -362,6 +386,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
                     init_seed=seed if "init" in vary else 0,
                     order_seed=seed if "order" in vary else 0,
                     unit=unit,
+                    function=entry.get("function"),
                 )
             )
     return trials, labels

@@ -251,6 +251,7 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
                 label: [dataclasses.asdict(f) for f in findings]
                 for label, findings in plan.horizon_findings().items()
             },
+            "lr_curves": plan.user_class_curves(),
             "command": " ".join(sys.argv),
             "versions": library_versions(),
         }
