@@ -41,6 +41,7 @@ ELSEWHERE = {  # sections whose console blocks another test replays (tests/readm
     "Migrating Keras 2 code: `lrlab migrate`": "tests/test_migrate_fix.py",
     "Does the horizon fit the run? `lrlab check`": "tests/test_horizon_check_cli.py",
     "Statistics": "tests/test_verdict_table.py",
+    "Your own schedule: a Python function": "tests/test_function_schedules.py",
 }
 BLOCKS = readme_blocks()
 CHAPTERS = sorted(
