@@ -76,6 +76,31 @@ def test_ionosphere_unreachable_says_where_to_put_the_file(tmp_path, monkeypatch
     assert "could not download" in msg and str(tmp_path / "ionosphere.data") in msg
 
 
+def test_the_shared_copy_without_final_newline_is_accepted_offline(tmp_path, monkeypatch):
+    data = SHARED.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == datasets.IONOSPHERE_SHA256_NO_FINAL_NEWLINE
+    monkeypatch.setenv("LRLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", no_network)
+    (tmp_path / "ionosphere.data").write_bytes(data)  # what "put the file at ..." suggests
+    assert load_dataset("ionosphere").x.shape == (351, 34)
+
+
+def test_a_refused_file_is_named_with_its_checksum(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", no_network)
+    damaged = SHARED.read_bytes()[:-1]
+    (tmp_path / "ionosphere.data").write_bytes(damaged)
+    with pytest.raises(DatasetError) as info:
+        load_dataset("ionosphere")
+    target = tmp_path / "ionosphere.data"
+    assert str(info.value) == (
+        f"could not download {datasets.IONOSPHERE_URL} (network disabled in tests); the file "
+        f"at {target} is refused: its sha256 is {hashlib.sha256(damaged).hexdigest()}, "
+        f"expected {IONOSPHERE_SHA256} (another or a damaged copy); put the original there "
+        "or use dataset = 'csv:PATH'"
+    )
+
+
 def test_keras_dataset_unreachable(monkeypatch):
     import keras
 

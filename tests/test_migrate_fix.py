@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import lrlab
 import lrlab.keras
 from lrlab.migrate import check_file, check_source, migrate_file
-from readme_console import console_blocks, console_env, readme_section, replay
+from readme_blocks import check_section
 from seedfiles import (
     EPOCHS,
     SEEDS,
@@ -379,15 +379,7 @@ def test_written_seed_002_listing_trains_with_keras2_lr(tmp_path):
 
 # --------------------------------------------------------------------------- README
 def test_readme_migrate_section_outputs_are_what_the_cli_prints(tmp_path):
-    """Every console block of the README's migrate section, run in a fresh folder.
-
-    A file first shown by ``$ cat FILE`` is created with the content shown; the seed
-    paths (``../shared/seeds/...``) resolve to the shared seeds.
-    """
-    blocks = console_blocks(readme_section("Migrating Keras 2 code: `lrlab migrate`"))
-    assert len(blocks) >= 2 and sum(len(b) for b in blocks) >= 6
-    env = console_env(tmp_path)
-    (tmp_path / "shared").symlink_to(SEEDS.parent)
-    work = tmp_path / "work"
-    work.mkdir()
-    replay(blocks, work, env)
+    """Every console block of the README's migrate section, run in a fresh folder by the
+    README runner (tests/readme_blocks.py): a file first shown by ``$ cat FILE`` is created
+    with the content shown; ``../shared/seeds/...`` are the shared seeds."""
+    assert check_section("Migrating Keras 2 code: `lrlab migrate`", tmp_path) == 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lrlab.errors import LrlabError
 from lrlab.range_test import LossWatch, batch_sampler, check_settings, smooth_losses, suggest_lrs
@@ -35,6 +37,25 @@ def test_smoothing_and_suggestions_are_pinned():
     assert suggest_lrs(wide, noisy)[0] > wide[60]  # default span 5: the descent
     nonfinite = np.array([np.nan, 1.0, 0.5, 0.2, np.inf])
     assert suggest_lrs(lrs, nonfinite, skip_begin=0, skip_end=0)[1] == 0.1
+
+
+def test_suggestions_stay_within_the_tested_ramp():
+    # the README's drift: min / 10 of a loss lowest at the ramp's start was 1e-6 < 1e-5
+    ramp = np.logspace(-5, 1, 100)
+    rising = 1.0 + np.linspace(0, 1, 100) ** 2  # lowest at the first lr, falls nowhere
+    assert suggest_lrs(ramp, rising) == (None, None)
+    early = np.r_[[1.0, 0.9, 0.8], np.linspace(0.85, 5, 97)]  # lowest at ramp[2] < 10 x 1e-5
+    steepest, min_over_10 = suggest_lrs(ramp, early)
+    assert min_over_10 is None and steepest is None  # rises at every candidate
+    later = np.r_[np.linspace(1, 0.5, 30), np.linspace(0.5, 5, 70)]  # lowest at ramp[29]
+    assert suggest_lrs(ramp, later)[1] == ramp[29] / 10 >= ramp[0]
+
+
+@given(st.lists(st.floats(0.01, 100), min_size=3, max_size=120), st.floats(-8, -1))
+def test_any_suggestion_is_within_the_ramp(losses, log_start):
+    ramp = np.logspace(log_start, log_start + 6, len(losses))
+    for value in suggest_lrs(ramp, np.array(losses)):
+        assert value is None or ramp[0] <= value <= ramp[-1]
 
 
 def test_loss_watch_stops_on_divergence_or_a_non_finite_loss():

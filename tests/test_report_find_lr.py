@@ -128,7 +128,53 @@ def test_cli(experiment, tmp_path):
     assert r.returncode == 0, r.stderr
     match = re.search(r"^suggested lr: (\S+)$", r.stdout, re.M)
     assert match and 1e-7 <= float(match.group(1)) <= 10
-    assert (tmp_path / "exp-find-lr.png").read_bytes()[:4] == b"\x89PNG"
+    assert (experiment.parent / "exp-find-lr.png").read_bytes()[:4] == b"\x89PNG"  # beside it
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_write_puts_the_suggestions_into_lrs(tmp_path):
+    """--write: the diff on stdout, then the file with only its lrs changed, comments kept."""
+    text = EXPERIMENT.replace('baseline = "adam / adam"\n', "")  # labels gain "/ lr=..."
+    text = text.replace("seeds = 2\n", "seeds = 2  # paired\nlrs = [0.1, 0.2]  # by hand\n")
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    (tmp_path / "cwd").mkdir()
+    args = ("find-lr", path, "--config", "constant / sgd / lr=0.1", "--steps", "30", "--write")
+    r = lrlab(*args, cwd=tmp_path / "cwd")
+    assert r.returncode == 0, r.stderr
+    values = {
+        name: float(v) for name, v in re.findall(r"^  (steepest|min / 10): (\S+)$", r.stdout, re.M)
+    }
+    lrs = sorted(set(values.values()))
+    assert lrs and all(1e-5 <= v <= 10 for v in lrs)
+    written = f"lrs = [{', '.join(repr(v) for v in lrs)}]  # by hand"
+    assert path.read_text() == text.replace("lrs = [0.1, 0.2]  # by hand", written)
+    diff = f"-lrs = [0.1, 0.2]  # by hand\n+{written}\n"
+    assert diff in r.stdout and f"--- {path}\n+++ {path}\n" in r.stdout
+    assert f"wrote lrs = [{', '.join(repr(v) for v in lrs)}] into {path}" in r.stderr
+    assert (tmp_path / "exp-find-lr.png").is_file() and not list((tmp_path / "cwd").iterdir())
+
+
+def test_cli_write_refuses_a_file_that_would_not_load(tmp_path):
+    """A baseline naming an lr of the old list: the new lrs would orphan it."""
+    text = EXPERIMENT.replace('"adam / adam"', '"adam / adam / lr=0.1"')
+    text = text.replace("seeds = 2\n", "seeds = 2\nlrs = [0.1, 0.2]\n")
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    args = ("find-lr", path, "--config", "constant / sgd / lr=0.1", "--steps", "30", "--write")
+    r = lrlab(*args, cwd=tmp_path)
+    assert r.returncode == 2 and path.read_text() == text
+    wrote, line = r.stderr.splitlines()  # the plot, then why the file is kept
+    assert wrote == f"wrote {tmp_path / 'exp-find-lr.png'}"
+    assert line.startswith("lrlab: error: with lrs = [") and "nothing written" in line
+    assert "experiment.baseline: 'adam / adam / lr=0.1' is not a config" in line
+
+
+def test_cli_write_refuses_a_folder_before_testing(tmp_path):
+    r = lrlab("find-lr", tmp_path, "--write", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == (
+        "lrlab: error: --write needs the experiment's TOML file, not its folder\n"
+    )
 
 
 def test_cli_bad_input(experiment, tmp_path, capsys):

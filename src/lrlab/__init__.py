@@ -33,14 +33,22 @@ __all__ = [
     "format_spec",
     "from_dict",
     "parse",
+    "results",
 ]
 
 
-def compare(*args, **kwargs):
-    """Compare schedules on a model and data over many seeds; returns the results table.
+_FRONT_DOOR = ("compare", "results")  # lrlab.api, imported on first use (it imports Keras)
 
-    See :func:`lrlab.api.compare` (imported on first use).
-    """
-    from lrlab.api import compare as _compare
 
-    return _compare(*args, **kwargs)
+def __getattr__(name: str):
+    """``lrlab.compare`` and ``lrlab.results`` are :mod:`lrlab.api`'s own functions (their
+    signature and docstring in ``help()``), imported on first access."""
+    if name in _FRONT_DOOR:
+        import lrlab.api
+
+        return getattr(lrlab.api, name)
+    raise AttributeError(f"module 'lrlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_FRONT_DOOR])

@@ -2,7 +2,9 @@
 
 It builds the same validated config an experiment file would, runs it through the same
 runner into the same kind of store (so it resumes, and ``lrlab report``/``lrlab export``
-work on its folder), and returns the results table.
+work on its folder), and returns the results table. ``lrlab.results(dir)`` reads the table
+of any experiment folder. Both tables render themselves in a notebook
+(:class:`~lrlab.reporting.notebook.ShownResults`).
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lrlab.analysis.results import ResultTable, results_from_store
+from lrlab.analysis.results import results_from_store
 from lrlab.errors import LrlabError
 from lrlab.experiments.config import config_from_dict
 from lrlab.experiments.datasets import Dataset, from_arrays
 from lrlab.experiments.models import ModelSpec, parse_model
 from lrlab.experiments.plan import build_plan
 from lrlab.experiments.runner import run_plan
+from lrlab.reporting.notebook import ShownResults, shown
 from lrlab.schedules import Schedule
 
-__all__ = ["compare"]
+__all__ = ["compare", "results"]
 
 
 def compare(
@@ -48,7 +51,7 @@ def compare(
     new: bool = False,
     engine: str | None = None,
     quiet: bool = False,
-) -> ResultTable:
+) -> ShownResults:
     """Train every schedule (x optimizer x lr) over ``seeds`` and return the results table.
 
     Args:
@@ -71,9 +74,10 @@ def compare(
         Other arguments mirror the experiment file's fields.
 
     Returns:
-        A :class:`~lrlab.analysis.results.ResultTable` (rows best first; ``.to_dicts()``,
-        ``.to_pandas()``; :func:`lrlab.reporting.tables.print_results` prints it);
-        ``.out`` is the folder.
+        A :class:`~lrlab.analysis.results.ResultTable` that renders itself
+        (:class:`~lrlab.reporting.notebook.ShownResults`): rows best first
+        (``table[0]``, ``table["label"]``), ``.to_dicts()``, ``.to_pandas(epochs=False)``,
+        ``.to_markdown()``, ``.print()``; ``.out`` is the folder.
     """
     spec = _model(model)
     dataset = None if isinstance(data, str) else _data(data, task)
@@ -123,7 +127,15 @@ def compare(
     folder = Path(out) if out is not None else Path("runs") / f"compare-{plan.hash[:10]}"
     config._text = json.dumps(raw, indent=2, default=str)
     run_plan(plan, out=folder, new=new, engine=engine, quiet=quiet)
-    return results_from_store(folder)
+    return shown(results_from_store(folder))
+
+
+def results(
+    directory: str | Path, *, metric: str | None = None, baseline: str | None = None
+) -> ShownResults:
+    """The results table of the experiment stored in ``directory`` (what ``lrlab report``
+    shows), ready for a notebook; ``metric`` and ``baseline`` default to the file's."""
+    return shown(results_from_store(directory, metric=metric, baseline=baseline))
 
 
 def _schedule_entry(value: Any) -> Any:

@@ -338,7 +338,29 @@ def _looked_at(directory: Path, metric: str | None = None, baseline: str | None 
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"))
+def runs(folder: Path) -> None:
+    """The experiments under FOLDER (default: runs): trials done, status, best config.
+
+    Read from their stores alone (read-only): status is running while an 'lrlab run'
+    holds the folder's lock, complete when every planned trial is stored, else partial.
+    """
+    from lrlab.analysis.runs import list_runs
+    from lrlab.reporting.runs import runs_text
+
+    if not folder.is_dir():
+        raise LrlabError(f"{folder}: no such folder; give the folder that holds your runs")
+    found = list_runs(folder)
+    if not found:
+        click.echo(f"no lrlab experiment under {folder} (run 'lrlab run EXPERIMENT.toml')")
+        return
+    click.echo(runs_text(found))
+
+
+@cli.command()
+@click.argument(
+    "directories", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--metric", default=None, help="Compare this stored metric (default: the file's).")
 @click.option("--baseline", default=None, help="Compare with this config (default: the file's).")
 @click.option(
@@ -370,7 +392,7 @@ def _looked_at(directory: Path, metric: str | None = None, baseline: str | None 
     help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
 )
 def report(
-    directory: Path,
+    directories: tuple[Path, ...],
     metric: str | None,
     baseline: str | None,
     fmt: str,
@@ -384,9 +406,24 @@ def report(
     The table shows the columns that fit 100 terminal columns; --wide shows all of them,
     --columns the ones named. A report (any format) counts as a look at the results (two or more:
     the verdict is the anytime-valid test's).
+
+    With several folders (DIR1 DIR2 ...): one table over their configs (FOLDER/config),
+    paired by seed, when they trained on the same data with the same data settings and
+    store the metric; else one line saying why they cannot be compared (not a look).
     """
+    from lrlab.analysis.runs import refuse_folders_of_experiments
+
     chosen = _columns(columns)
-    table = _looked_at(directory, metric, baseline)
+    directory = directories[0]
+    refuse_folders_of_experiments(directories)
+    if len(directories) > 1:
+        if html_path is not None or png_dir is not None or baseline is not None:
+            raise LrlabError("--html, --png and --baseline take one experiment folder")
+        from lrlab.analysis.across import results_across
+
+        table = results_across(list(directories), metric=metric)
+    else:
+        table = _looked_at(directory, metric, baseline)
     if fmt == "table":
         from lrlab.reporting.tables import print_results
 
@@ -460,7 +497,12 @@ def export(directory: Path, fmt: str, output: Path | None, epochs: bool) -> None
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="PNG of loss vs lr (default: <experiment>-find-lr.png).",
+    help="PNG of loss vs lr (default: next to the experiment, <name>-find-lr.png).",
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Put the suggested lrs into the experiment file's [experiment] lrs (diff shown).",
 )
 def find_lr_cmd(
     experiment: Path,
@@ -471,15 +513,25 @@ def find_lr_cmd(
     steps: int,
     batch_size: int | None,
     output: Path | None,
+    write: bool = False,
 ) -> None:
     """LR range test on the model, data and optimizer of EXPERIMENT (a TOML file or a folder).
 
     Ramps the lr from --start to --end over --steps updates, plots the loss against the lr
-    (log axis) with the suggestion marked, and prints the suggested lr.
+    (log axis) with the suggestion marked, and prints the suggested lr. With --write, the
+    suggestions (min / 10 and steepest) become the file's lrs: the diff is printed, then
+    the file is rewritten (only that value changes; comments stay).
     """
-    from lrlab.experiments.find_lr import run_range_test
+    from lrlab.experiments.config_edit import set_experiment_lrs
+    from lrlab.experiments.find_lr import read_experiment_text, run_range_test
     from lrlab.reporting.figures import save_png
     from lrlab.reporting.find_lr import range_test_figure
+
+    if write:  # refuse before the test runs: a folder, or a file the edit cannot handle
+        if experiment.is_dir():
+            raise LrlabError("--write needs the experiment's TOML file, not its folder")
+        text = read_experiment_text(experiment)
+        set_experiment_lrs(text, [1.0], str(experiment))
 
     run = run_range_test(
         experiment,
@@ -490,7 +542,9 @@ def find_lr_cmd(
         steps=steps,
         batch_size=batch_size,
     )
-    output = output or Path(f"{experiment.resolve().name.removesuffix('.toml')}-find-lr.png")
+    if output is None:  # next to the experiment: beside its file, or inside its folder
+        name = experiment.resolve().name.removesuffix(".toml") + "-find-lr.png"
+        output = experiment / name if experiment.is_dir() else experiment.with_name(name)
     save_png(range_test_figure(run), output)
     test = run.test
     if test.suggestion is None:
@@ -503,6 +557,21 @@ def find_lr_cmd(
     if test.stopped_early:
         click.echo(f"  (stopped after {len(test.lrs)} updates: the loss diverged)")
     click.echo(f"wrote {output}", err=True)
+    if write:
+        _write_lrs(experiment, text, run.suggested_lrs)
+
+
+def _write_lrs(experiment: Path, text: str, lrs: list[float]) -> None:
+    """The diff of ``lrs = ...`` in the experiment file on stdout, then the file rewritten."""
+    from lrlab.experiments.config_edit import format_lrs
+    from lrlab.experiments.find_lr import lrs_edit
+    from lrlab.fileio import write_atomic
+
+    edited, diff = lrs_edit(experiment, text, lrs)
+    click.echo(diff, nl=False)
+    if edited != text:
+        write_atomic(experiment, edited)
+    click.echo(f"wrote lrs = {format_lrs(lrs)} into {experiment}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -180,20 +180,27 @@ def suggest_lrs(
     difference Lightning and fastai use, which picks up batch noise). The first
     ``skip_begin`` and last ``skip_end`` points are not candidates (Lightning's
     defaults: the average is still settling at the start, the last point is often the
-    divergence); None when no candidate remains. ``min_over_10`` is the lr of the
-    lowest smoothed loss / 10 (fastai's "minimum"). Non-finite losses are dropped first.
-    The range test is a heuristic: look at the plot (:meth:`RangeTest.plot`) too.
+    divergence); None when no candidate remains or the loss falls at none of them.
+    ``min_over_10`` is the lr of the lowest smoothed loss / 10 (fastai's "minimum"); None
+    when that is below the ramp's first lr (the loss was lowest within its first decade:
+    the test says nothing about lrs it did not try; start lower). So a suggestion always
+    lies within the tested ramp. Non-finite losses are dropped first. The range test is a
+    heuristic: look at the plot (:meth:`RangeTest.plot`) too.
 
     >>> lrs = np.logspace(-4, 0, 5)
     >>> suggest_lrs(lrs, np.array([1.0, 0.9, 0.5, 0.3, 2.0]), skip_begin=0, skip_end=0)
     (0.01, 0.01)
+    >>> suggest_lrs(lrs, np.array([0.3, 0.5, 0.9, 1.0, 2.0]), skip_begin=0, skip_end=0)
+    (None, None)
     """
     ok = np.isfinite(smoothed)
     lrs, smoothed = np.asarray(lrs, dtype=np.float64)[ok], np.asarray(smoothed)[ok]
     n = len(lrs)
     if n == 0:
         return None, None
-    min_over_10 = float(lrs[int(np.argmin(smoothed))]) / 10.0
+    min_over_10: float | None = float(lrs[int(np.argmin(smoothed))]) / 10.0
+    if min_over_10 < lrs[0]:
+        min_over_10 = None
     k = span if span is not None else max(1, n // 20)
     candidates = np.arange(max(skip_begin, k), min(n - skip_end, n - k))
     if len(candidates) == 0:
@@ -201,4 +208,6 @@ def suggest_lrs(
     log_lr = np.log(lrs)
     rise = smoothed[candidates + k] - smoothed[candidates - k]
     slope = rise / (log_lr[candidates + k] - log_lr[candidates - k])
+    if not slope.min() < 0:  # the loss falls nowhere: no steepest descent to suggest
+        return None, min_over_10
     return float(lrs[candidates[int(np.argmin(slope))]]), min_over_10

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from lrlab.analysis.comparisons import compare_seed_maps
 from lrlab.analysis.stats import Paired, Summary, paired, rank, summarize
+from lrlab.errors import LrlabError
 from lrlab.experiments.trial import metric_range
 
 __all__ = ["ResultRow", "ResultTable", "results_from_store"]
@@ -118,14 +119,67 @@ class ResultTable:
     def best(self) -> ResultRow:
         return self.rows[0]
 
+    def __repr__(self) -> str:
+        """One line: what was measured, how many configs, the best (not every field).
+
+        >>> table = build_table({"a": {0: 0.9, 1: 0.8}}, ["a"], metric="val_accuracy",
+        ...                     higher_is_better=True, baseline="a")
+        >>> table
+        <ResultTable val_accuracy (higher is better): 1 config, best 'a' 0.8500, baseline 'a'>
+        """
+        better = "higher" if self.higher_is_better else "lower"
+        head = f"<ResultTable {self.metric} ({better} is better): {len(self.rows)} config"
+        head += "" if len(self.rows) == 1 else "s"
+        if self.rows:
+            head += f", best {self.best.config!r} {self.best.mean:.4f}"
+        head += f", baseline {self.baseline!r}"
+        return head + (f", out={str(self.out)!r}>" if self.out is not None else ">")
+
     def to_dicts(self) -> list[dict[str, Any]]:
         return [dataclasses.asdict(r) for r in self.rows]
 
-    def to_pandas(self):
-        """A ``pandas.DataFrame`` of the rows (pandas is optional; install it to use this)."""
-        import pandas as pd
+    def epoch_records(self) -> list[dict[str, Any]]:
+        """One dict per stored trial and epoch, read from the store in ``out``.
 
-        return pd.DataFrame(self.to_dicts())
+        Keys: ``config``, ``schedule``, ``optimizer``, ``lr`` (the config's lr, None when
+        the schedule sets it), ``seed``, ``status``, ``epoch``, ``epoch_lr`` (the lr of the
+        epoch's last update), then the epoch's metrics under their Keras names.
+        """
+        from lrlab.experiments.store import Store
+
+        if self.out is None:
+            raise LrlabError("this table has no experiment folder (out) to read epochs from")
+        with Store.open(self.out) as store:
+            trials = store.trials()
+            per_epoch = store.epochs()
+        records = []
+        for t in trials:
+            trial = {
+                "config": t.config,
+                "schedule": t.schedule,
+                "optimizer": t.optimizer,
+                "lr": t.lr,
+                "seed": t.seed,
+                "status": t.status,
+            }
+            for row in per_epoch.get(t.key, []):
+                metrics = {k: v for k, v in row.items() if k not in ("epoch", "lr")}
+                records.append({**trial, "epoch": row["epoch"], "epoch_lr": row["lr"], **metrics})
+        return records
+
+    def to_pandas(self, *, epochs: bool = False):
+        """A ``pandas.DataFrame``: one row per config, or with ``epochs=True`` one row per
+        trial and epoch (:meth:`epoch_records`). pandas is optional; without it, an
+        :class:`~lrlab.errors.LrlabError` says how to install it.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise LrlabError(
+                "to_pandas needs pandas, which lrlab does not install: pip install pandas "
+                "(or use .to_dicts() / .epoch_records())"
+            ) from None
+        return pd.DataFrame(self.epoch_records() if epochs else self.to_dicts())
 
 
 def build_table(
@@ -252,7 +306,6 @@ def results_from_store(
     the store (:meth:`lrlab.experiments.store.Store.record_look`), or ``looks``, pick the
     verdict's rule.
     """
-    from lrlab.errors import LrlabError
     from lrlab.experiments.store import Store
     from lrlab.experiments.trial import higher_is_better
 
@@ -271,32 +324,36 @@ def results_from_store(
         raise LrlabError(f"no stored metric {metric!r}; stored: {', '.join(known)}")
     if labels and baseline not in labels:
         raise LrlabError(f"no config {baseline!r} in {directory}; configs: {', '.join(labels)}")
+    return build_table(
+        labels=labels,
+        metric=metric,
+        higher_is_better=higher_is_better(metric),
+        baseline=baseline,
+        title=str(meta.get("title", "")),
+        out=Path(directory),
+        vary=config.varied if config is not None else None,
+        looks=int(meta.get("looks", 0)) if looks is None else looks,
+        **collect(trials, metric),
+    )
+
+
+def collect(trials: Iterable[Any], metric: str, prefix: str = "") -> dict[str, dict]:
+    """:func:`build_table`'s ``values``, ``gaps``, ``diverged`` and ``failed`` from stored
+    trials; config names get ``prefix`` (experiments side by side)."""
     values: dict[str, dict[int, float]] = {}
     gaps: dict[str, list[float]] = {}
     diverged: dict[str, int] = {}
     failed: dict[str, int] = {}
     for t in trials:
+        config = prefix + t.config
         if t.status == "ok":
             v = t.final.get(metric)
             if v is not None and math.isfinite(v):
-                values.setdefault(t.config, {})[t.seed] = float(v)
+                values.setdefault(config, {})[t.seed] = float(v)
             if "train_val_gap" in t.final:
-                gaps.setdefault(t.config, []).append(float(t.final["train_val_gap"]))
+                gaps.setdefault(config, []).append(float(t.final["train_val_gap"]))
         elif t.status == "diverged":
-            diverged[t.config] = diverged.get(t.config, 0) + 1
+            diverged[config] = diverged.get(config, 0) + 1
         else:
-            failed[t.config] = failed.get(t.config, 0) + 1
-    return build_table(
-        values,
-        labels,
-        metric=metric,
-        higher_is_better=higher_is_better(metric),
-        baseline=baseline,
-        gaps=gaps,
-        diverged=diverged,
-        failed=failed,
-        title=str(meta.get("title", "")),
-        out=Path(directory),
-        vary=config.varied if config is not None else None,
-        looks=int(meta.get("looks", 0)) if looks is None else looks,
-    )
+            failed[config] = failed.get(config, 0) + 1
+    return {"values": values, "gaps": gaps, "diverged": diverged, "failed": failed}

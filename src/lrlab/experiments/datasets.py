@@ -81,6 +81,11 @@ IONOSPHERE_URL = (
 #: sha256 of the UCI file. ../shared/data/ionosphere.csv is the same bytes without the final
 #: newline; the value agrees with an independent pin of the same URL (a Nix fetchurl hash).
 IONOSPHERE_SHA256 = "46d52186b84e20be52918adb93e8fb9926b34795ff7504c24350ae0616a04bbd"
+#: sha256 of the same file without its final newline (../shared/data/ionosphere.csv): that
+#: copy plus ``\n`` hashes to IONOSPHERE_SHA256 (computed and tested), so it is accepted too.
+IONOSPHERE_SHA256_NO_FINAL_NEWLINE = (
+    "fd6dd7864b55d56dac0a1e6e24af9ccc35bf2555ac79af8ab9f3d1daa065ab83"
+)
 
 SKLEARN = ("breast_cancer", "digits", "wine", "iris")
 KERAS = ("cifar10", "mnist", "fashion_mnist")
@@ -292,21 +297,33 @@ def _format_number(v: float) -> str:
 
 
 def _ionosphere() -> Dataset:
-    path = fetch(IONOSPHERE_URL, IONOSPHERE_SHA256, "ionosphere.data")
+    path = fetch(
+        IONOSPHERE_URL,
+        IONOSPHERE_SHA256,
+        "ionosphere.data",
+        variants=(IONOSPHERE_SHA256_NO_FINAL_NEWLINE,),
+    )
     ds = _csv(path, None)
     return dataclasses.replace(ds, name="ionosphere")
 
 
-def fetch(url: str, sha256: str, filename: str) -> Path:
-    """The cached copy of ``url`` (downloaded on first use), checked against ``sha256``.
+def fetch(url: str, sha256: str, filename: str, variants: tuple[str, ...] = ()) -> Path:
+    """The cached copy of ``url`` (downloaded on first use), checked against ``sha256``
+    (or one of the known ``variants`` of the same content, e.g. without a final newline).
 
-    A cached file with the wrong checksum is downloaded again. Errors say where to put the
-    file by hand.
+    A cached file with another checksum is downloaded again. Errors say where to put the
+    file by hand, and when a file is there but refused, its checksum and the expected one.
     """
     target = cache_dir() / filename
-    if target.is_file() and _sha256(target) == sha256:
+    found = _sha256(target) if target.is_file() else None
+    if found is not None and found in (sha256, *variants):
         return target
     manual = f"put the file at {target} or use dataset = 'csv:PATH'"
+    if found is not None:
+        manual = (
+            f"the file at {target} is refused: its sha256 is {found}, expected {sha256} "
+            f"(another or a damaged copy); put the original there or use dataset = 'csv:PATH'"
+        )
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             data = response.read(MAX_DOWNLOAD_BYTES + 1)

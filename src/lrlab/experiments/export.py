@@ -1,6 +1,9 @@
 """``lrlab export``: every stored trial as CSV (one row per trial, or per trial and epoch)
 or JSON (the experiment's metadata and every trial with its epochs).
 
+Per epoch (``--epochs``), ``lr`` stays the trial's lr and ``epoch_lr`` is the lr of the
+epoch's last update: every column name is unique.
+
 Non-finite numbers are written as empty CSV cells and JSON ``null``.
 """
 
@@ -130,14 +133,18 @@ def export_trials(directory: str | Path, fmt: str = "csv", *, epochs: bool = Fal
         raise ValueError(f"unknown format {fmt!r}")
     buf = io.StringIO()
     if epochs:
+        # ``lr`` is the trial's (config) lr; the epoch's own lr is ``epoch_lr``.
         names = sorted({k for rows in per_epoch.values() for r in rows for k in r})
-        names = ["epoch", "lr"] + [n for n in names if n not in ("epoch", "lr")]
-        writer = csv.DictWriter(buf, fieldnames=_COLUMNS + names, lineterminator="\n")
+        names = [n for n in names if n not in ("epoch", "lr")]
+        writer = csv.DictWriter(
+            buf, fieldnames=_COLUMNS + ["epoch", "epoch_lr", *names], lineterminator="\n"
+        )
         writer.writeheader()
         for t in trials:
             base = _base_row(t)
             for r in per_epoch.get(t.key, []):
-                writer.writerow({**base, **{k: _cell(r.get(k)) for k in names}})
+                cells = {k: _cell(r.get(k)) for k in names}
+                writer.writerow({**base, "epoch": r["epoch"], "epoch_lr": _cell(r["lr"]), **cells})
         return buf.getvalue()
     finals = sorted({k for t in trials for k in t.final})
     writer = csv.DictWriter(

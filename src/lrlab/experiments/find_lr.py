@@ -20,7 +20,7 @@ from typing import Any
 from lrlab.errors import LrlabError
 from lrlab.range_test import RangeTest
 
-__all__ = ["RangeTestRun", "run_range_test"]
+__all__ = ["RangeTestRun", "lrs_edit", "read_experiment_text", "run_range_test", "with_lrs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,13 @@ class RangeTestRun:
     seed: int
     batch_size: int
     rows: int
+
+    @property
+    def suggested_lrs(self) -> list[float]:
+        """The test's suggestions (``min / 10`` and ``steepest``) to 3 significant digits,
+        ascending, without repeats: what ``lrlab find-lr --write`` puts in ``lrs``."""
+        found = (self.test.min_over_10, self.test.steepest)
+        return sorted({float(f"{v:.3g}") for v in found if v is not None})
 
 
 def _load(source: Path):
@@ -110,3 +117,46 @@ def run_range_test(
     return RangeTestRun(
         test, plan.config.title, label, params, trial.seed, size, len(split.y_train)
     )
+
+
+def with_lrs(path: Path, text: str, lrs: list[float]) -> str:
+    """``text`` (the experiment file at ``path``) with ``[experiment] lrs = lrs``, checked to
+    plan as a valid experiment (a baseline may name an lr of the old list), else an
+    :class:`~lrlab.errors.LrlabError` and nothing to write."""
+    from lrlab.experiments.config import config_from_dict
+    from lrlab.experiments.config_edit import format_lrs, set_experiment_lrs
+    from lrlab.experiments.plan import build_plan
+
+    edited = set_experiment_lrs(text, lrs, str(path))
+    try:
+        raw = tomllib.loads(edited)
+        config = config_from_dict(raw, source=str(path), base_dir=path.resolve().parent)
+        build_plan(config, check_model=False)
+    except LrlabError as err:
+        raise LrlabError(
+            f"with lrs = {format_lrs(lrs)} the file would not load ({err}); nothing written"
+        ) from None
+    return edited
+
+
+def read_experiment_text(path: Path) -> str:
+    """The experiment file's text (UTF-8), or one line saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise LrlabError(f"cannot read {path}: {err}") from None
+
+
+def lrs_edit(path: Path, text: str, lrs: list[float]) -> tuple[str, str]:
+    """``(edited text, unified diff)`` of setting ``lrs`` in the experiment file whose text
+    was ``text`` when the range test started (:func:`with_lrs`); refused when there is no
+    suggestion or the file changed meanwhile."""
+    import difflib
+
+    if not lrs:
+        raise LrlabError(f"no suggestion to write: {path} is unchanged")
+    if read_experiment_text(path) != text:
+        raise LrlabError(f"{path} changed while the test ran; nothing written")
+    edited = with_lrs(path, text, lrs)
+    lines = (text.splitlines(keepends=True), edited.splitlines(keepends=True))
+    return edited, "".join(difflib.unified_diff(*lines, str(path), str(path)))

@@ -8,6 +8,7 @@ anything is written: the runner creates the experiment folder and the store only
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,13 @@ class Plan:
     @property
     def epochs(self) -> int:
         return self.config.training.epochs
+
+    @property
+    def data_fingerprint(self) -> str:
+        """sha256 of the data (and holdout) arrays: experiments on equal data share it."""
+        extra = self.dataset.fingerprint()
+        extra += self.holdout.fingerprint() if self.holdout is not None else ""
+        return hashlib.sha256(extra.encode()).hexdigest()
 
     @property
     def batch_size(self) -> int:

@@ -28,6 +28,7 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, load_config
 from lrlab.experiments.engines import ENGINES, Engine, get_engine
 from lrlab.experiments.plan import Plan, build_plan, verify_model
+from lrlab.experiments.progress import RunProgress
 from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
 from lrlab.experiments.trial import TrialResult
 
@@ -117,13 +118,17 @@ def run_experiment(
     """
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
-    plan = build_plan(config, check_model=False)
-    check_horizons(plan, strict)
+    progress = RunProgress(quiet=quiet)
     folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)  # quick refusals before the model check imports Keras
-    verify_model(plan)
+    # the refusals that need the plan belong to the step: a refused run prints one line
+    with progress.doing(f"loading data {config.data.dataset}"):
+        plan = build_plan(config, check_model=False)
+        check_horizons(plan, strict)
+        precheck(plan, folder, new)  # quick refusals before the model check imports Keras
+    with progress.doing(f"checking the model on {plan.dataset.n} rows"):
+        verify_model(plan)
     return run_plan(
-        plan, out=folder, new=new, engine=engine, quiet=quiet, engine_options=engine_options
+        plan, out=folder, new=new, engine=engine, progress=progress, engine_options=engine_options
     )
 
 
@@ -177,10 +182,17 @@ def run_plan(
     quiet: bool = False,
     on_result: Callable[[TrialResult], None] | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    progress: RunProgress | None = None,
 ) -> RunSummary:
-    """Run a built plan into the folder ``out`` (locked for the duration)."""
+    """Run a built plan into the folder ``out`` (locked for the duration).
+
+    ``progress`` (default: a new one, silent when ``quiet``) shows the run on stderr; its
+    ``step`` goes to engines that take a ``progress`` option.
+    """
     passed_over: list[str] = []
-    chosen = choose_engine(engine, plan, passed_over, engine_options)
+    progress = progress if progress is not None else RunProgress(quiet=quiet)
+    options = {**(engine_options or {}), "progress": progress.step}  # for engines that take it
+    chosen = choose_engine(engine, plan, passed_over, options)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LrlabError(f"{out} is a file; give a folder to --out")
@@ -191,7 +203,7 @@ def run_plan(
     with DirectoryLock(out):
         store = _open_store(plan, out, new)
         try:
-            return _run(plan, store, out, chosen, quiet, on_result, passed_over)
+            return _run(plan, store, out, chosen, progress, on_result, passed_over)
         finally:
             store.close()
 
@@ -218,6 +230,7 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
     store.initialize(
         {
             "config_hash": plan.hash,
+            "data_fingerprint": plan.data_fingerprint,
             "config_text": plan.config.text,
             "config_source": plan.config.source,
             "canonical": plan.canonical,
@@ -272,21 +285,13 @@ def _run(
     store: Store,
     out: Path,
     engine: Engine,
-    quiet: bool,
+    progress: RunProgress,
     on_result: Callable[[TrialResult], None] | None,
     passed_over: Sequence[str] = (),
 ) -> RunSummary:
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
-    console = Console(stderr=True, quiet=quiet)
+    console = Console(stderr=True, quiet=progress.quiet, soft_wrap=True)  # whole lines in logs
     finished = store.finished_keys()
     todo = [t for t in plan.trials if t.key not in finished]
     best = _Best(plan)
@@ -302,38 +307,27 @@ def _run(
     for note in passed_over:
         console.print(f"  (auto: {note})", markup=False)
     versions = library_versions()
-    progress = Progress(
-        TextColumn("trials"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[best]}"),
-        console=console,
-        transient=False,
-        disable=quiet or not todo,
-    )
     stored = 0
+    progress.start(len(todo), best.text())
     try:
-        with progress:
-            task = progress.add_task("run", total=len(todo), best=best.text())
-            for result in engine.run(plan, todo):
-                store.add(result, versions)
-                stored += 1
-                counts[result.status] += 1
-                best.add(result.trial.config, result.status, result.final)
-                if result.status == "failed":
-                    console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
-                if on_result is not None:
-                    on_result(result)
-                progress.update(task, advance=1, best=best.text())
+        for result in engine.run(plan, todo):
+            store.add(result, versions)
+            stored += 1
+            counts[result.status] += 1
+            best.add(result.trial.config, result.status, result.final)
+            if result.status == "failed":
+                console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
+            if on_result is not None:
+                on_result(result)
+            progress.advance(1, best.text())
     except KeyboardInterrupt:
+        progress.stop()
         console.print(
             f"stopped: {skipped + stored} of {len(plan.trials)} trials are stored in {out}; "
             "run the same command to resume"
         )
         raise
+    progress.stop()
     if counts["diverged"] or counts["failed"]:
         console.print(f"{counts['diverged']} diverged, {counts['failed']} failed")
     return RunSummary(out, engine.name, len(plan.trials), skipped, stored, counts)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,23 +54,35 @@ class PopulationEngine(Engine):
 
     name = "population"
 
-    def __init__(self, memory: int | str | None = None, devices: int | None = None):
+    def __init__(
+        self,
+        memory: int | str | None = None,
+        devices: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ):
         """``memory``: the budget that sets the chunk size, in bytes (or a size such as
         ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB.
         ``devices``: how many of JAX's devices a chunk's trials are split over (``None``:
         all of them; JAX gives a CPU one device unless asked for more before it starts,
         e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` or
-        ``JAX_NUM_CPU_DEVICES=2``)."""
+        ``JAX_NUM_CPU_DEVICES=2``).
+        ``progress``: called with a line saying what the engine is doing (compiling, each
+        chunk of trials trained); ``None``: silent."""
         self.memory = parse_memory(memory)
         self.devices = devices
         self._devices = 1
         self.caches = PopulationCaches()
+        self.progress = progress
         self._chunk: int | None = None
 
+    def _say(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress(text)
+
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled (e.g. sent to a Ray worker) without the caches: compiled programs do
-        not travel; the copy builds its own."""
-        return {**self.__dict__, "caches": None}
+        """Pickled (e.g. sent to a Ray worker) without the caches and the progress
+        callback: compiled programs do not travel; the copy builds its own."""
+        return {**self.__dict__, "caches": None, "progress": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, caches=PopulationCaches())
@@ -126,6 +138,8 @@ class PopulationEngine(Engine):
             except Exception as err:  # e.g. an input the engine cannot take: 'failed'
                 prepared.append((group, err))
         pool = ThreadPoolExecutor(max(1, min(len(prepared), os.cpu_count() or 1)))
+        programs = sum(isinstance(p, Population) for _, p in prepared)
+        self._say(f"compiling {programs} population program(s) ({len(trials)} trials)")
         try:
             compiles = [
                 pool.submit(p.program.compiled, p.abstract_args())
@@ -146,6 +160,7 @@ class PopulationEngine(Engine):
             if isinstance(population, Exception):
                 raise population
             compiling.result()
+            self._say(f"training {len(trials)} trials x {plan.epochs} epochs")
             for index, result in population:
                 self._chunk, self._devices = result.chunk_size, population.program.devices
                 per_trial = result.seconds / max(len(index), 1)
@@ -164,6 +179,10 @@ class PopulationEngine(Engine):
                         engine=self.name,
                     )
                 started = time.time()
+                self._say(
+                    f"{len(done)}/{len(trials)} trials x {plan.epochs} epochs trained "
+                    f"({len(index)} in {result.seconds:.1f}s)"
+                )
         except Exception as err:  # the chunk failed: its trials and the rest are 'failed'
             text = str(err).strip()
             message = f"{type(err).__name__}: {text.splitlines()[0][:300]}" if text else ""
