@@ -187,6 +187,14 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option(
+    "--seeds",
+    type=click.IntRange(min=1, max=10_000),
+    default=None,
+    help="Grow the experiment to this many seeds (recorded in its store; stored trials "
+    "are reused).",
+)
+@click.option("--yes", is_flag=True, help="Run a plan of more than 200,000 trials.")
+@click.option(
     "--ray",
     "ray_address",
     is_flag=False,
@@ -213,6 +221,8 @@ def run(
     engine: str | None,
     memory: str | None,
     quiet: bool,
+    seeds: int | None = None,
+    yes: bool = False,
     ray_address: str | None = None,
     ray_cpus: int | None = None,
     task_cpus: float = 1.0,
@@ -244,14 +254,35 @@ def run(
             task_gpus=task_gpus,
             max_retries=max_retries,
             engine_options=options,
+            seeds=seeds,
+            yes=yes,
         )
     else:
         summary = run_experiment(
-            experiment, out=out, new=new, engine=engine, quiet=quiet, engine_options=options
+            experiment,
+            out=out,
+            new=new,
+            engine=engine,
+            quiet=quiet,
+            engine_options=options,
+            seeds=seeds,
+            yes=yes,
         )
     from lrlab.reporting.tables import print_results
 
-    print_results(results_from_store(summary.out))
+    table = results_from_store(summary.out)
+    print_results(table)
+    _print_grow_command(table, summary.out, experiment)
+
+
+def _print_grow_command(table, directory: Path, experiment: Path | None = None) -> None:
+    """When a comparison needs more seeds than the experiment has: the command adding them."""
+    from lrlab.experiments.growth import grow_command
+
+    short = [row for row in table if row.better is None and (row.seeds_needed or 0) > row.n]
+    needed = min(max((row.seeds_needed or 0 for row in short), default=0), 10_000)
+    if short and needed > max(row.n for row in table):
+        click.echo(f"to add seeds: {grow_command(directory, needed, experiment)}")
 
 
 @cli.command()
@@ -303,6 +334,7 @@ def report(
         from lrlab.reporting.tables import print_results
 
         print_results(table)
+        _print_grow_command(table, directory)
     if html_path is not None or png_dir is not None:  # lrlab.reporting.html
         import shlex
 
@@ -335,11 +367,14 @@ def report(
     help="File to write (default: stdout).",
 )
 @click.option("--epochs", is_flag=True, help="CSV: one row per trial and epoch.")
-def export(directory: Path, fmt: str, output: Path | None, epochs: bool) -> None:
+@click.option(
+    "--all", "every", is_flag=True, help="Also the trials of configs removed from the file."
+)
+def export(directory: Path, fmt: str, output: Path | None, epochs: bool, every: bool) -> None:
     """Every trial of the experiment in DIRECTORY as CSV or JSON."""
     from lrlab.experiments.export import export_trials
 
-    text = export_trials(directory, fmt, epochs=epochs)
+    text = export_trials(directory, fmt, epochs=epochs, every=every)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -5,12 +5,15 @@ Order of events (so that bad input never leaves anything behind):
 1. the experiment file is validated and the plan built (data loaded, schedules parsed,
    the model built once) -- any error here is one line and nothing is written;
 2. the experiment folder is created and locked (:class:`~.store.DirectoryLock`);
-3. an existing store must hold the same config hash (settings + data fingerprint), else
-   the run is refused unless ``new=True`` (the old store is kept, renamed
-   ``store.<UTC time>.sqlite``);
+3. an existing store must hold trials the plan would train the same way (same data,
+   split, model and its code, training settings, ``vary``; no config edited under its
+   label: :func:`lrlab.experiments.growth.reconcile`), else the run is refused unless
+   ``new=True`` (the old store is kept, renamed ``store.<UTC time>.sqlite``); new seeds,
+   configs, optimizers and lrs are welcome;
 4. trials already stored as ``ok`` or ``diverged`` are skipped (``failed`` ones run
-   again); the engine trains the rest, and every result is stored in one transaction as
-   it arrives;
+   again); the engine trains the rest, pulled seed-major from the plan in chunks (each
+   checked against the store), and every result is stored in one transaction as it
+   arrives;
 5. Ctrl-C stops after storing what finished; running the same command resumes.
 """
 
@@ -27,6 +30,14 @@ from typing import Any
 from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, load_config
 from lrlab.experiments.engines import ENGINES, Engine, get_engine
+from lrlab.experiments.growth import (
+    check_size,
+    count_stored,
+    grown_seeds,
+    plan_identity,
+    reconcile,
+    stored_seeds,
+)
 from lrlab.experiments.plan import Plan, build_plan, verify_model
 from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
 from lrlab.experiments.trial import TrialResult
@@ -42,6 +53,9 @@ __all__ = [
 
 #: Preference order for ``engine = "auto"``.
 AUTO_ORDER = ("population", "keras")
+
+#: Trials pulled from the plan (and checked against the store) at a time.
+CHUNK = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,25 +119,47 @@ def run_experiment(
     engine: str | None = None,
     quiet: bool = False,
     engine_options: Mapping[str, Any] | None = None,
+    seeds: int | None = None,
+    yes: bool = False,
 ) -> RunSummary:
-    """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring.
+    """Run (or resume, or grow) the experiment in ``config`` into ``out``; see the module
+    docstring.
 
     ``engine_options`` go to the engine's constructor (e.g. ``memory``, in bytes, for the
-    population engine).
+    population engine). ``seeds`` grows the experiment to that many seeds (recorded in the
+    store); a plan of more than :data:`~lrlab.experiments.growth.TRIAL_LIMIT` trials needs
+    ``yes``.
     """
-    if not isinstance(config, ExperimentConfig):
-        config = load_config(config)
-    plan = build_plan(config, check_model=False)
-    folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)  # quick refusals before the model check imports Keras
-    verify_model(plan)
+    plan, folder = plan_run(config, out, new, seeds, yes)
     return run_plan(
         plan, out=folder, new=new, engine=engine, quiet=quiet, engine_options=engine_options
     )
 
 
+def plan_run(
+    config: ExperimentConfig | str | Path,
+    out: str | Path | None,
+    new: bool,
+    seeds: int | None,
+    yes: bool,
+) -> tuple[Plan, Path]:
+    """The checked plan of a run and its folder: the file, its size, the data, the store's
+    consent (grown seeds included) and the model, in that order (cheapest refusal first)."""
+    if not isinstance(config, ExperimentConfig):
+        config = load_config(config)
+    folder = Path(out) if out else default_out(config)
+    stored = [] if new or not folder.is_dir() else stored_seeds(folder)
+    chosen = grown_seeds(stored, config.seeds, seeds)
+    check_size(config, len(chosen), yes)
+    plan = build_plan(config, check_model=False, seeds=chosen)
+    precheck(plan, folder, new)  # quick refusals before the model check imports Keras
+    verify_model(plan)
+    return plan, folder
+
+
 def precheck(plan: Plan, out: Path, new: bool) -> None:
-    """Refuse early, reading only, when ``out`` is in use or holds another experiment.
+    """Refuse early, reading only, when ``out`` is in use or holds trials the plan would
+    change.
 
     :func:`run_plan` checks both again under the lock; this only answers sooner.
     """
@@ -133,16 +169,7 @@ def precheck(plan: Plan, out: Path, new: bool) -> None:
         DirectoryLock(out).acquire().release()
     if Store.exists_in(out) and not new:
         with Store.open(out) as store:
-            _check_same(store, plan, out)
-
-
-def _check_same(store: Store, plan: Plan, out: Path) -> None:
-    if store.meta().get("config_hash") != plan.hash:
-        raise StoreError(
-            f"{out} holds results of a different experiment (its settings or data "
-            "changed since that run); rerun with --new to start over (the old store is "
-            "kept beside it), or use another --out"
-        )
+            reconcile(store, plan, out, apply=False)
 
 
 def run_plan(
@@ -178,7 +205,8 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
         store = Store.open(out)
         if not new:
             try:
-                _check_same(store, plan, out)
+                reconcile(store, plan, out, apply=True)
+                store.set_meta(_experiment_meta(plan))
             except StoreError:
                 store.close()
                 raise
@@ -194,16 +222,7 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
     store = Store.open(out, create=True)
     store.initialize(
         {
-            "config_hash": plan.hash,
-            "config_text": plan.config.text,
-            "config_source": plan.config.source,
-            "canonical": plan.canonical,
-            "title": plan.config.title,
-            "metric": plan.metric,
-            "higher_is_better": plan.higher_is_better,
-            "baseline": plan.baseline,
-            "labels": plan.labels,
-            "planned": len(plan.trials),
+            **_experiment_meta(plan),
             "dataset": {
                 "name": plan.dataset.name,
                 "rows": plan.dataset.n,
@@ -217,6 +236,24 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
         }
     )
     return store
+
+
+def _experiment_meta(plan: Plan) -> dict[str, Any]:
+    """What the store says the experiment is now (rewritten by every run that grows it)."""
+    return {
+        "config_hash": plan.hash,
+        "config_text": plan.config.text,
+        "config_source": plan.config.source,
+        "canonical": plan.canonical,
+        "identity": plan_identity(plan),
+        "title": plan.config.title,
+        "metric": plan.metric,
+        "higher_is_better": plan.higher_is_better,
+        "baseline": plan.baseline,
+        "labels": plan.labels,
+        "seeds": plan.seeds,
+        "planned": plan.n_trials,
+    }
 
 
 class _Best:
@@ -259,17 +296,17 @@ def _run(
     )
 
     console = Console(stderr=True, quiet=quiet)
-    finished = store.finished_keys()
-    todo = [t for t in plan.trials if t.key not in finished]
+    total = plan.n_trials
+    skipped = count_stored(store, plan.labels, plan.seeds)
+    todo = total - skipped
     best = _Best(plan)
     for t in store.trials():
         best.add(t.config, t.status, t.final)
     counts = {"ok": 0, "diverged": 0, "failed": 0}
-    skipped = len(plan.trials) - len(todo)
     console.print(
-        f"[bold]{plan.config.title}[/]: {len(plan.trials)} trials "
-        f"({len(plan.labels)} configs x {len(plan.config.seeds)} seeds), {skipped} already "
-        f"stored, {len(todo)} to run with {engine.describe()} -> {out}"
+        f"[bold]{plan.config.title}[/]: {total} trials "
+        f"({len(plan.labels)} configs x {len(plan.seeds)} seeds), {skipped} already "
+        f"stored, {todo} to run with {engine.describe()} -> {out}"
     )
     for note in passed_over:
         console.print(f"  (auto: {note})", markup=False)
@@ -289,26 +326,37 @@ def _run(
     stored = 0
     try:
         with progress:
-            task = progress.add_task("run", total=len(todo), best=best.text())
-            for result in engine.run(plan, todo):
-                store.add(result, versions)
-                stored += 1
-                counts[result.status] += 1
-                best.add(result.trial.config, result.status, result.final)
-                if result.status == "failed":
-                    console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
-                if on_result is not None:
-                    on_result(result)
-                progress.update(task, advance=1, best=best.text())
+            task = progress.add_task("run", total=todo, best=best.text())
+            for chunk in _unfinished_chunks(plan, store):
+                for result in engine.run(plan, chunk):
+                    store.add(result, versions)
+                    stored += 1
+                    counts[result.status] += 1
+                    best.add(result.trial.config, result.status, result.final)
+                    if result.status == "failed":
+                        console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
+                    if on_result is not None:
+                        on_result(result)
+                    progress.update(task, advance=1, best=best.text())
     except KeyboardInterrupt:
         console.print(
-            f"stopped: {skipped + stored} of {len(plan.trials)} trials are stored in {out}; "
+            f"stopped: {skipped + stored} of {total} trials are stored in {out}; "
             "run the same command to resume"
         )
         raise
     if counts["diverged"] or counts["failed"]:
         console.print(f"{counts['diverged']} diverged, {counts['failed']} failed")
-    return RunSummary(out, engine.name, len(plan.trials), skipped, stored, counts)
+    return RunSummary(out, engine.name, total, skipped, stored, counts)
+
+
+def _unfinished_chunks(plan: Plan, store: Store):
+    """The plan's trials not stored as final, seed-major, at most :data:`CHUNK` at a time
+    (the plan is never held whole: constant memory whatever its size)."""
+    for chunk in plan.chunks(max(CHUNK, len(plan.points))):
+        done = store.finished_among(t.key for t in chunk)
+        todo = [t for t in chunk if t.key not in done]
+        if todo:
+            yield todo
 
 
 def run_on_ray(
@@ -325,6 +373,8 @@ def run_on_ray(
     max_retries: int = 3,
     trials_per_task: int | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    seeds: int | None = None,
+    yes: bool = False,
 ) -> RunSummary:
     """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
 
@@ -337,11 +387,7 @@ def run_on_ray(
 
     import_ray()
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
-    config = load_config(experiment)
-    plan = build_plan(config, check_model=False)
-    folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)
-    verify_model(plan)
+    plan, folder = plan_run(experiment, out, new, seeds, yes)
     wrapped = RayEngine(
         choose_engine(engine, plan, options=engine_options),
         task_cpus=task_cpus,
