@@ -214,8 +214,6 @@ def _config_refusal(out: Path, point: GridPoint, n: int, field: str, old: Any, n
         name = f"schedules.{point.schedule_label}"
     elif field.startswith("optimizer_params."):
         name = f"optimizers.{point.optimizer_label}.{field.removeprefix('optimizer_params.')}"
-    elif field == "lr":
-        name = "experiment.lrs"
     else:
         name = f"schedules.{point.schedule_label}.{field}"
     return (

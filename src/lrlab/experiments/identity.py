@@ -6,8 +6,9 @@ A trial's identity is everything that determines its result. It has two parts:
   data settings (split rule, validation, standardization, target...), the model and the
   fingerprint of the code it names (:func:`code_fingerprint`), the training settings and
   ``vary``. Every stored trial was trained with it, so changing it is refused;
-- the config's own part (:func:`config_identity`): the trained schedule's spec, its
-  plateau, monitor and unit, the optimizer and its arguments, and the lr. A config is
+- the config's own part (:func:`config_identity`): the trained schedule's spec (the lr
+  is in it: an lr rescales the schedule), its plateau, monitor and unit, the optimizer
+  and its arguments. A config is
   known by this part, not by its label: a label that changes (a second optimizer adds
   ``/ sgd`` to every label) keeps its stored trials.
 
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 #: The fields of a stored trial's parameters that define its config (not its label/seed).
-CONFIG_FIELDS = ("spec", "plateau", "monitor", "unit", "optimizer_params", "lr")
+CONFIG_FIELDS = ("spec", "plateau", "monitor", "unit", "optimizer_params")
 
 
 def code_fingerprint(obj_or_ref: Any) -> str:
