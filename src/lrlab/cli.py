@@ -175,7 +175,8 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
 @click.option(
     "--new",
     is_flag=True,
-    help="Start over if the folder holds a different experiment (its store is kept, renamed).",
+    help="Start over when the folder's stored trials differ from the file's (its store is "
+    "kept, renamed).",
 )
 @click.option("--engine", default=None, help="auto, keras, ... (default: the file's engine).")
 @click.option(
