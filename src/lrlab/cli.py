@@ -237,7 +237,6 @@ def run(
     from lrlab.experiments.jax_cache import use_compilation_cache
 
     use_compilation_cache()  # before anything imports JAX
-    from lrlab.analysis.results import results_from_store
     from lrlab.experiments.memory import parse_memory
     from lrlab.experiments.runner import run_experiment, run_on_ray
 
@@ -269,6 +268,7 @@ def run(
             seeds=seeds,
             yes=yes,
         )
+    from lrlab.analysis.results import results_from_store  # scipy: after a refusal can come
     from lrlab.reporting.tables import print_results
 
     table = results_from_store(summary.out)
