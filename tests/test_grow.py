@@ -322,3 +322,26 @@ def test_cli_grows_refuses_and_exports(tmp_path):
     assert not (tmp_path / "big").exists()
     everything = lrlab_cli("export", "runs/exp", "--all", cwd=tmp_path)
     assert everything.returncode == 0 and everything.stdout.count("seed=2") == 2
+
+
+def test_a_verdict_that_wants_more_seeds_prints_the_command(capsys):
+    import numpy as np
+
+    from lrlab.analysis.results import build_table
+    from lrlab.cli import _print_grow_command
+
+    draw = np.random.default_rng(0)
+    base = {s: 0.8 + 0.05 * draw.standard_normal() for s in range(5)}
+    other = {s: v + 0.01 + 0.02 * draw.standard_normal() for s, v in base.items()}
+    table = build_table(
+        {"a": base, "b": other},
+        ["a", "b"],
+        metric="val_accuracy",
+        higher_is_better=True,
+        baseline="a",
+    )
+    needed = table["b"].seeds_needed
+    assert needed is not None and needed > 5 and table["b"].better is None
+    _print_grow_command(table, Path("runs/x"), Path("exp.toml"))
+    printed = capsys.readouterr().out
+    assert printed == f"to add seeds: lrlab run exp.toml --out runs/x --seeds {needed}\n"
