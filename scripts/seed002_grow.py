@@ -7,8 +7,9 @@ the time it was stored), before printing the grown results table.
 
     python scripts/seed002_grow.py --out runs/seed002_grow --engine population
 
-``--data`` picks the Ionosphere file (default: ../shared/data/ionosphere.csv beside the
-repository when it is there, else the ``ionosphere`` loader, which downloads it once).
+``--data`` picks the Ionosphere file (default: the shared copy the tests use,
+``$LRLAB_SHARED_DATA`` or ../shared/data beside the repository, when there is one; else the
+``ionosphere`` loader, which downloads it once).
 """
 
 from __future__ import annotations
@@ -24,7 +25,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "seed002_ionosphere.toml"
-SHARED = REPO.parent / "shared" / "data" / "ionosphere.csv"
+SHARED_FOLDERS = [
+    os.environ.get("LRLAB_SHARED_DATA"),
+    REPO.parent / "shared" / "data",
+    "/work/shared/data",
+]
+
+
+def shared_ionosphere() -> Path | None:
+    """The shared copy of the data (as the tests find it), if there is one."""
+    for folder in SHARED_FOLDERS:
+        if folder and (Path(folder) / "ionosphere.csv").is_file():
+            return Path(folder) / "ionosphere.csv"
+    return None
 
 
 def lrlab(*args: str) -> None:
@@ -50,7 +63,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/seed002_grow"))
     parser.add_argument("--engine", default="population")
     parser.add_argument("--seeds", type=int, default=50)
-    default = f"csv:{SHARED}" if SHARED.is_file() else "ionosphere"
+    shared = shared_ionosphere()
+    default = f"csv:{shared}" if shared is not None else "ionosphere"
     parser.add_argument("--data", default=default)
     args = parser.parse_args()
     if args.out.exists():

@@ -277,12 +277,16 @@ def run(
 
 
 def _print_grow_command(table, directory: Path, experiment: Path | None = None) -> None:
-    """When a comparison needs more seeds than the experiment has: the command adding them."""
+    """When the verdict (the two best, or a config against the baseline) is not yet clear
+    and more seeds would tell: the command that grows the experiment to that many."""
     from lrlab.experiments.growth import grow_command
 
-    short = [row for row in table if row.better is None and (row.seeds_needed or 0) > row.n]
-    needed = min(max((row.seeds_needed or 0 for row in short), default=0), 10_000)
-    if short and needed > max(row.n for row in table):
+    wanted = [row.seeds_needed or 0 for row in table if row.better is None]
+    top = getattr(table.comparison, "best_vs_runner_up", None)
+    if top is not None and top.winner is None:
+        wanted.append(top.seeds_needed or 0)
+    needed = min(max(wanted, default=0), 10_000)
+    if needed > max((row.n for row in table), default=0):
         click.echo(f"to add seeds: {grow_command(directory, needed, experiment)}")
 
 
