@@ -148,6 +148,7 @@ def plan_run(
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     folder = Path(out) if out else default_out(config)
+    _check_free(folder)  # a folder in use (or read-only) answers before its store is read
     stored = [] if new or not folder.is_dir() else stored_seeds(folder)
     chosen = grown_seeds(stored, config.seeds, seeds)
     check_size(config, len(chosen), yes)
@@ -165,11 +166,16 @@ def precheck(plan: Plan, out: Path, new: bool) -> None:
     """
     if not out.is_dir():
         return
-    if (out / LOCKNAME).exists():
-        DirectoryLock(out).acquire().release()
+    _check_free(out)
     if Store.exists_in(out) and not new:
         with Store.open(out) as store:
             reconcile(store, plan, out, apply=False)
+
+
+def _check_free(out: Path) -> None:
+    """Refuse now when another run holds ``out`` (or its lock cannot be taken)."""
+    if out.is_dir() and (out / LOCKNAME).exists():
+        DirectoryLock(out).acquire().release()
 
 
 def run_plan(
