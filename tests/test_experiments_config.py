@@ -238,3 +238,23 @@ def test_seed002_example_is_the_tutorial_setup(tmp_path, monkeypatch):
     np.testing.assert_allclose(plan.lr_table(t), 0.1 / (1 + 0.002 * np.arange(450)))
     split = plan.split(t.split_seed)
     assert len(split.y_val) == 116 and split.val_rows[0] == 235
+
+
+def test_the_experiment_file_must_be_a_small_regular_file(tmp_path):
+    """A device, a FIFO or a huge file is one line, read no further than the limit."""
+    import os
+
+    from lrlab.experiments.config import MAX_CONFIG_BYTES
+
+    with pytest.raises(ConfigError, match="character device, not a regular file"):
+        load_config("/dev/zero")
+    fifo = tmp_path / "exp.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):
+        load_config(fifo)  # returns at once: a FIFO is never opened for a blocking read
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * MAX_CONFIG_BYTES + "\n")
+    with pytest.raises(ConfigError, match="over the limit of 1"):
+        load_config(big)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")

@@ -6,12 +6,10 @@ migrating the file would type), not produced by the tool.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -24,6 +22,7 @@ from hypothesis import strategies as st
 import lrlab
 import lrlab.keras
 from lrlab.migrate import check_file, check_source, migrate_file
+from readme_console import console_blocks, console_env, readme_section, replay
 from seedfiles import (
     EPOCHS,
     SEEDS,
@@ -379,54 +378,16 @@ def test_written_seed_002_listing_trains_with_keras2_lr(tmp_path):
 
 
 # --------------------------------------------------------------------------- README
-def _readme_section() -> str:
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("## Migrating Keras 2 code: `lrlab migrate`")
-    return readme[start : readme.index("\n## ", start + 1)]
-
-
-def _console_blocks(section: str) -> list[list[tuple[str, str]]]:
-    """Each console block as (command, expected output) pairs."""
-    blocks = []
-    for body in re.findall(r"^```\n(\$ .*?)^```$", section, re.MULTILINE | re.DOTALL):
-        steps = re.split(r"^\$ ", body, flags=re.MULTILINE)[1:]
-        blocks.append([tuple(step.split("\n", 1)) for step in steps])
-    return blocks
-
-
 def test_readme_migrate_section_outputs_are_what_the_cli_prints(tmp_path):
     """Every console block of the README's migrate section, run in a fresh folder.
 
     A file first shown by ``$ cat FILE`` is created with the content shown; the seed
     paths (``../shared/seeds/...``) resolve to the shared seeds.
     """
-    blocks = _console_blocks(_readme_section())
+    blocks = console_blocks(readme_section("Migrating Keras 2 code: `lrlab migrate`"))
     assert len(blocks) >= 2 and sum(len(b) for b in blocks) >= 6
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "lrlab"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lrlab.cli "$@"\n')
-    shim.chmod(0o755)
+    env = console_env(tmp_path)
     (tmp_path / "shared").symlink_to(SEEDS.parent)
     work = tmp_path / "work"
     work.mkdir()
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(REPO / "src"),
-        "KERAS_BACKEND": "jax",
-    }
-    for block in blocks:
-        for command, expected in block:
-            shown = re.fullmatch(r"cat (\S+)", command)
-            if shown and not (work / shown.group(1)).exists():
-                (work / shown.group(1)).write_text(expected)
-            done = subprocess.run(  # stderr interleaved with stdout, as in a terminal
-                ["bash", "-c", f"exec 2>&1\n{command}"],
-                cwd=work,
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-                timeout=300,
-            )
-            assert done.stdout == expected, command
+    replay(blocks, work, env)

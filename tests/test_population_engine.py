@@ -4,8 +4,10 @@
   and the same lr per update, a population trial's per-epoch loss, accuracy, val_loss and
   val_accuracy equal those of a real Keras ``fit`` fed the same pre-shuffled data
   (``shuffle=False``, one ``fit`` per epoch), to float32 rounding: SGD with momentum under
-  a time-decay table, and Adam under a cosine table. Through a plan, the engine's rows
-  equal the Keras engine's, plateau included.
+  a time-decay table, Adam, Nadam and Lion under a cosine table, Adamax with weight decay,
+  and ScheduleFreeAdamW at a constant lr (validated at its averaged weights on both
+  sides; Keras' own ``fit`` validates the training weights: another val_loss). Through a
+  plan, the engine's rows equal the Keras engine's, plateau and schedule-free included.
 - Isolation: a trial that diverges is marked at its epoch, its rows stop there, and the
   other trials' numbers do not change; chunking and split groups do not change numbers.
 - The plateau scale in the scanned state follows :class:`PlateauController` exactly.
@@ -39,6 +41,7 @@ from lrlab.controllers.plateau import (
 from lrlab.errors import LrlabError
 from lrlab.experiments.datasets import batch_order, load_dataset, split_dataset
 from lrlab.experiments.engines import population_chunks as chunks
+from lrlab.experiments.engines.keras_schedule_free import ScheduleFreeEvaluation
 from lrlab.experiments.engines.population import PopulationEngine
 from lrlab.experiments.engines.population_chunks import train_population
 from lrlab.experiments.engines.population_optim import KerasOptimizer
@@ -94,8 +97,11 @@ class TableSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return keras.ops.take(keras.ops.convert_to_tensor(self.table), index)
 
 
-def keras_fit(split: Split, optimizer: dict, table, seed: int) -> dict[str, list[float]]:
-    """Keras ``fit`` on the population's batch order, fed pre-shuffled, one fit per epoch."""
+def keras_fit(
+    split: Split, optimizer: dict, table, seed: int, swap: bool = True
+) -> dict[str, list[float]]:
+    """Keras ``fit`` on the population's batch order, fed pre-shuffled, one fit per epoch
+    (``swap``: schedule-free validated at its averaged weights, as lrlab's Keras engine)."""
     model = build_mlp(seed)
     model.compile(
         optimizer=KerasOptimizer.from_config(optimizer).keras(TableSchedule(table)),
@@ -115,6 +121,7 @@ def keras_fit(split: Split, optimizer: dict, table, seed: int) -> dict[str, list
             validation_data=(split.x_val, split.y_val),
             validation_batch_size=len(split.y_val),
             verbose=0,
+            callbacks=[ScheduleFreeEvaluation()] if swap else [],
         )
         for key, values in history.history.items():
             out.setdefault(key, []).extend(values)
@@ -142,8 +149,12 @@ def population(split: Split, optimizer: dict, tables, seeds, **kwargs):
     [
         ({"type": "sgd", "momentum": 0.8}, "time_decay({lr}, decay=0.05)"),
         ({"type": "adam"}, "cosine({lr}, decay_steps=27, alpha=0.1)"),
+        ({"type": "nadam"}, "cosine({lr}, decay_steps=27, alpha=0.1)"),
+        ({"type": "adamax", "weight_decay": 0.01}, "time_decay({lr}, decay=0.05)"),
+        ({"type": "lion"}, "cosine({lr}, decay_steps=27, alpha=0.1)"),
+        ({"type": "schedulefreeadamw", "warmup_steps": 5}, "constant({lr})"),
     ],
-    ids=["sgd-momentum", "adam"],
+    ids=["sgd-momentum", "adam", "nadam", "adamax", "lion", "schedulefreeadamw"],
 )
 def test_trials_reproduce_keras_fit(split, optimizer, spec):
     from lrlab.spec import parse
@@ -161,6 +172,11 @@ def test_trials_reproduce_keras_fit(split, optimizer, spec):
             )
     # the trials are not all the same (the lr and the seed matter)
     assert len({round(float(v), 5) for v in result.history["val_loss"][:, -1]}) == 3
+    if optimizer["type"] == "schedulefreeadamw":
+        # Keras' own fit validates the training weights y: same training, other val_loss
+        at_y = keras_fit(split, optimizer, tables[0], seeds[0], swap=False)
+        np.testing.assert_allclose(result.history["loss"][0], at_y["loss"], rtol=2e-5)
+        assert np.all(np.abs(result.history["val_loss"][0] - at_y["val_loss"]) > 1e-4)
 
 
 def test_a_diverging_trial_is_marked_and_leaves_the_others_alone(split):
@@ -314,19 +330,27 @@ opt = {optimizer}
     return build_plan(load_config(path))
 
 
-def test_engine_rows_equal_the_keras_engines(tmp_path):
+PLATEAU_SCHEDULE = (
+    '{ spec = "time_decay(0.3, decay=0.1)", '
+    "plateau = \"plateau(factor=0.5, patience=0, min_lr=0.1, mode='max')\" }"
+)
+
+
+@pytest.mark.parametrize(
+    "optimizer, schedule",
+    [
+        ('{ type = "sgd", momentum = 0.8, nesterov = true }', PLATEAU_SCHEDULE),
+        (
+            '{ type = "schedulefreeadamw", warmup_steps = 9, weight_decay = 0.004 }',
+            '"constant(0.01)"',
+        ),
+    ],
+    ids=["sgd-plateau", "schedulefreeadamw"],
+)
+def test_engine_rows_equal_the_keras_engines(tmp_path, optimizer, schedule):
     from lrlab.experiments.engines import get_engine
 
-    plan = _plan(
-        tmp_path,
-        '{ type = "sgd", momentum = 0.8, nesterov = true }',
-        {
-            "decay_plateau": (
-                '{ spec = "time_decay(0.3, decay=0.1)", '
-                "plateau = \"plateau(factor=0.5, patience=0, min_lr=0.1, mode='max')\" }"
-            ),
-        },
-    )
+    plan = _plan(tmp_path, optimizer, {"decay_plateau": schedule})
     engine = get_engine("population")
     assert engine.unsupported(plan) is None
     ours = {r.trial.key: r for r in engine.run(plan, plan.trials)}
@@ -342,7 +366,8 @@ def test_engine_rows_equal_the_keras_engines(tmp_path):
                 assert mine[name] == pytest.approx(value, rel=2e-5, abs=1e-6), (key, name)
         assert got.final.keys() == ref.final.keys()
     # the plateau acted: the lr of the last epoch is below the schedule's own
-    assert any(r.epochs[-1]["lr"] < 0.3 / (1 + 0.1 * 26) - 1e-6 for r in ours.values())
+    if "plateau" in schedule:
+        assert any(r.epochs[-1]["lr"] < 0.3 / (1 + 0.1 * 26) - 1e-6 for r in ours.values())
 
 
 def test_a_cnn_with_dropout_equals_the_keras_engine(tmp_path):

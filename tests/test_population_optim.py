@@ -30,6 +30,19 @@ CASES = {
     "adagrad": {"type": "adagrad"},
     "adagrad-init": {"type": "adagrad", "initial_accumulator_value": 0.5, "epsilon": 1e-3},
     "adadelta": {"type": "adadelta"},
+    "nadam": {"type": "nadam"},
+    "nadam-weight_decay": {"type": "nadam", "beta_1": 0.8, "weight_decay": 0.01},
+    "adamax": {"type": "adamax"},
+    "adamax-eps": {"type": "adamax", "beta_2": 0.9, "epsilon": 1e-3},
+    "lion": {"type": "lion"},
+    "lion-weight_decay": {"type": "lion", "beta_1": 0.5, "weight_decay": 0.1},
+    "schedulefreeadamw": {"type": "schedulefreeadamw"},
+    "schedulefreeadamw-warmup": {
+        "type": "schedulefreeadamw",
+        "warmup_steps": 4,
+        "beta_1": 0.8,
+        "weight_decay": 0.01,
+    },
 }
 
 
@@ -55,6 +68,18 @@ def test_updates_match_keras(config):
             np.testing.assert_allclose(
                 np.asarray(mine), keras.ops.convert_to_numpy(theirs), rtol=2e-6, atol=1e-7
             )
+        # the weights it is evaluated at: schedule-free's x, from y and Keras' z
+        evaluated = ours.evaluation_params(params, state)
+        expected = [np.asarray(w) for w in params]
+        if config["type"] == "schedulefreeadamw":
+            beta_1 = np.float32(reference.beta_1)
+            expected = [
+                (keras.ops.convert_to_numpy(y) - (1 - beta_1) * keras.ops.convert_to_numpy(z))
+                / beta_1
+                for y, z in zip(variables, reference._momentums, strict=True)
+            ]
+        for mine, theirs in zip(evaluated, expected, strict=True):
+            np.testing.assert_allclose(np.asarray(mine), theirs, rtol=2e-6, atol=1e-7)
 
 
 def test_sgd_momentum_is_kerass_not_optaxs():
@@ -76,7 +101,7 @@ def test_defaults_are_kerass():
 @pytest.mark.parametrize(
     "config, words",
     [
-        ({"type": "lion"}, "optimizer type 'lion'"),
+        ({"type": "ftrl"}, "optimizer type 'ftrl'"),
         ({"type": "sgd", "clipnorm": 1.0}, "clipnorm"),
         ({"type": "adam", "beta_3": 0.5}, "argument 'beta_3'"),
     ],
@@ -85,3 +110,16 @@ def test_unsupported_settings_are_refused(config, words):
     with pytest.raises(LrlabError, match=words) as info:
         KerasOptimizer.from_config(config)
     assert "\n" not in str(info.value)
+
+
+def test_schedule_free_evaluates_at_the_average_of_its_z_sequence():
+    """Keras' weight ``1/(t+1)``: x after T updates is the plain mean of z_1..z_T."""
+    opt = KerasOptimizer.from_config({"type": "schedulefreeadamw", "beta_1": 0.7})
+    rng = np.random.default_rng(1)
+    w = jnp.asarray(rng.normal(size=5).astype(np.float32))
+    state, zs = opt.init(w), []
+    for t in range(8):
+        w, state = opt.apply(jnp.asarray(rng.normal(size=5).astype(np.float32)), w, state, 0.1, t)
+        zs.append(np.asarray(state["momentum"]))
+    np.testing.assert_allclose(opt.evaluation_params(w, state), np.mean(zs, axis=0), rtol=1e-5)
+    assert not np.allclose(np.asarray(w), np.mean(zs, axis=0), rtol=1e-3)  # y is not x

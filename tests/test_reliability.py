@@ -17,6 +17,7 @@ import math
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -511,3 +512,268 @@ def test_a_read_only_folder_is_a_clear_error_and_nothing_changes(
     assert {p.name: p.read_bytes() for p in (folder / "old").iterdir()} == before
     assert not (folder / "new").exists()
     assert snapshot(folder / "old") == reference
+
+
+# --------------------------------------------------------------------------- hostile files
+# (issue 14) Links planted in the experiment folder, read-only media, a full disk, devices
+# and FIFOs given as data: each ends in one line (exit 2) or does the right thing, and no
+# file outside the paths given is ever written.
+def lrlab(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The CLI as the user runs it, in a child with 4 GiB of address space: reading an
+    endless device fails with MemoryError instead of taking the machine's memory."""
+    limited = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+        "from lrlab.cli import main; sys.exit(main())"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", limited, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("lrlab: error: "), line
+    return line
+
+
+def temp_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_a_linked_lock_file_is_refused_and_its_target_untouched(tmp_path, link):
+    """``DIR/.lrlab.lock`` planted as a link to a file elsewhere: the run used to follow it
+    and truncate that file."""
+    exp, out, victim = tmp_path / "exp.toml", tmp_path / "out", tmp_path / "victim.txt"
+    exp.write_text(experiment_text(seeds=1))
+    out.mkdir()
+    victim.write_text("precious\n")
+    lock = out / ".lrlab.lock"
+    lock.symlink_to(victim) if link == "symbolic" else os.link(victim, lock)
+    line = one_error_line(lrlab("run", exp, "--out", out))
+    expected = "is a symbolic link" if link == "symbolic" else "has 1 other hard link(s)"
+    assert f"{lock} {expected}" in line and line.endswith("remove it and run again")
+    assert victim.read_text() == "precious\n"
+    assert not (out / "store.sqlite").exists()
+
+
+def test_reports_exports_and_figures_never_write_through_a_link(reference, uninterrupted, tmp_path):
+    """Planted links: the old fixed temp name ``report.html.tmp``, and the targets
+    themselves. The link at a target is replaced by the file; no link's target is written."""
+    folder = tmp_path / "exp"
+    shutil.copytree(uninterrupted.out, folder)
+    victims = {name: tmp_path / f"victim-{name}" for name in ("tmp", "html", "csv", "png")}
+    for victim in victims.values():
+        victim.write_text("precious\n")
+    (folder / "report.html.tmp").symlink_to(victims["tmp"])
+    (folder / "report.html").symlink_to(victims["html"])
+    (folder / "trials.csv").symlink_to(victims["csv"])
+    (folder / "png").mkdir()
+    (folder / "png" / "final.png").symlink_to(victims["png"])
+    html = lrlab("report", folder, "--html", folder / "report.html", "--png", folder / "png")
+    assert html.returncode == 0, html.stderr
+    export = lrlab("export", folder, "-o", folder / "trials.csv")
+    assert export.returncode == 0, export.stderr
+    assert all(v.read_text() == "precious\n" for v in victims.values())
+    for written in (folder / "report.html", folder / "trials.csv", folder / "png" / "final.png"):
+        assert written.is_file() and not written.is_symlink(), written
+    assert (folder / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert (folder / "trials.csv").read_text() == lrlab("export", folder).stdout
+    assert (folder / "png" / "final.png").read_bytes()[:4] == b"\x89PNG"
+    assert temp_files(folder) == [folder / "report.html.tmp"]  # only the planted link
+
+
+def test_a_missing_parent_or_a_folder_as_target_is_one_line(uninterrupted, reference, tmp_path):
+    folder = tmp_path / "exp"
+    shutil.copytree(uninterrupted.out, folder)
+    under_a_file = folder / "store.sqlite" / "sub" / "trials.csv"
+    line = one_error_line(lrlab("export", folder, "-o", under_a_file))
+    assert line == (
+        f"lrlab: error: cannot write {under_a_file}: Not a directory; a part of the path is "
+        "a file, not a folder; check the path"
+    )
+    from lrlab.fileio import FileWriteError, write_atomic
+
+    (folder / "a folder").mkdir()
+    with pytest.raises(FileWriteError, match="Is a directory; it is a folder; give a file name"):
+        write_atomic(folder / "a folder", "x")
+    made = lrlab("export", folder, "-o", folder / "new" / "deeper" / "trials.csv")
+    assert made.returncode == 0 and (folder / "new" / "deeper" / "trials.csv").is_file()
+    assert temp_files(folder) == []
+
+
+def _private_mount(
+    mount: str, folder: Path, log: Path, *commands: list[object]
+) -> tuple[list[tuple[int, str]], list[str]]:
+    """Run ``mount`` (``$1`` is ``folder``), then each command, in a private mount namespace.
+
+    Returns each command's exit code and stderr, and ``ls -A`` of the folder as the
+    commands left it (the mount vanishes with the namespace).
+    """
+    log.mkdir()
+    lines = [f"{mount} || exit 99"]
+    for i, cmd in enumerate(commands):
+        quoted = " ".join(shlex.quote(str(a)) for a in cmd)
+        lines.append(f"{quoted} 2> {log}/{i}.err; echo $? > {log}/{i}.rc")
+    lines.append(f'ls -A "$1" > {log}/ls')
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "\n".join(lines), "sh", folder],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = [
+        (int((log / f"{i}.rc").read_text()), (log / f"{i}.err").read_text())
+        for i in range(len(commands))
+    ]
+    return results, (log / "ls").read_text().split()
+
+
+def test_writing_to_a_read_only_folder_is_one_line_and_leaves_nothing(
+    uninterrupted, reference, tmp_path
+):
+    ro, folder = tmp_path / "ro", tmp_path / "exp"
+    ro.mkdir()
+    shutil.copytree(uninterrupted.out, folder)
+    remount = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"'
+    if not _root_can(remount, ro):
+        pytest.skip("a read-only folder for root needs a bind mount (unshare -m, CAP_SYS_ADMIN)")
+    cli = [sys.executable, "-m", "lrlab.cli"]
+    results, listing = _private_mount(
+        remount,
+        ro,
+        tmp_path / "log",
+        [*cli, "export", folder, "-o", ro / "trials.csv"],
+        [*cli, "report", folder, "--html", ro / "report.html"],
+        [*cli, "report", folder, "--png", ro / "png"],
+    )
+    for (code, stderr), path in zip(
+        results, [ro / "trials.csv", ro / "report.html", ro / "png"], strict=True
+    ):
+        (line,) = stderr.splitlines()
+        assert code == 2 and line.startswith(f"lrlab: error: cannot write {path}"), stderr
+        assert line.endswith(": Read-only file system; write to a writable folder"), line
+    assert listing == []  # nothing written, no temporary file
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(uninterrupted, reference, tmp_path):
+    """A 64 KiB tmpfs, filled: the report, its figures and the export each fail cleanly."""
+    mnt, folder = tmp_path / "mnt", tmp_path / "exp"
+    mnt.mkdir()
+    shutil.copytree(uninterrupted.out, folder)
+    mount = 'mount -t tmpfs -o size=64k tmpfs "$1"'
+    if not _root_can(mount, mnt):
+        pytest.skip("mounting a small tmpfs needs root with CAP_SYS_ADMIN (unshare -m)")
+    fill = 'mount -t tmpfs -o size=64k tmpfs "$1" && (head -c 65536 /dev/zero > "$1/filler"; true)'
+    cli = [sys.executable, "-m", "lrlab.cli"]
+    results, listing = _private_mount(
+        fill,
+        mnt,
+        tmp_path / "log",
+        [*cli, "export", folder, "-o", mnt / "trials.csv"],
+        [*cli, "report", folder, "--html", mnt / "report.html"],
+        [*cli, "report", folder, "--png", mnt / "png"],
+    )
+    for (code, stderr), name in zip(results, ["trials.csv", "report.html", "png"], strict=True):
+        (line,) = stderr.splitlines()
+        assert code == 2 and line.startswith(f"lrlab: error: cannot write {mnt / name}"), stderr
+        assert line.endswith(": No space left on device; free some space or write elsewhere")
+    assert listing == ["filler", "png"]  # no temporary file
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "garbage-npz", "nan-first-row"])
+def test_bad_data_files_end_lrlab_run_in_one_line(tmp_path, kind):
+    """``csv:/dev/zero`` used to take memory without bound, a FIFO to hang, a garbage .npz to
+    print a traceback, and a nan in the first row to drop that row silently."""
+    data = {"dev-zero": Path("/dev/zero"), "fifo": tmp_path / "data.csv"}.get(kind)
+    if kind == "fifo":
+        os.mkfifo(data)
+    elif kind == "garbage-npz":
+        data = tmp_path / "data.npz"
+        data.write_bytes(b"PK\x03\x04" + os.urandom(200))
+    elif kind == "nan-first-row":
+        data = tmp_path / "data.csv"
+        rows = IONO.read_text().splitlines()
+        rows[0] = "nan," + rows[0].split(",", 1)[1]
+        data.write_text("\n".join(rows))
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    prefix = "npz" if kind == "garbage-npz" else "csv"
+    exp.write_text(experiment_text(seeds=1, dataset=f"{prefix}:{data}"))
+    line = one_error_line(lrlab("run", exp, "--out", out, timeout=120))
+    assert line.startswith(f"lrlab: error: {exp}: data.dataset: ")
+    assert {
+        "dev-zero": "/dev/zero is a character device, not a regular file",
+        "fifo": f"{data} is a FIFO (named pipe), not a regular file",
+        "garbage-npz": f"{data} is a truncated or damaged .npz",
+        "nan-first-row": f"{data}: line 1, column 0 holds 'nan', not a finite float32 number",
+    }[kind] in line
+    assert not out.exists()
+
+
+def test_write_atomic_replaces_links_and_cleans_up_on_any_failure(tmp_path, monkeypatch):
+    """The one writer's contract: the link itself is replaced (also a link to a folder),
+    an existing file's permissions are kept, and a failure at any step (here Ctrl-C during the
+    fsync) leaves the old file and no temporary file."""
+    from lrlab import fileio
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "r.html").symlink_to(tmp_path / "folder")
+    fileio.write_atomic(tmp_path / "r.html", "new")
+    assert not (tmp_path / "r.html").is_symlink() and (tmp_path / "r.html").read_text() == "new"
+    assert list((tmp_path / "folder").iterdir()) == []
+    script = tmp_path / "run.sh"
+    script.write_text("old")
+    script.chmod(0o751)
+    fileio.write_atomic(script, "new")  # an existing file keeps its permissions
+    assert script.stat().st_mode & 0o777 == 0o751 and script.read_text() == "new"
+    old = tmp_path / "old.csv"
+    old.write_text("old")
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fileio.write_atomic(old, "new")
+    assert old.read_text() == "old" and temp_files(tmp_path) == []
+    monkeypatch.setattr(fileio.os, "fsync", lambda fd: None)
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "replace", full)
+    with pytest.raises(fileio.FileWriteError, match="No space left on device; free some space"):
+        fileio.write_atomic(old, "new")
+    assert old.read_text() == "old" and temp_files(tmp_path) == []
+
+
+def test_read_input_refuses_what_cannot_be_read_safely(tmp_path):
+    """The reader for small input files (the experiment file): regular files under a limit."""
+    from lrlab.fileio import InputFileError, read_input
+
+    fifo, big, ok = tmp_path / "fifo", tmp_path / "big.toml", tmp_path / "ok.toml"
+    os.mkfifo(fifo)  # no writer: a blocking open would hang
+    with open(big, "wb") as f:
+        f.truncate((1 << 20) + 1)
+    ok.write_text("[experiment]\n")
+    refused = {
+        "/dev/zero": "/dev/zero is a character device, not a regular file",
+        fifo: f"{fifo} is a FIFO (named pipe), not a regular file",
+        tmp_path: f"{tmp_path} is a folder, not a regular file",
+        big: f"experiment file {big} is 1,048,577 bytes, over the limit of 1 MiB",
+        tmp_path / "missing": "cannot read experiment file",
+    }
+    for path, words in refused.items():
+        with pytest.raises(InputFileError) as info:
+            read_input(path, limit=1 << 20, what="experiment file")
+        assert words in str(info.value) and "\n" not in str(info.value)
+    assert read_input(ok, limit=1 << 20, what="experiment file") == b"[experiment]\n"

@@ -13,6 +13,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from lrlab._keras_hook import install as _install_keras_hook  # noqa: E402
 from lrlab.errors import LrlabError, ScheduleError, SpecError  # noqa: E402
+from lrlab.integrations.horizon import HorizonWarning, check  # noqa: E402
 from lrlab.schedules import REGISTRY, Schedule, from_dict  # noqa: E402
 from lrlab.spec import format_spec, parse  # noqa: E402
 
@@ -22,10 +23,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "REGISTRY",
+    "HorizonWarning",
     "LrlabError",
     "Schedule",
     "ScheduleError",
     "SpecError",
+    "check",
     "compare",
     "format_spec",
     "from_dict",

@@ -69,6 +69,43 @@ def curve(spec: str, steps: int, fmt: str) -> None:
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
+@click.option("--epochs", type=click.IntRange(min=1), required=True, help="Epochs of the run.")
+@click.option(
+    "--steps-per-epoch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Updates per epoch.",
+)
+@click.option(
+    "--unit",
+    type=click.Choice(["step", "epoch"]),
+    default="step",
+    show_default=True,
+    help="What the schedule counts: updates (step) or epochs.",
+)
+def check(specs: tuple[str, ...], epochs: int, steps_per_epoch: int, unit: str) -> int:
+    """Does each SPEC's horizon fit a run of EPOCHS x STEPS_PER_EPOCH updates?
+
+    Prints each finding; exits 0 when there is none, 1 when there are findings (as a
+    linter does), 2 on bad input.
+    """
+    from lrlab.integrations.horizon import check as check_spec
+
+    results = [
+        (spec, check_spec(spec, epochs=epochs, steps_per_epoch=steps_per_epoch, unit=unit))
+        for spec in specs
+    ]
+    run = f"{epochs} epochs x {steps_per_epoch} updates, unit {unit}"
+    for spec, findings in results:
+        click.echo(f"{spec} ({run}): {'ok' if not findings else ''}".rstrip())
+        for finding in findings:
+            click.echo(f"  {finding.kind}: {finding.message}")
+    return 1 if any(findings for _, findings in results) else 0
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
 @click.option("--steps", "-n", type=click.IntRange(min=1, max=10_000_000), required=True)
 @click.option(
     "--output",
@@ -215,6 +252,18 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     show_default=True,
     help="Reruns of a Ray task whose worker died.",
 )
+@click.option("--wide", is_flag=True, help="Every column of the results table.")
+@click.option(
+    "--columns",
+    default=None,
+    metavar="NAMES",
+    help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse to run (exit 2) when a schedule's horizon does not fit the run (lrlab check).",
+)
 def run(
     experiment: Path,
     out: Path | None,
@@ -229,6 +278,9 @@ def run(
     task_cpus: float = 1.0,
     task_gpus: float = 0.0,
     max_retries: int = 3,
+    wide: bool = False,
+    columns: str | None = None,
+    strict: bool = False,
 ) -> None:
     """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
 
@@ -237,6 +289,7 @@ def run(
     from lrlab.experiments.jax_cache import use_compilation_cache
 
     use_compilation_cache()  # before anything imports JAX
+    chosen = _columns(columns)
     from lrlab.experiments.memory import parse_memory
     from lrlab.experiments.runner import run_experiment, run_on_ray
 
@@ -256,6 +309,7 @@ def run(
             engine_options=options,
             seeds=seeds,
             yes=yes,
+            strict=strict,
         )
     else:
         summary = run_experiment(
@@ -267,12 +321,12 @@ def run(
             engine_options=options,
             seeds=seeds,
             yes=yes,
+            strict=strict,
         )
-    from lrlab.analysis.results import results_from_store  # scipy: after a refusal can come
-    from lrlab.reporting.tables import print_results
+    from lrlab.reporting.tables import print_results  # after the run: a refusal comes first
 
-    table = results_from_store(summary.out)
-    print_results(table)
+    table = _looked_at(summary.out)
+    print_results(table, columns=chosen, wide=wide)
     _print_grow_command(table, summary.out, experiment)
 
 
@@ -288,6 +342,30 @@ def _print_grow_command(table, directory: Path, experiment: Path | None = None) 
     needed = min(max(wanted, default=0), 10_000)
     if needed > max((row.n for row in table), default=0):
         click.echo(f"to add seeds: {grow_command(directory, needed, experiment)}")
+
+
+def _columns(text: str | None) -> list[str] | None:
+    """``--columns`` checked before any work (one line naming the unknown column)."""
+    from lrlab.reporting.tables import parse_columns
+
+    try:
+        return parse_columns(text) if text is not None else None
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--columns") from None
+
+
+def _looked_at(directory: Path, metric: str | None = None, baseline: str | None = None):
+    """The results table, counted as a look (:meth:`Store.record_look`) once it is built:
+    a refused report (an unknown metric) is no look."""
+    from lrlab.analysis.results import results_from_store
+    from lrlab.experiments.store import Store
+
+    with Store.open(directory) as store:
+        looks = store.record_look(dry_run=True)
+    table = results_from_store(directory, metric=metric, baseline=baseline, looks=looks)
+    with Store.open(directory) as store:
+        store.record_look()
+    return table
 
 
 @cli.command()
@@ -315,6 +393,13 @@ def _print_grow_command(table, directory: Path, experiment: Path | None = None) 
     default=None,
     help="Also write the report's figures as PNG files into this folder.",
 )
+@click.option("--wide", is_flag=True, help="Every column of the results table.")
+@click.option(
+    "--columns",
+    default=None,
+    metavar="NAMES",
+    help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
+)
 def report(
     directory: Path,
     metric: str | None,
@@ -322,12 +407,23 @@ def report(
     fmt: str,
     html_path: Path | None = None,
     png_dir: Path | None = None,
+    wide: bool = False,
+    columns: str | None = None,
 ) -> None:
-    """The results table of the experiment in DIRECTORY, best first."""
-    from lrlab.analysis.results import results_from_store
+    """The results table of the experiment in DIRECTORY, best first.
 
-    table = results_from_store(directory, metric=metric, baseline=baseline)
-    if fmt == "markdown":
+    The table shows the columns that fit 100 terminal columns; --wide shows all of them,
+    --columns the ones named. A report (any format) counts as a look at the results (two or more:
+    the verdict is the anytime-valid test's).
+    """
+    chosen = _columns(columns)
+    table = _looked_at(directory, metric, baseline)
+    if fmt == "table":
+        from lrlab.reporting.tables import print_results
+
+        print_results(table, columns=chosen, wide=wide)
+        _print_grow_command(table, directory)
+    elif fmt == "markdown":
         from lrlab.reporting.tables import results_markdown
 
         click.echo(results_markdown(table), nl=False)
@@ -335,11 +431,6 @@ def report(
         from lrlab.experiments.export import json_ready
 
         click.echo(json.dumps(json_ready(table.to_dicts()), indent=2, allow_nan=False))
-    else:
-        from lrlab.reporting.tables import print_results
-
-        print_results(table)
-        _print_grow_command(table, directory)
     if html_path is not None or png_dir is not None:  # lrlab.reporting.html
         import shlex
 

@@ -42,6 +42,7 @@ import numpy as np
 from lrlab.controllers.plateau import PlateauController, PlateauState
 from lrlab.errors import LrlabError
 from lrlab.integrations._common import as_plateau, curve_schedule
+from lrlab.integrations.horizon import check, warn_findings
 from lrlab.range_test import LossWatch, RangeTest, batch_sampler, check_settings
 from lrlab.schedules import Constant, Plateau, Schedule, TimeDecay
 from lrlab.spec import parse
@@ -238,8 +239,22 @@ class Scheduler(keras.callbacks.Callback):
             )
         if self.schedule is None:  # bare plateau: Keras' ReduceLROnPlateau
             self.schedule = Constant(_read_lr(optimizer))
+        self._check_horizon()
         self.step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         self._lr = _read_lr(optimizer)
+
+    def _check_horizon(self) -> None:
+        """Warn (:class:`~lrlab.integrations.horizon.HorizonWarning`) when the schedule's
+        horizon does not fit ``fit``'s ``epochs`` x ``steps`` (``self.params``)."""
+        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        if not epochs or not steps:  # a dataset of unknown length: nothing to check
+            return
+        counts_epochs = self.per == "epoch" or self.steps_per_epoch is not None
+        unit = "epoch" if counts_epochs else "step"
+        # per step, a second fit continues from optimizer.iterations: count what is done
+        done = round(self.step / steps) if self.per == "step" else 0
+        findings = check(self.schedule, epochs=done + epochs, steps_per_epoch=steps, unit=unit)
+        warn_findings(self.schedule, findings, "lrlab.keras.Scheduler")
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         if self.per == "epoch":

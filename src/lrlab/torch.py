@@ -66,6 +66,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from lrlab.controllers.plateau import PlateauController, PlateauState
 from lrlab.errors import LrlabError
 from lrlab.integrations._common import as_plateau, curve_schedule
+from lrlab.integrations.horizon import check, warn_findings
 from lrlab.schedules import Constant, Plateau, Schedule
 from lrlab.spec import parse
 
@@ -78,8 +79,19 @@ def scheduler(
     optimizer: Optimizer,
     spec: SpecLike | Sequence[SpecLike],
     plateau: str | Plateau | None = None,
+    *,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    unit: str = "step",
 ) -> ScheduleLR:
     """A closed-form ``LRScheduler`` running ``spec`` (times a plateau scale) on ``optimizer``.
+
+    Given the run's length (``total_steps``: the ``step()`` calls it will make; or
+    ``epochs`` and ``steps_per_epoch``), each schedule's horizon is checked against it
+    (:func:`lrlab.check`) and every finding is a
+    :class:`~lrlab.integrations.horizon.HorizonWarning`. ``unit`` says when ``step()`` is
+    called: ``"step"`` after each update, ``"epoch"`` after each epoch.
 
     Args:
         optimizer: any ``torch.optim.Optimizer``.
@@ -92,7 +104,20 @@ def scheduler(
         LrlabError: a spec does not parse, the list length differs from the number of
             param groups, or group lrs cannot be related to the optimizer's lr.
     """
-    return ScheduleLR(optimizer, spec, plateau=plateau)
+    made = ScheduleLR(optimizer, spec, plateau=plateau)
+    if total_steps is not None and (epochs is not None or steps_per_epoch is not None):
+        raise LrlabError("give total_steps, or epochs and steps_per_epoch, not both")
+    if epochs is None and steps_per_epoch is not None:
+        raise LrlabError("steps_per_epoch needs epochs (the run's length in epochs)")
+    if total_steps is not None:
+        epochs, steps_per_epoch, unit = total_steps, 1, "step"
+    if epochs is not None:
+        for schedule in dict.fromkeys(s for s in made.schedules if isinstance(s, Schedule)):
+            findings = check(
+                schedule, epochs=epochs, steps_per_epoch=steps_per_epoch or 1, unit=unit
+            )
+            warn_findings(schedule, findings, "lrlab.torch.scheduler")
+    return made
 
 
 class ScheduleLR(LRScheduler):

@@ -10,6 +10,13 @@ bootstrap interval, ``P(A better than B)`` with a **Wilson** interval, the **Wil
 **t** test, the seeds needed), the almost-stochastic-order score of :mod:`lrlab.analysis.aso`, and
 names a winner only when the test *and* the interval agree, in a sentence.
 
+Looked at more than once (``looks >= 2``: the store counts the printed verdicts), the fixed-n
+rule no longer holds its 5%: a user who adds seeds until a winner appears finds one in 25% of
+runs with no true difference (scripts/sequential_calibration.py). Then the verdict is the
+anytime-valid test's (:mod:`lrlab.analysis.sequential`, :func:`anytime_interval`), and the
+sentence quotes its interval and p-value; at one look it quotes the bootstrap interval. Either
+way the sentence's interval is the one the table prints for the same difference.
+
 Many configs at once (:func:`compare_configs`): the best against the runner-up, every config
 against the baseline (Holm-adjusted), and the Friedman/Nemenyi rank comparison of
 :mod:`lrlab.analysis.ranks` (its diagram: :mod:`lrlab.reporting.cd_plot`).
@@ -51,6 +58,7 @@ from lrlab.analysis.pairwise import (
     seeds_needed,
 )
 from lrlab.analysis.ranks import RankComparison, rank_comparison
+from lrlab.analysis.sequential import OneSeedError, SequentialInterval, paired_sequential
 from lrlab.analysis.stats import paired_aligned, rank_by_mean
 
 Verdict = Literal["a_better", "b_better", "inconclusive"]
@@ -90,7 +98,10 @@ class PairedComparison:
             difference and spread are the truth (None: no number of seeds would).
         verdict: ``"a_better"``/``"b_better"`` only when the (adjusted) paired test rejects at
             ``alpha`` AND the bootstrap interval of the mean difference excludes 0 on the same
-            side; otherwise ``"inconclusive"``.
+            side; otherwise ``"inconclusive"``. From the second look (``looks >= 2``) only
+            when the anytime-valid test rejects (its p-value Holm-adjusted in a family).
+        anytime: the anytime-valid interval and p-value of ``mean(a - b)``
+            (:func:`anytime_interval`); None with one seed.
         sentence: the verdict in plain language.
     """
 
@@ -118,6 +129,14 @@ class PairedComparison:
     verdict: Verdict
     sentence: str
     adjustment: str = ""
+    anytime: SequentialInterval | None = None  # None: one seed, no interval
+    looks: int = 0
+    anytime_p_adjusted: float | None = None  # Holm over the family, when one of several
+
+    @property
+    def anytime_rule(self) -> bool:
+        """True when the anytime-valid test decides: the results were looked at twice or more."""
+        return self.looks >= 2
 
     @property
     def winner(self) -> str | None:
@@ -132,7 +151,73 @@ def _decide(diff_ci: Interval, p: float, alpha: float, higher_is_better: bool, n
     return "a_better" if a_larger == higher_is_better else "b_better"
 
 
+def anytime_interval(
+    a: np.ndarray, b: np.ndarray, bounds: tuple[float, float] | None, alpha: float = ALPHA
+) -> SequentialInterval | None:
+    """The anytime-valid interval of ``mean(a - b)``; None for one seed ("one seed: no interval").
+
+    The t-mixture (Lai 1976) for every metric; for a metric with a finite range (accuracy:
+    ``bounds=(0, 1)``) intersected with the difference's range, so it never leaves it. Why not
+    the betting interval for accuracy: it names no winner within 100 seeds for shifts of one
+    and five noise sds where the t-mixture needs a median 20 and 10 seeds, at the same false
+    winner rate (scripts/sequential_calibration.py; the README's Statistics section).
+
+    >>> r = anytime_interval(np.array([0.9, 0.8]), np.array([0.7, 0.6]), (0.0, 1.0))
+    >>> r.method, r.low, r.high
+    ('t-mixture', -1.0, 1.0)
+    >>> anytime_interval(np.array([0.9]), np.array([0.8]), (0.0, 1.0)) is None
+    True
+    """
+    finite = bounds if bounds is not None and all(map(math.isfinite, bounds)) else None
+    try:
+        return paired_sequential(a, b, alpha=alpha, bounds=finite, method="t-mixture")
+    except OneSeedError:
+        return None
+
+
+def _decide_anytime(anytime: SequentialInterval | None, higher_is_better: bool) -> Verdict:
+    if anytime is None or not anytime.rejects_null:
+        return "inconclusive"
+    return "a_better" if (anytime.low > 0) == higher_is_better else "b_better"
+
+
+def _anytime_sentence(c: PairedComparison) -> str:
+    """The sentence when the anytime-valid test decides (see :func:`_sentence`)."""
+    av = c.anytime
+    looks = f"{c.n} seeds, {c.looks} looks"
+    if av is None:
+        return f"{c.name_a} and {c.name_b}: one seed: no interval ({c.looks} looks)."
+    a_wins = c.verdict == "a_better"
+    sign = -1.0 if c.verdict == "b_better" else 1.0
+    win, lose = (c.name_b, c.name_a) if sign < 0 else (c.name_a, c.name_b)
+    low, high = sorted((sign * av.low, sign * av.high))
+    if av.bounded:
+        d, lo, hi = _signed_triple(sign * av.mean, Interval(low, high))
+    else:  # the t-mixture with fewer than t_mixture_min_seeds() seeds: the whole line
+        d, lo, hi = _signed_triple(sign * av.mean, Interval(0.0, 0.0))[0], "-inf", "+inf"
+    p = av.p_value if c.anytime_p_adjusted is None else c.anytime_p_adjusted
+    holm_note = f" ({c.adjustment})" if c.anytime_p_adjusted is not None else ""
+    evidence = (
+        f"mean difference {d} (anytime-valid 95% CI {lo} to {hi}, {av.method}), "
+        f"anytime-valid {format_p(p)}{holm_note}, {looks}"
+    )
+    if c.verdict != "inconclusive":
+        p = c.p_a_better if a_wins else 1 - c.p_a_better
+        return f"{win} beats {lose} in {_pct(p)} of paired seeds; {evidence}."
+    needed = (
+        f"about {max(c.seeds_needed, c.n + 1)} needed"
+        if c.seeds_needed
+        else "more seeds are unlikely to separate them"
+    )
+    return (
+        f"{c.name_a} and {c.name_b} are not distinguishable with {c.n} seeds by a test that "
+        f"stays valid however often you look; {needed} ({c.name_a} − {c.name_b}: {evidence})."
+    )
+
+
 def _sentence(c: PairedComparison) -> str:
+    if c.anytime_rule:
+        return _anytime_sentence(c)
     test = TEST_NAMES[c.test]
     p_txt = format_p(c.p_value_adjusted) + (f" ({c.adjustment})" if c.adjustment else "")
     dropped = f", {c.n_dropped} dropped (not finite)" if c.n_dropped else ""
@@ -185,6 +270,8 @@ def compare_pair(
     seed: int = 0,
     aso: bool = True,
     p_value_adjusted: float | None = None,
+    bounds: tuple[float, float] | None = None,
+    looks: int = 0,
 ) -> PairedComparison:
     """Compare config A with config B over seeds, paired by position (``a[i]``, ``b[i]`` share
     seed ``i``), and say whether one is better.
@@ -192,7 +279,9 @@ def compare_pair(
     Computes :func:`bootstrap_mean_diff` (BCa, ``n_resamples``, ``seed``), :func:`prob_better`
     (Wilson), :func:`paired_test` (``test``), :func:`aso_eps_min` (when ``aso``) and
     :func:`seeds_needed`; see :class:`PairedComparison` for the verdict rule. Pass
-    ``p_value_adjusted`` (e.g. Holm) when this comparison is one of several.
+    ``p_value_adjusted`` (e.g. Holm) when this comparison is one of several. ``bounds``: the
+    metric's range (accuracy ``(0, 1)``) for :func:`anytime_interval`; ``looks``: how often the
+    results have been looked at (2 or more: the anytime-valid test decides).
 
     >>> c = compare_pair([0.9, 0.8, 0.85], [0.9, 0.8, 0.85], name_a="x", name_b="y")
     >>> c.verdict, c.winner
@@ -214,7 +303,11 @@ def compare_pair(
     sd = stats_ab.std_diff
     eps = aso_eps_min(a, b, higher_is_better=higher_is_better, seed=seed) if aso and n > 0 else None
     needed = seeds_needed(diff, sd, alpha=alpha, power=power, test=test) if n > 1 else None
-    verdict = _decide(diff_ci, p_adj, alpha, higher_is_better, n)
+    anytime = anytime_interval(a, b, bounds, alpha)
+    if looks >= 2:
+        verdict = _decide_anytime(anytime, higher_is_better)
+    else:
+        verdict = _decide(diff_ci, p_adj, alpha, higher_is_better, n)
     partial = PairedComparison(
         name_a=name_a,
         name_b=name_b,
@@ -239,6 +332,8 @@ def compare_pair(
         power=power,
         verdict=verdict,
         sentence="",
+        anytime=anytime,
+        looks=looks,
     )
     return _replace_sentence(partial)
 
@@ -282,6 +377,8 @@ def compare_configs(
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     aso: bool = True,
+    bounds: tuple[float, float] | None = None,
+    looks: int = 0,
 ) -> ConfigComparison:
     """Compare many configs measured on the same seeds (``scores[name][i]`` is seed ``i``; NaN
     where a run is missing or diverged).
@@ -293,6 +390,8 @@ def compare_configs(
       sharing no seed with the baseline are left out);
     * the Friedman/Nemenyi rank comparison over the configs that have values (three or more),
       on the seeds where all of them have one.
+
+    ``bounds`` and ``looks`` go to :func:`compare_pair` (the anytime-valid rule).
 
     >>> r = compare_configs({"a": [1.0, 2.0, 3.0], "b": [1.1, 1.9, 3.0]}, baseline="b")
     >>> r.winner is None, r.ranking
@@ -322,6 +421,8 @@ def compare_configs(
         n_resamples=n_resamples,
         seed=seed,
         aso=aso,
+        bounds=bounds,
+        looks=looks,
     )
     top = None
     measured = [nm for nm in ranking if not math.isnan(means[nm])]
@@ -336,9 +437,21 @@ def compare_configs(
             for nm in others
         ]
         if len(raw) > 1:  # a family of comparisons with the same baseline: Holm
-            for c, p_adj in zip(raw, holm([c.p_value for c in raw]), strict=True):
-                verdict = _decide(c.mean_diff_ci, p_adj, alpha, higher_is_better, c.n)
-                c = replace(c, p_value_adjusted=p_adj, verdict=verdict, adjustment="Holm")
+            # anytime-valid p-values are valid at any stopping time, so Holm applies to them too
+            anytime_p = [c.anytime.p_value if c.anytime is not None else 1.0 for c in raw]
+            adjusted = zip(raw, holm([c.p_value for c in raw]), holm(anytime_p), strict=True)
+            for c, p_adj, p_any in adjusted:
+                if c.anytime_rule:
+                    verdict = c.verdict if p_any <= alpha else "inconclusive"
+                else:
+                    verdict = _decide(c.mean_diff_ci, p_adj, alpha, higher_is_better, c.n)
+                c = replace(
+                    c,
+                    p_value_adjusted=p_adj,
+                    verdict=verdict,
+                    adjustment="Holm",
+                    anytime_p_adjusted=p_any,
+                )
                 vs[c.name_a] = _replace_sentence(c)
         else:
             vs = {c.name_a: c for c in raw}

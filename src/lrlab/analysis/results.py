@@ -1,11 +1,14 @@
 """The results table of an experiment, built from its store alone.
 
 One row per config (schedule x optimizer x lr): the metric's mean +- std over the seeds
-whose trial finished ``ok``, its 95% t-interval and ``n``; the paired comparison with the
-baseline config by seed (``config - baseline``: mean difference with its interval, paired
-t-test and Wilcoxon p-values, Cohen's ``d_z``); the mean train/validation gap; and how
-many trials diverged or failed. Rows are ranked best first. Diverged and failed trials
-carry no final value, so they are counted, not averaged.
+whose trial finished ``ok``, its 95% t-interval (clipped to the metric's range:
+:func:`lrlab.experiments.trial.metric_range`) and ``n``; the paired comparison with the
+baseline config by seed (``config - baseline``: mean difference with the bootstrap interval
+the verdict quotes, paired t-test and Wilcoxon p-values, Cohen's ``d_z``, and the
+anytime-valid interval and p-value of :func:`lrlab.analysis.comparisons.anytime_interval`);
+the mean train/validation gap; and how many trials diverged or failed. Rows are ranked
+best first. Diverged and failed trials carry no final value, so they are counted, not
+averaged.
 
 :class:`ResultTable` is plain data: a list of :class:`ResultRow` dataclasses (no pandas
 needed) with what they measure; ``to_dicts()`` it, or ``to_pandas()`` when pandas is
@@ -23,6 +26,7 @@ from typing import Any
 
 from lrlab.analysis.comparisons import compare_seed_maps
 from lrlab.analysis.stats import Paired, Summary, paired, rank, summarize
+from lrlab.experiments.trial import metric_range
 
 __all__ = ["ResultRow", "ResultTable", "results_from_store"]
 
@@ -61,6 +65,11 @@ class ResultRow:
     seeds_needed: int | None = None
     better: bool | None = None  # the verdict: better / worse than the baseline, None: not yet
     verdict: str = ""
+    # The anytime-valid interval of ``diff`` and its p-value (NaN: one seed, no interval).
+    anytime_low: float = math.nan
+    anytime_high: float = math.nan
+    p_anytime: float = math.nan
+    anytime_method: str = ""
 
 
 @dataclasses.dataclass
@@ -79,6 +88,12 @@ class ResultTable:
     out: Path | None = None
     comparison: Any = None  # lrlab.analysis.comparisons.ConfigComparison
     vary: tuple[str, ...] | None = None  # what a seed changed: split, init, order
+    looks: int = 0  # printed verdicts so far (Store.record_look); 2+: the anytime rule
+
+    @property
+    def anytime_rule(self) -> bool:
+        """True when the verdicts are the anytime-valid test's (looked at twice or more)."""
+        return self.looks >= 2
 
     @property
     def verdict(self) -> str:
@@ -126,12 +141,17 @@ def build_table(
     title: str = "",
     out: Path | None = None,
     vary: list[str] | tuple[str, ...] | None = None,
+    looks: int = 0,
 ) -> ResultTable:
-    """Assemble a :class:`ResultTable` from per-config ``{seed: value}`` maps."""
-    summaries: dict[str, Summary] = {c: summarize(values.get(c, {}).values()) for c in labels}
+    """Assemble a :class:`ResultTable` from per-config ``{seed: value}`` maps.
+
+    ``looks``: how often a verdict was printed (2 or more: the anytime-valid rule decides).
+    """
+    bounds = metric_range(metric)
+    summaries = {c: _clipped(summarize(values.get(c, {}).values()), bounds) for c in labels}
     base = values.get(baseline, {})
     order = rank(labels, summaries, higher_is_better=higher_is_better)
-    comparison = _honest(values, labels, baseline, higher_is_better)
+    comparison = _honest(values, labels, baseline, higher_is_better, bounds, looks)
     rows = []
     for i, label in enumerate(order, start=1):
         s = summaries[label]
@@ -148,8 +168,8 @@ def build_table(
                 ci_low=s.ci_low,
                 ci_high=s.ci_high,
                 diff=cmp.mean_diff,
-                diff_ci_low=cmp.ci_low,
-                diff_ci_high=cmp.ci_high,
+                diff_ci_low=vs.mean_diff_ci.low if vs is not None and cmp.n > 1 else math.nan,
+                diff_ci_high=vs.mean_diff_ci.high if vs is not None and cmp.n > 1 else math.nan,
                 p_ttest=cmp.p_ttest,
                 p_wilcoxon=cmp.p_wilcoxon,
                 cohen_dz=cmp.cohen_dz,
@@ -162,10 +182,22 @@ def build_table(
             )
         )
     vary = tuple(vary) if vary is not None else None
-    return ResultTable(rows, metric, higher_is_better, baseline, title, out, comparison, vary)
+    return ResultTable(
+        rows, metric, higher_is_better, baseline, title, out, comparison, vary, looks
+    )
 
 
-def _honest(values, labels, baseline, higher_is_better):
+def _clipped(s: Summary, bounds: tuple[float, float]) -> Summary:
+    """The summary with its interval inside the metric's range (an accuracy never above 1)."""
+    low, high = bounds
+    if math.isnan(s.ci_low):
+        return s
+    return dataclasses.replace(
+        s, ci_low=min(max(s.ci_low, low), high), ci_high=max(min(s.ci_high, high), low)
+    )
+
+
+def _honest(values, labels, baseline, higher_is_better, bounds, looks):
     """The honest comparison of the configs (None when there are none)."""
     if not labels:
         return None
@@ -173,6 +205,8 @@ def _honest(values, labels, baseline, higher_is_better):
         {c: values.get(c, {}) for c in labels},
         baseline=baseline if baseline in labels else None,
         higher_is_better=higher_is_better,
+        bounds=bounds,
+        looks=looks,
     )
 
 
@@ -189,16 +223,34 @@ def _honest_fields(c) -> dict[str, Any]:
         "seeds_needed": c.seeds_needed,
         "better": None if c.winner is None else c.winner == c.name_a,
         "verdict": c.sentence,
+        **_anytime_fields(c.anytime),
+    }
+
+
+def _anytime_fields(av) -> dict[str, Any]:
+    if av is None:
+        return {}
+    return {
+        "anytime_low": av.low,
+        "anytime_high": av.high,
+        "p_anytime": av.p_value,
+        "anytime_method": av.method,
     }
 
 
 def results_from_store(
-    directory: str | Path, *, metric: str | None = None, baseline: str | None = None
+    directory: str | Path,
+    *,
+    metric: str | None = None,
+    baseline: str | None = None,
+    looks: int | None = None,
 ) -> ResultTable:
     """The results table of the experiment stored in ``directory``.
 
     ``metric`` and ``baseline`` default to the experiment file's; any stored final metric
-    (``val_loss``, ``accuracy``, ``train_val_gap``...) can be chosen.
+    (``val_loss``, ``accuracy``, ``train_val_gap``...) can be chosen. The looks counted in
+    the store (:meth:`lrlab.experiments.store.Store.record_look`), or ``looks``, pick the
+    verdict's rule.
     """
     from lrlab.errors import LrlabError
     from lrlab.experiments.store import Store
@@ -246,5 +298,5 @@ def results_from_store(
         title=str(meta.get("title", "")),
         out=Path(directory),
         vary=config.varied if config is not None else None,
+        looks=int(meta.get("looks", 0)) if looks is None else looks,
     )
-

@@ -87,6 +87,7 @@ from lrlab.experiments.config_errors import (
 from lrlab.experiments.engine_registry import engine_names
 from lrlab.experiments.optimizers import OPTIMIZERS
 from lrlab.experiments.trial import METRICS
+from lrlab.fileio import InputFileError, read_input
 from lrlab.schedules import Plateau, Schedule
 from lrlab.spec import parse
 
@@ -101,6 +102,7 @@ __all__ = [
 
 MAX_SEEDS = 10_000
 MAX_EPOCHS = 1_000_000
+MAX_CONFIG_BYTES = 1 << 20  # an experiment file is a few KB of TOML
 VARY = ("split", "init", "order")
 
 
@@ -228,6 +230,14 @@ _ARGUMENT_TYPES: dict[str, Any] = {
     "centered": bool,
     "initial_accumulator_value": NonNegFloat,
     "weight_decay": NonNegFloat | None,
+    "warmup_steps": Annotated[int, Field(ge=0, le=10_000_000)],
+}
+
+#: (type, argument) -> its type where the type narrows it: Lion's ``beta_1`` must be
+#: positive (Keras refuses 0: sign descent), schedule-free divides by it
+_ARGUMENT_TYPES_OF: dict[tuple[str, str], Any] = {
+    ("lion", "beta_1"): Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)],
+    ("schedulefreeadamw", "beta_1"): Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)],
 }
 
 #: optimizer type -> the schema of its table (type, clipnorm, schedules and its arguments)
@@ -236,7 +246,10 @@ OPTIMIZER_TYPES: dict[str, type[_Optimizer]] = {
         spec.keras_class,
         __base__=_Optimizer,
         type=(Literal[kind], ...),
-        **{name: (_ARGUMENT_TYPES[name], value) for name, value in spec.defaults.items()},
+        **{
+            name: (_ARGUMENT_TYPES_OF.get((kind, name), _ARGUMENT_TYPES[name]), value)
+            for name, value in spec.defaults.items()
+        },
     )
     for kind, spec in OPTIMIZERS.items()
 }
@@ -318,13 +331,15 @@ def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment file; raise :class:`ConfigError` (one line) if bad."""
     path = Path(path)
     source = str(path)
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(source, "", "no such file", "check the path")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, "", "no such file", "check the path") from None
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise ConfigError(source, "", f"cannot read the file ({reason})", "check it") from None
+        data = read_input(path, limit=MAX_CONFIG_BYTES, what="experiment file")
+        text = data.decode("utf-8")
+    except InputFileError as err:
+        raise ConfigError(source, "", str(err).removesuffix("; check the path")) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(source, "", f"cannot read the file ({err})", "save it as UTF-8") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -11,10 +11,21 @@ A dataset reference (``[data] dataset = ...`` in an experiment file) is one of:
   column unless ``target`` names another (header name or 0-based index, negative from the
   end); string labels are encoded as their sorted order (``b`` -> 0, ``g`` -> 1);
 - ``npz:PATH``: a NumPy ``.npz`` with arrays ``x`` and ``y``;
+
+  both read by :mod:`lrlab.experiments.tabular`, which validates before it guesses: a
+  header is only a row of words, never a data row with an odd cell; a cell that does not
+  parse is an error naming line and column; a missing target (empty, nan, inf, ``NA``) is an
+  error naming the line; files are size-limited and must be regular files;
 - ``keras:cifar10``, ``keras:mnist``, ``keras:fashion_mnist``: ``keras.datasets`` (their
   training part; needs the network on first use).
 
 Relative paths are relative to the experiment file's folder.
+
+The task (``auto`` by default) is inferred from the target: text labels are classes, and so
+are whole numbers with at most :data:`MAX_CLASSES_AUTO` (50) distinct values; other numbers
+are a regression target. Text labels with more than 50 distinct values are refused under
+``auto`` (a column of numbers with one typo would otherwise become thousands of classes):
+set ``task = "multiclass"`` to classify them.
 
 Splitting (:func:`split_dataset`) takes ``floor(n * (1 - fraction))`` rows for training, as
 Keras' ``validation_split`` does. ``stratified`` (default for classification) and
@@ -26,7 +37,6 @@ the training rows only and applied to both parts.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import hashlib
 import math
@@ -40,10 +50,20 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import LrlabError
+from lrlab.experiments.tabular import (
+    DatasetError,
+    Targets,
+    read_csv,
+    read_npz,
+    target_problem,
+    targets_from_array,
+)
+from lrlab.fileio import write_atomic
 
 __all__ = [
     "BUILTIN",
     "IONOSPHERE_SHA256",
+    "MAX_CLASSES_AUTO",
     "IONOSPHERE_URL",
     "Dataset",
     "DatasetError",
@@ -67,11 +87,11 @@ KERAS = ("cifar10", "mnist", "fashion_mnist")
 BUILTIN = ("ionosphere", *SKLEARN)
 TASKS = ("auto", "binary", "multiclass", "regression")
 SPLITS = ("stratified", "random", "tail")
+#: Under task ``auto``, the most distinct target values taken as classes (more text labels
+#: are refused: ask for ``task = "multiclass"``; more whole numbers are a regression target).
 MAX_CLASSES_AUTO = 50
-
-
-class DatasetError(LrlabError):
-    """A dataset cannot be found, read or used (one line: what, and how to fix it)."""
+#: Largest download accepted by :func:`fetch`.
+MAX_DOWNLOAD_BYTES = 64 << 20
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -194,13 +214,7 @@ def from_arrays(x: Any, y: Any, *, name: str = "arrays", task: str = "auto") -> 
         )
     if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
         raise DatasetError("x must hold finite numbers")
-    x = x.astype(np.float32)
-    if np.issubdtype(y.dtype, np.number):
-        ds = Dataset(name, x, y.astype(np.float64), "numeric")
-    else:
-        labels, classes = _encode_labels([str(v) for v in y])
-        ds = Dataset(name, x, labels, "classes", classes)
-    return _with_task(ds, task)
+    return _with_task(_from_targets(name, x.astype(np.float32), targets_from_array(y, name)), task)
 
 
 def _dataset_hint(name: str) -> str:
@@ -242,14 +256,35 @@ def _with_task(ds: Dataset, task: str) -> Dataset:
     elif task == "regression":
         raise DatasetError(
             f"{ds.name}: the target holds text labels, so task 'regression' does not fit; "
-            "use task = 'auto'"
+            f"use task = 'auto'{_text_among_numbers(ds.classes)}"
         )
     k = len(ds.classes)
+    if task == "auto" and k > MAX_CLASSES_AUTO:
+        raise DatasetError(
+            f"{ds.name}: the target has {k} distinct labels, more than {MAX_CLASSES_AUTO} for "
+            "task 'auto'; set task = 'multiclass' if they are classes"
+            + _text_among_numbers(ds.classes)
+        )
     if k < 2:
         raise DatasetError(f"{ds.name}: the target has {k} class; a classifier needs at least 2")
     if task == "binary" and k != 2:
         raise DatasetError(f"{ds.name}: task 'binary' needs 2 classes, the target has {k}")
     return dataclasses.replace(ds, task="binary" if k == 2 else "multiclass")
+
+
+def _text_among_numbers(labels: Sequence[str]) -> str:
+    """A hint when a few text labels sit among numbers (a typo in a regression target)."""
+    text = [v for v in labels if target_problem(v) is None and not _is_finite_number(v)]
+    if 0 < len(text) <= len(labels) // 2:
+        return f" (or, for a regression target, fix the text {text[0][:30]!r} among numbers)"
+    return ""
+
+
+def _is_finite_number(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def _format_number(v: float) -> str:
@@ -273,18 +308,17 @@ def fetch(url: str, sha256: str, filename: str) -> Path:
         return target
     manual = f"put the file at {target} or use dataset = 'csv:PATH'"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{filename}.{os.getpid()}.part")
-        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
-            out.write(response.read())
+        with urllib.request.urlopen(url, timeout=30) as response:
+            data = response.read(MAX_DOWNLOAD_BYTES + 1)
     except OSError as err:
         raise DatasetError(f"could not download {url} ({_reason(err)}); {manual}") from None
-    got = _sha256(tmp)
-    if got != sha256:
-        tmp.unlink(missing_ok=True)
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:  # a wrong or oversized download is never written
         raise DatasetError(f"{url} has sha256 {got}, expected {sha256}; {manual}")
-    tmp.replace(target)
-    return target
+    try:
+        return write_atomic(target, data)
+    except LrlabError as err:
+        raise DatasetError(f"{err}; or {manual}") from None
 
 
 def _reason(err: OSError) -> str:
@@ -311,124 +345,22 @@ def _sklearn(name: str) -> Dataset:
     return Dataset(name, x, np.asarray(bunch.target, dtype=np.int64), "classes", classes)
 
 
-def _csv(path: Path, target: str | int | None) -> Dataset:
-    name = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [row for row in csv.reader(f) if row and any(c.strip() for c in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise DatasetError(f"cannot read {name}: {reason}; check the path") from None
-    if not rows:
-        raise DatasetError(f"{name} holds no rows; give a CSV file with data")
-    width = len(rows[0])
-    header = [c.strip() for c in rows[0]] if _has_header(rows) else None
-    data = rows[1:] if header else rows
-    if not data:
-        raise DatasetError(f"{name} holds a header but no data rows; add data")
-    if width < 2:
-        raise DatasetError(f"{name} has {width} column; it needs features and a target")
-    col = _target_column(name, header, width, target)
-    first_line = 2 if header else 1
-    features = [i for i in range(width) if i != col]
-    x = np.empty((len(data), len(features)), dtype=np.float32)
-    labels: list[str] = []
-    for r, row in enumerate(data):
-        if len(row) != width:
-            raise DatasetError(
-                f"{name}: line {r + first_line} has {len(row)} columns, expected {width}; "
-                "fix the file so every row has the same number of columns"
-            )
-        for j, c in enumerate(features):
-            cell = row[c].strip()
-            try:
-                x[r, j] = float(cell)
-            except ValueError:
-                column = f"{c} ({header[c]!r})" if header else str(c)
-                what = "is empty" if not cell else f"holds {cell[:30]!r}, not a number"
-                raise DatasetError(
-                    f"{name}: line {r + first_line}, column {column} {what}; feature columns "
-                    "must be numeric (encode text first, or name the label column with target=)"
-                ) from None
-        labels.append(row[col].strip())
-    if not np.all(np.isfinite(x)):
-        raise DatasetError(f"{name}: features hold nan or inf; clean the file first")
-    if all(_is_number(v) for v in labels):
-        y = np.array([float(v) for v in labels], dtype=np.float64)
-        return Dataset(name, x, y, "numeric")
-    y, classes = _encode_labels(labels)
-    return Dataset(name, x, y, "classes", classes)
-
-
-def _has_header(rows: list[list[str]]) -> bool:
-    """A first row is a header when it has text where the next row has a number
-    (or when it is all text)."""
-    first = rows[0]
-    if all(not _is_number(c) for c in first):
-        return True
-    if len(rows) < 2:
-        return False
-    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, rows[1], strict=False))
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        return math.isfinite(float(cell))
-    except ValueError:
-        return False
-
-
-def _target_column(name: str, header: list[str] | None, width: int, target: str | int | None):
-    if target is None:
-        return width - 1
-    if isinstance(target, bool):
-        raise DatasetError(f"target must be a column name or index, got {target!r}")
-    if isinstance(target, int):
-        if -width <= target < width:
-            return target % width
-        raise DatasetError(f"{name}: target column {target} does not exist; it has {width}")
-    if header is None:
-        raise DatasetError(
-            f"{name} has no header row, so target={target!r} cannot be found; "
-            "give the column index instead"
-        )
-    if target not in header:
-        import difflib
-
-        close = difflib.get_close_matches(target, header, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"columns: {', '.join(header[:12])}"
-        raise DatasetError(f"{name}: no column named {target!r}; {hint}")
-    return header.index(target)
+def _csv(path: Path, target: str | int | None) -> Dataset:  # see lrlab.experiments.tabular
+    x, y = read_csv(path, target)
+    return _from_targets(str(path), x, y)
 
 
 def _npz(path: Path) -> Dataset:
-    name = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise DatasetError(f"cannot read {name}: {reason}; give a NumPy .npz file") from None
-    if "x" not in arrays or "y" not in arrays:
-        raise DatasetError(
-            f"{name} holds {sorted(arrays)}; it needs arrays named 'x' and 'y' "
-            "(np.savez(path, x=features, y=targets))"
-        )
-    x, y = arrays["x"], np.ravel(arrays["y"])
-    if x.ndim < 2 or len(x) != len(y):
-        raise DatasetError(
-            f"{name}: x has shape {x.shape} and y {y.shape}; "
-            "x needs one row per example and y one value per row"
-        )
-    if not np.issubdtype(x.dtype, np.number):
-        raise DatasetError(f"{name}: x has dtype {x.dtype}; features must be numeric")
-    x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise DatasetError(f"{name}: x holds nan or inf; clean the data first")
-    if np.issubdtype(y.dtype, np.number):
-        return Dataset(name, x, y.astype(np.float64), "numeric")
-    y_idx, classes = _encode_labels([str(v) for v in y])
-    return Dataset(name, x, y_idx, "classes", classes)
+    x, y = read_npz(path)
+    return _from_targets(str(path), x, y)
+
+
+def _from_targets(name: str, x: np.ndarray, y: Targets) -> Dataset:
+    """Numeric targets stay numbers (the task decides); text labels become class indices."""
+    if isinstance(y, np.ndarray):
+        return Dataset(name, x, y, "numeric")
+    labels, classes = _encode_labels(y)
+    return Dataset(name, x, labels, "classes", classes)
 
 
 def _keras(which: str) -> Dataset:

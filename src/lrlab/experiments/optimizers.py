@@ -3,6 +3,10 @@
 One table for everything that needs it: the config's schema (which arguments a type
 takes, and their defaults), the Keras engine (the class to build) and the population
 engine (the hyperparameters of its JAX port). Adding an optimizer starts here.
+
+A type is Keras' own string identifier of the class (``keras.optimizers.get(type)``:
+``"adamw"``, ``"schedulefreeadamw"``); the defaults are those of Keras 3.15's
+``__init__``.
 """
 
 from __future__ import annotations
@@ -37,4 +41,16 @@ OPTIMIZERS: dict[str, OptimizerKind] = {
     ),
     "adagrad": _kind("Adagrad", initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None),
     "adadelta": _kind("Adadelta", rho=0.95, epsilon=1e-7, weight_decay=None),
+    "nadam": _kind("Nadam", beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None),
+    "adamax": _kind("Adamax", beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None),
+    "lion": _kind("Lion", beta_1=0.9, beta_2=0.99, weight_decay=None),
+    # schedule-free: evaluated at its averaged weights (see engines.population_optim)
+    "schedulefreeadamw": _kind(
+        "ScheduleFreeAdamW",
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        warmup_steps=0,
+        weight_decay=None,
+    ),
 }

@@ -28,6 +28,7 @@ from lrlab.experiments.trial import (
     Trial,
     higher_is_better,
 )
+from lrlab.schedules.check import Finding, check_schedule
 
 __all__ = ["GridPoint", "Plan", "build_plan", "count_trials", "verify_model"]
 
@@ -164,6 +165,15 @@ class Plan:
         """
         return trial.schedule.per_update(self.epochs, self.steps_per_epoch, trial.unit)
 
+    def horizon_findings(self) -> dict[str, list[Finding]]:
+        """The horizon check of each config's schedule on this run, configs with findings
+        only, in grid order (:func:`lrlab.schedules.check.check_schedule`)."""
+        found = {
+            p.label: check_schedule(p.schedule, self.epochs, self.steps_per_epoch, p.unit)
+            for p in self.points
+        }
+        return {label: findings for label, findings in found.items() if findings}
+
 
 def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
     return ConfigError(config.source, path, str(err).splitlines()[0], fix)
@@ -261,7 +271,9 @@ def _n_train(n: int, fraction: float) -> int:
 
 
 def _load_holdout(ref: str, data: Any, dataset: Dataset, base: Path | None) -> Dataset:
-    return _align_holdout(load_dataset(ref, target=data.target, task="auto", base=base), dataset)
+    # a multiclass holdout takes the training data's task (its classes are matched by name)
+    task = "multiclass" if dataset.task == "multiclass" else "auto"
+    return _align_holdout(load_dataset(ref, target=data.target, task=task, base=base), dataset)
 
 
 def _align_holdout(holdout: Dataset, dataset: Dataset) -> Dataset:

@@ -121,6 +121,7 @@ def run_experiment(
     engine_options: Mapping[str, Any] | None = None,
     seeds: int | None = None,
     yes: bool = False,
+    strict: bool = False,
 ) -> RunSummary:
     """Run (or resume, or grow) the experiment in ``config`` into ``out``; see the module
     docstring.
@@ -128,9 +129,11 @@ def run_experiment(
     ``engine_options`` go to the engine's constructor (e.g. ``memory``, in bytes, for the
     population engine). ``seeds`` grows the experiment to that many seeds (recorded in the
     store); a plan of more than :data:`~lrlab.experiments.growth.TRIAL_LIMIT` trials needs
-    ``yes``.
+    ``yes``. The horizon findings of each config are printed first
+    (:func:`check_horizons`); with ``strict`` any finding is an error, before anything
+    is written.
     """
-    plan, folder = plan_run(config, out, new, seeds, yes)
+    plan, folder = plan_run(config, out, new, seeds, yes, strict)
     return run_plan(
         plan, out=folder, new=new, engine=engine, quiet=quiet, engine_options=engine_options
     )
@@ -142,6 +145,7 @@ def plan_run(
     new: bool,
     seeds: int | None,
     yes: bool,
+    strict: bool = False,
 ) -> tuple[Plan, Path]:
     """The checked plan of a run and its folder: the file, its size, the data, the store's
     consent (grown seeds included) and the model, in that order (cheapest refusal first)."""
@@ -153,9 +157,28 @@ def plan_run(
     chosen = grown_seeds(stored, config.seeds, seeds)
     check_size(config, len(chosen), yes)
     plan = build_plan(config, check_model=False, seeds=chosen)
+    check_horizons(plan, strict)
     precheck(plan, folder, new)  # quick refusals before the model check imports Keras
     verify_model(plan)
     return plan, folder
+
+
+def check_horizons(plan: Plan, strict: bool = False) -> None:
+    """Print each config's horizon findings (``Plan.horizon_findings``) to stderr.
+
+    Raises:
+        LrlabError: ``strict`` and there is a finding (the first, and how many).
+    """
+    found = [(label, f) for label, fs in plan.horizon_findings().items() for f in fs]
+    if strict and found:
+        (label, first), more = found[0], len(found) - 1
+        also = f" (and {more} more finding{'s' if more > 1 else ''})" if more else ""
+        raise LrlabError(
+            f"--strict: the horizon of {label} does not fit the run: {first}{also} (fix "
+            "the schedule or its unit, or drop --strict; lrlab check SPEC shows all findings)"
+        )
+    for label, finding in found:
+        print(f"horizon: {label}: {finding}", file=sys.stderr)
 
 
 def precheck(plan: Plan, out: Path, new: bool) -> None:
@@ -259,6 +282,10 @@ def _experiment_meta(plan: Plan) -> dict[str, Any]:
         "labels": plan.labels,
         "seeds": plan.seeds,
         "planned": plan.n_trials,
+        "horizon": {
+            label: [dataclasses.asdict(f) for f in findings]
+            for label, findings in plan.horizon_findings().items()
+        },
     }
 
 
@@ -381,6 +408,7 @@ def run_on_ray(
     engine_options: Mapping[str, Any] | None = None,
     seeds: int | None = None,
     yes: bool = False,
+    strict: bool = False,
 ) -> RunSummary:
     """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
 
@@ -393,7 +421,7 @@ def run_on_ray(
 
     import_ray()
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
-    plan, folder = plan_run(experiment, out, new, seeds, yes)
+    plan, folder = plan_run(experiment, out, new, seeds, yes, strict)
     wrapped = RayEngine(
         choose_engine(engine, plan, options=engine_options),
         task_cpus=task_cpus,

@@ -42,6 +42,7 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, config_from_dict
 from lrlab.experiments.config_errors import ConfigError
 from lrlab.experiments.trial import TrialResult
+from lrlab.fileio import open_lock_file
 
 __all__ = [
     "FILENAME",
@@ -248,6 +249,23 @@ class Store:
             return config_from_dict(canonical, source=str(self.path))
         except ConfigError:
             return None
+
+    def record_look(self, *, dry_run: bool = False) -> int:
+        """Count one look at the results (a printed verdict) and return the looks so far.
+
+        A look counts when the stored trials changed since the last one: printing the same
+        data twice is one look, adding seeds and printing again is two. Kept in the meta as
+        ``looks`` and ``looked_at`` (the trial count of the last look). ``dry_run``: the
+        count this look would give, nothing written.
+        """
+        meta = self.meta()
+        looks = int(meta.get("looks", 0))
+        trials = self.count()
+        if looks == 0 or meta.get("looked_at") != trials:
+            looks += 1
+            if not dry_run:
+                self.set_meta({"looks": looks, "looked_at": trials})
+        return looks
 
     def initialize(self, values: dict[str, Any]) -> None:
         """First metadata of a new store (adds ``schema_version`` and ``created``)."""
@@ -489,7 +507,7 @@ class DirectoryLock:
         import fcntl
 
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_lock_file(self.path)  # never through a link: a hostile folder
         except OSError as err:  # a read-only folder or file system, a full disk
             raise StoreError(
                 f"cannot write to {self.directory} ({err.strerror}); make it writable "

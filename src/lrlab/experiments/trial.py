@@ -7,7 +7,7 @@ Everything above (config, plan, engines, store, analysis) takes these from here:
   parse again; :meth:`Trial.params` is what the store keeps (JSON data);
 - :class:`TrialResult`: what an engine reports for one trial;
 - :data:`METRICS`: the metric names an experiment may log, by task, and whether higher is
-  better (:func:`higher_is_better`).
+  better (:func:`higher_is_better`), and the range its values can take (:func:`metric_range`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "final_metrics",
     "first_bad_epoch",
     "higher_is_better",
+    "metric_range",
 ]
 
 STATUSES = ("ok", "diverged", "failed")
@@ -55,6 +56,25 @@ def higher_is_better(metric: str) -> bool:
     """
     entry = METRICS.get(metric.removeprefix("val_"))
     return entry is not None and entry[1]
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take: ``(0, 1)`` for the classification metrics of
+    :data:`METRICS` (accuracy, auc, precision, recall), ``(0, inf)`` for the regression
+    errors and ``loss``, ``(-inf, inf)`` for anything else (``train_val_gap``).
+
+    >>> metric_range("val_accuracy"), metric_range("mse"), metric_range("val_loss")
+    ((0.0, 1.0), (0.0, inf), (0.0, inf))
+    >>> metric_range("train_val_gap")
+    (-inf, inf)
+    """
+    name = metric.removeprefix("val_")
+    entry = METRICS.get(name)
+    if entry is not None and entry[0] == "classification":
+        return 0.0, 1.0
+    if entry is not None or name == "loss":
+        return 0.0, math.inf
+    return -math.inf, math.inf
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,9 @@ alone. The page holds, in this order:
   sentence against the baseline (folded), trials that diverged or failed with their
   messages (folded);
 - **sweep** (an lr sweep only): the metric against the lr, with the train/validation gap;
-- **schedules**: the lr-vs-step curve of every schedule, and their specs;
+- **schedules**: the lr-vs-step curve of every schedule, and their specs; the horizon
+  findings stored by ``lrlab run`` (a schedule that ends early, never finishes, restarts
+  late or counts the wrong unit);
 - **curves**: training and validation loss and metrics per epoch, mean and band over seeds;
 - **reproduce**: the command that reruns the experiment, the experiment file as written,
   library versions, dates and the store it was built from.
@@ -308,7 +310,23 @@ def _schedules(data: ReportData, figures: list[FigureSpec]) -> str:
         "updates each. A schedule in steps changes the lr at every update; one in epochs "
         "holds it for a whole epoch."
     )
-    return _section("schedules", intro, figures, table)
+    return _section("schedules", intro, figures, table + _horizon_notes(data))
+
+
+def _horizon_notes(data: ReportData) -> str:
+    """The horizon findings stored at plan time (``meta["horizon"]``), one line each."""
+    found = data.meta.get("horizon") or {}
+    items = [
+        f"<li><b>{esc(label)}</b>: {esc(f['message'])}</li>"
+        for label, findings in found.items()
+        for f in findings
+    ]
+    if not items:
+        return ""
+    return (
+        '<div class="note" id="horizon"><p>Horizon check (<code>lrlab check</code>): a '
+        "schedule's horizon does not fit the run.</p><ul>" + "".join(items) + "</ul></div>"
+    )
 
 
 def _sweep(data: ReportData, figures: list[FigureSpec]) -> str:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lrlab.errors import ScheduleError
+from lrlab.schedules.horizon import Horizon
 from lrlab.schedules.serialize import format_spec
 from lrlab.schedules.serialize import to_dict as schedule_to_dict
 
@@ -316,6 +317,15 @@ class Schedule:
         """
         raise NotImplementedError
 
+    @property
+    def horizon(self) -> Horizon | None:
+        """Where the schedule ends or how it cycles (:class:`Horizon`), None without an end.
+
+        Every registered class declares its own (a test checks); this default, None, is
+        what a class that declares nothing gets, so the horizon check skips it.
+        """
+        return None
+
     def curve(self, steps: int) -> np.ndarray:
         """The values at steps ``0 .. steps-1`` as a float64 numpy array."""
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
@@ -370,6 +380,10 @@ class ReactiveSchedule(Schedule):
     @property
     def peak(self) -> float:
         return self(0)
+
+    @property
+    def horizon(self) -> Horizon | None:
+        return None  # no curve of its own
 
 
 # Branches of a ``where`` that are not selected may overflow (e.g. a warmup ramp evaluated

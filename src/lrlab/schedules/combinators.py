@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.horizon import Horizon
 from lrlab.schedules.registry import register
 
 
@@ -43,6 +44,11 @@ class Warmup(Schedule):
     @property
     def peak(self) -> float:
         return max(self.start, self.schedule.peak)
+
+    @property
+    def horizon(self) -> Horizon | None:
+        inner = self.schedule.horizon
+        return None if inner is None else inner.shifted(self.steps)
 
     def _value(self, t, ops: Ops):
         after = self.schedule._value(ops.maximum(t - self.steps, ops.asarray(0.0)), ops)
@@ -94,6 +100,11 @@ class Sequence(Schedule):
     def peak(self) -> float:
         return max(s.peak for s in self.schedules)
 
+    @property
+    def horizon(self) -> Horizon | None:
+        last = self.schedules[-1].horizon
+        return None if last is None else last.shifted(max(self.boundaries, default=0))
+
     def _value(self, t, ops: Ops):
         out = self.schedules[0]._value(t, ops)
         for boundary, piece in zip(self.boundaries, self.schedules[1:], strict=True):
@@ -136,6 +147,10 @@ class Scale(Schedule):
     def peak(self) -> float:
         return self.factor * self.schedule.peak
 
+    @property
+    def horizon(self) -> Horizon | None:
+        return self.schedule.horizon
+
     def _value(self, t, ops: Ops):
         return self.factor * self.schedule._value(t, ops)
 
@@ -170,6 +185,11 @@ class LrRange(Schedule):
     @property
     def peak(self) -> float:
         return max(self.start, self.end)
+
+    @property
+    def horizon(self) -> Horizon:
+        """``steps``, the ramp's length (its last step reaches ``end``)."""
+        return Horizon.end(self.steps)
 
     def _value(self, t, ops: Ops):
         frac = ops.clip(t / (self.steps - 1), 0.0, 1.0)

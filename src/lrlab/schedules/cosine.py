@@ -8,6 +8,7 @@ import math
 from typing import Literal
 
 from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.horizon import Horizon
 from lrlab.schedules.registry import register
 
 
@@ -74,6 +75,10 @@ class Cosine(Schedule):
     def peak(self) -> float:
         return max(self.lr, self.warmup_target or 0.0)
 
+    @property
+    def horizon(self) -> Horizon:
+        return Horizon.end(self.decay_steps + (self.warmup_steps if self.warmup_target else 0))
+
     def _value(self, t, ops: Ops):
         if self.warmup_target is None:
             return self._decay(t, self.lr, ops)
@@ -117,6 +122,11 @@ class CosineAnnealing(Schedule):
     @property
     def peak(self) -> float:
         return max(self.lr, self.eta_min)
+
+    @property
+    def horizon(self) -> Horizon:
+        """Its lr turns back up at ``t_max``, then every ``2 t_max``."""
+        return Horizon.cycles(self.t_max, 2 * self.t_max)
 
     def _value(self, t, ops: Ops):
         # reduce to one period (2 t_max) first: exact for integer steps, so float32
@@ -175,6 +185,11 @@ class CosineRestarts(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> Horizon:
+        first = self.first_decay_steps
+        return Horizon.cycles(first, first * self.t_mul, self.t_mul)
 
     def _value(self, t, ops: Ops):
         n, q = float(self.first_decay_steps), self.t_mul
@@ -249,6 +264,10 @@ class WarmupStableDecay(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> Horizon:
+        return Horizon.end(self.warmup_steps + self.stable_steps + self.decay_steps)
 
     def _value(self, t, ops: Ops):
         w, s, d = self.warmup_steps, self.stable_steps, self.decay_steps

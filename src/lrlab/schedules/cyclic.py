@@ -7,6 +7,7 @@ import math
 from typing import Literal
 
 from lrlab.schedules.base import Ops, Schedule
+from lrlab.schedules.horizon import Horizon
 from lrlab.schedules.registry import register
 
 
@@ -91,6 +92,11 @@ class OneCycle(Schedule):
     def peak(self) -> float:
         return max(self.max_lr, self.max_lr / self.div_factor)
 
+    @property
+    def horizon(self) -> Horizon:
+        """``total_steps``, the run it is written for (its last update reaches the end)."""
+        return Horizon.end(self.total_steps)
+
     def _value(self, t, ops: Ops):
         phases = self.phases()
         out = None
@@ -153,6 +159,12 @@ class Cyclic(Schedule):
     @property
     def peak(self) -> float:
         return max(self.base_lr, self.max_lr)
+
+    @property
+    def horizon(self) -> Horizon:
+        """A cycle of ``step_size_up + step_size_down`` steps, from ``base_lr`` back to it."""
+        cycle = self.step_size_up + (self.step_size_down or self.step_size_up)
+        return Horizon.cycles(cycle, cycle)
 
     def _value(self, t, ops: Ops):
         up = float(self.step_size_up)

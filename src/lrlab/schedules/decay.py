@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from lrlab.schedules.base import Ops, Schedule, ops_for
+from lrlab.schedules.horizon import Horizon
 from lrlab.schedules.registry import register
 
 
@@ -35,6 +36,10 @@ class Constant(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> Horizon:
+        return Horizon.end(0)
 
     def _value(self, t, ops: Ops):
         return t * 0.0 + self.lr
@@ -77,6 +82,10 @@ class TimeDecay(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> None:
+        return None  # decays with no end
 
     def _value(self, t, ops: Ops):
         if not self.cumulative:
@@ -148,6 +157,10 @@ class _KerasProgressDecay(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> None:
+        return None  # decays with no end
 
     def _progress(self, t, ops: Ops):
         if self.staircase:
@@ -234,6 +247,10 @@ class ExpDecay(Schedule):
     def peak(self) -> float:
         return self.lr
 
+    @property
+    def horizon(self) -> None:
+        return None  # decays with no end
+
     def _value(self, t, ops: Ops):
         return self.lr * ops.exp(-self.k * t)
 
@@ -270,6 +287,10 @@ class StepDecay(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> None:
+        return None  # decays with no end
 
     def _value(self, t, ops: Ops):
         return self.lr * ops.power(self.drop, ops.floor_div(t + self.offset, self.every))
@@ -309,6 +330,10 @@ class MultiStep(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> Horizon:
+        return Horizon.end(self.milestones[-1])
 
     def _value(self, t, ops: Ops):
         out = t * 0.0 + self.lr
@@ -356,6 +381,10 @@ class Piecewise(Schedule):
     def peak(self) -> float:
         return max(self.values)
 
+    @property
+    def horizon(self) -> Horizon:
+        return Horizon.end(self.boundaries[-1] + 1)  # the last value from one step after
+
     def _value(self, t, ops: Ops):
         out = t * 0.0 + self.values[-1]
         for boundary, value in reversed(list(zip(self.boundaries, self.values, strict=False))):
@@ -397,6 +426,12 @@ class Polynomial(Schedule):
     @property
     def peak(self) -> float:
         return max(self.lr, self.end_lr)
+
+    @property
+    def horizon(self) -> Horizon:
+        if self.cycle:  # the decay restarts from a longer horizon one step after each end
+            return Horizon.cycles(self.decay_steps + 1, self.decay_steps)
+        return Horizon.end(self.decay_steps)
 
     def _value(self, t, ops: Ops):
         horizon = ops.asarray(float(self.decay_steps))
@@ -443,6 +478,10 @@ class Linear(Schedule):
     def peak(self) -> float:
         return max(self.start, self.end)
 
+    @property
+    def horizon(self) -> Horizon:
+        return Horizon.end(self.steps)
+
     def _value(self, t, ops: Ops):
         frac = ops.clip(t / self.steps, 0.0, 1.0)
         return self.start + (self.end - self.start) * frac
@@ -487,6 +526,10 @@ class InverseSqrt(Schedule):
     @property
     def peak(self) -> float:
         return self.lr
+
+    @property
+    def horizon(self) -> None:
+        return None  # decays with no end
 
     def _value(self, t, ops: Ops):
         tau = self.effective_timescale

@@ -7,7 +7,10 @@ Per trial:
    seed per layer initializer), compiled with the trial's optimizer, the task's loss and
    the experiment's metrics;
 3. batches in :func:`lrlab.experiments.datasets.batch_order` for the order seed;
-4. the lr comes from lrlab's Keras integration: ``lrlab.keras.schedule(spec)`` as the
+4. a schedule-free optimizer is validated at its averaged weights
+   (:class:`~.keras_schedule_free.ScheduleFreeEvaluation`; Keras' own ``fit`` would use
+   the training weights);
+5. the lr comes from lrlab's Keras integration: ``lrlab.keras.schedule(spec)`` as the
    optimizer's ``LearningRateSchedule`` (evaluated inside the compiled step at
    ``optimizer.iterations``: exact per update, no callback cost) for schedules in steps;
    the ``lrlab.keras.Scheduler`` callback for ``schedule_unit = "epoch"`` (set at each
@@ -30,6 +33,7 @@ import numpy as np
 
 from lrlab.experiments.datasets import Split, batch_order
 from lrlab.experiments.engines.base import Engine
+from lrlab.experiments.engines.keras_schedule_free import ScheduleFreeEvaluation
 from lrlab.experiments.optimizers import OPTIMIZERS
 from lrlab.experiments.trial import Trial, TrialResult, final_metrics, first_bad_epoch
 
@@ -174,7 +178,7 @@ def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[st
         validation_batch_size=min(len(split.y_val), 1024),
         shuffle=False,
         verbose=0,
-        callbacks=[*own, recorder, *callbacks],
+        callbacks=[*own, ScheduleFreeEvaluation(), recorder, *callbacks],
     )
     return recorder.rows
 

@@ -23,7 +23,25 @@ rate of this update (``schedule(t)``):
   ``acc <- acc + g^2``, ``w <- w - lr g / sqrt(acc + eps)``;
 - ``adadelta``: ``Eg <- rho Eg + (1 - rho) g^2``,
   ``dx = -sqrt(Ex + eps) g / sqrt(Eg + eps)``, ``Ex <- rho Ex + (1 - rho) dx^2``,
-  ``w <- w + lr dx``.
+  ``w <- w + lr dx``;
+- ``nadam``: ``u_t = beta_1 (1 - 0.5 * 0.96^(t+1))``, ``u_(t+1)`` likewise at ``t+2``, a
+  scalar product ``P <- P u_t`` per update (Keras' ``_u_product``, starting at 1);
+  ``m``, ``v`` as adam; ``m_hat = u_(t+1) m / (1 - P u_(t+1)) + (1 - u_t) g / (1 - P)``,
+  ``w <- w - m_hat lr / (sqrt(v / (1 - beta_2^(t+1))) + eps)``;
+- ``adamax``: ``m`` as adam, ``u <- max(beta_2 u, |g|)``,
+  ``w <- w - lr m / ((1 - beta_1^(t+1)) (u + eps))``;
+- ``lion``: ``w <- w - lr sign(beta_1 m + (1 - beta_1) g)``, then
+  ``m <- beta_2 m + (1 - beta_2) g``;
+- ``schedulefreeadamw`` (Defazio et al. 2024, Keras' port): the model's weights are
+  ``y``; the slots are ``z`` (Keras' ``momentum``, starting at the initial weights) and
+  ``v``; with ``lr`` times ``min((t+1) / warmup_steps, 1)`` when ``warmup_steps > 0``:
+  ``v <- v + (g^2 - v)(1 - beta_2)``, ``z <- z - lr g / (sqrt(v / (1 - beta_2^(t+1))) + eps)``,
+  ``x = (y - (1 - beta_1) z_old) / beta_1``, ``x <- (1 - 1/(t+1)) x + z / (t+1)``,
+  ``y <- (1 - beta_1) z + beta_1 x``. The averaged weights ``x`` are what the method is
+  evaluated at (:meth:`KerasOptimizer.evaluation_params`, recovered from ``y`` and ``z``
+  as Keras' update does). Keras' ``fit`` itself validates at ``y``: Keras 3.15's class
+  does not swap ``x`` in for evaluation, so lrlab's Keras engine adds that swap (the
+  ``ScheduleFreeEvaluation`` callback); both engines store metrics at ``x``.
 
 Where optax differs (which is why this module does not simply call optax):
 
@@ -56,6 +74,7 @@ Where optax differs (which is why this module does not simply call optax):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,6 +85,15 @@ __all__ = ["DEFAULTS", "KerasOptimizer", "OptimizerUnsupported"]
 
 #: optimizer type -> its hyperparameters with Keras 3's defaults (the one table's)
 DEFAULTS: dict[str, dict[str, Any]] = {k: dict(v.defaults) for k, v in OPTIMIZERS.items()}
+
+
+#: the per-parameter slots of the types added with Keras 3 (Keras' variable names)
+_SLOTS = {
+    "nadam": ("m", "v"),
+    "adamax": ("momentum", "norm"),
+    "lion": ("momentum",),
+    "schedulefreeadamw": ("momentum", "velocity"),
+}
 
 
 class OptimizerUnsupported(LrlabError):
@@ -130,7 +158,9 @@ class KerasOptimizer:
             return tuple(names)
         if self.type == "adagrad":
             return ("accumulator",)
-        return ("accumulated_grad", "accumulated_delta_var")
+        if self.type == "adadelta":
+            return ("accumulated_grad", "accumulated_delta_var")
+        return _SLOTS[self.type]
 
     def init(self, params: Any) -> dict[str, Any]:
         """The initial state for ``params`` (zeros; adagrad's accumulator at its value)."""
@@ -141,7 +171,33 @@ class KerasOptimizer:
         for name in self.slots:
             fill = self.h["initial_accumulator_value"] if name == "accumulator" else 0.0
             state[name] = jax.tree.map(lambda p, f=fill: jnp.full_like(p, f), params)
+        if self.type == "schedulefreeadamw":  # z starts at the weights (Keras' build)
+            state["momentum"] = jax.tree.map(jnp.array, params)
+        if self.type == "nadam":  # one scalar per trial, not per parameter
+            state["u_product"] = jnp.ones((), jax.tree.leaves(params)[0].dtype)
         return state
+
+    def evaluation_params(self, params: Any, state: dict[str, Any]) -> Any:
+        """The weights the method is evaluated at: ``params``, except for schedule-free,
+        whose averaged weights ``x = (y - (1 - beta_1) z) / beta_1`` are recovered from the
+        model's ``y`` and the slot ``z`` (Keras' own formula for ``x_old``).
+
+        >>> import jax.numpy as jnp
+        >>> opt = KerasOptimizer.from_config({"type": "schedulefreeadamw", "beta_1": 0.5})
+        >>> y, z = jnp.array([2.0]), jnp.array([1.0])
+        >>> float(opt.evaluation_params(y, {"momentum": z, "velocity": z})[0])  # (2 - .5)/.5
+        3.0
+        """
+        if self.type != "schedulefreeadamw":
+            return params
+        import jax
+        import jax.numpy as jnp
+
+        def averaged(y, z):
+            beta_1 = jnp.asarray(self.h["beta_1"], y.dtype)
+            return (y - (1 - beta_1) * z) / beta_1
+
+        return jax.tree.map(averaged, params, state["momentum"])
 
     def apply(self, grads: Any, params: Any, state: dict[str, Any], lr: Any, t: Any):
         """One update: ``(params, state)`` after gradient ``grads`` at lr ``lr``, step ``t``."""
@@ -159,7 +215,15 @@ class KerasOptimizer:
         leaves_g = treedef.flatten_up_to(grads)
         leaves_s = [treedef.flatten_up_to(state[n]) for n in names]
         new_p, new_s = [], [[] for _ in names]
-        step = getattr(self, f"_{self.type.replace('adamw', 'adam')}")
+        step = getattr(self, "_adam" if self.type == "adamw" else f"_{self.type}")
+        shared = {}
+        if self.type == "nadam":  # Keras' _backend_update_step, before the variables'
+            u_product = (
+                state["u_product"]
+                * h["beta_1"]
+                * (1.0 - 0.5 * jnp.power(0.96, jnp.asarray(t + 1, dtype)))
+            )
+            step, shared = functools.partial(step, u_product=u_product), {"u_product": u_product}
         for i, (w, g) in enumerate(zip(leaves_p, leaves_g, strict=True)):
             g = g.astype(dtype)
             w, slots = step(h, w, g, [s[i] for s in leaves_s], lr, t, dtype)
@@ -168,7 +232,8 @@ class KerasOptimizer:
                 new_s[k].append(value)
         params = jax.tree.unflatten(treedef, new_p)
         return params, {
-            n: jax.tree.unflatten(treedef, v) for n, v in zip(names, new_s, strict=True)
+            **{n: jax.tree.unflatten(treedef, v) for n, v in zip(names, new_s, strict=True)},
+            **shared,
         }
 
     # -- per-variable updates (Keras' update_step) ----------------------------------
@@ -244,6 +309,67 @@ class KerasOptimizer:
         delta = -((jnp.sqrt(acc_delta + eps) * g) / jnp.sqrt(acc_grad + eps))
         acc_delta = rho * acc_delta + (1 - rho) * jnp.square(delta)
         return w + lr * delta, [acc_grad, acc_delta]
+
+    @staticmethod
+    def _nadam(h, w, g, slots, lr, t, dtype, u_product):
+        import jax.numpy as jnp
+
+        local_step = jnp.asarray(t, dtype) + 1
+        next_step = jnp.asarray(t, dtype) + 2
+        decay = jnp.asarray(0.96, dtype)
+        beta_1 = jnp.asarray(h["beta_1"], dtype)
+        beta_2 = jnp.asarray(h["beta_2"], dtype)
+        u_t = beta_1 * (1.0 - 0.5 * jnp.power(decay, local_step))
+        u_t_1 = beta_1 * (1.0 - 0.5 * jnp.power(decay, next_step))
+        u_product_t_1 = u_product * u_t_1
+        beta_2_power = jnp.power(beta_2, local_step)
+        m, v = slots
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (jnp.square(g) - v) * (1 - beta_2)
+        m_hat = (u_t_1 * m) / (1 - u_product_t_1) + ((1 - u_t) * g) / (1 - u_product)
+        v_hat = v / (1 - beta_2_power)
+        return w - (m_hat * lr) / (jnp.sqrt(v_hat) + h["epsilon"]), [m, v]
+
+    @staticmethod
+    def _adamax(h, w, g, slots, lr, t, dtype):
+        import jax.numpy as jnp
+
+        local_step = jnp.asarray(t, dtype) + 1
+        beta_1_power = jnp.power(jnp.asarray(h["beta_1"], dtype), local_step)
+        m, u = slots
+        m = m + (g - m) * (1 - h["beta_1"])
+        u = jnp.maximum(h["beta_2"] * u, jnp.abs(g))
+        return w - (lr * m) / ((1 - beta_1_power) * (u + h["epsilon"])), [m, u]
+
+    @staticmethod
+    def _lion(h, w, g, slots, lr, t, dtype):
+        import jax.numpy as jnp
+
+        beta_1 = jnp.asarray(h["beta_1"], dtype)
+        beta_2 = jnp.asarray(h["beta_2"], dtype)
+        (m,) = slots
+        w = w - lr * jnp.sign(m * beta_1 + g * (1.0 - beta_1))
+        return w, [m * beta_2 + g * (1.0 - beta_2)]
+
+    @staticmethod
+    def _schedulefreeadamw(h, w, g, slots, lr, t, dtype):
+        import jax.numpy as jnp
+
+        local_step = jnp.asarray(t, dtype) + 1
+        beta_1 = jnp.asarray(h["beta_1"], dtype)
+        beta_2 = jnp.asarray(h["beta_2"], dtype)
+        epsilon = jnp.asarray(h["epsilon"], dtype)
+        if h["warmup_steps"] > 0:
+            lr = lr * jnp.minimum(local_step / jnp.asarray(h["warmup_steps"], dtype), 1.0)
+        z_old, v = slots
+        bias_correction_2 = 1 - jnp.power(beta_2, local_step)
+        v = v + (jnp.square(g) - v) * (1 - beta_2)
+        denom = jnp.sqrt(v / bias_correction_2) + epsilon
+        z = z_old - (lr * g) / denom
+        weight = 1.0 / local_step
+        x_old = (w - (1 - beta_1) * z_old) / beta_1
+        x_new = (1 - weight) * x_old + weight * z
+        return (1 - beta_1) * z + beta_1 * x_new, [z, v]
 
     def keras(self, learning_rate: Any):
         """The equivalent ``keras.optimizers`` object (for tests and the Keras engine)."""

@@ -203,7 +203,8 @@ class PopulationProgram:
             if rem:
                 c, _ = step(c, rows[nb * B :])
             train = [c["loss_sum"] / s.n_train, *self._metric_results(c["metrics"])]
-            values = jnp.stack(train + evaluate(c["tv"], c["ntv"]))
+            evaluated = opt.evaluation_params(c["tv"], c["opt"])  # schedule-free: x
+            values = jnp.stack(train + evaluate(evaluated, c["ntv"]))
             bad = ~jnp.isfinite(values[0]) | ~jnp.isfinite(values[len(train)])
             diverged = jnp.where((c["diverged"] == 0) & bad, e + 1, c["diverged"])
             metric = values[plateau["monitor"]]
