@@ -345,3 +345,28 @@ def test_a_verdict_that_wants_more_seeds_prints_the_command(capsys):
     _print_grow_command(table, Path("runs/x"), Path("exp.toml"))
     printed = capsys.readouterr().out
     assert printed == f"to add seeds: lrlab run exp.toml --out runs/x --seeds {needed}\n"
+
+
+SCHEDULE_FN = """
+def halve(epoch, lr):
+    return lr * {factor} ** epoch
+
+
+def other(epoch, lr):
+    return lr
+"""
+
+
+def test_an_edited_schedule_function_is_refused_and_a_new_one_welcome(tmp_path):
+    module = tmp_path / "grow_sched_mod.py"
+    module.write_text(SCHEDULE_FN.format(factor=0.5))
+    text = EXP + 'mine = { function = "grow_sched_mod:halve", lr = 0.1 }\n'
+    assert run(tmp_path, text).ran == 6
+    added = text + 'flat = { function = "grow_sched_mod:other", lr = 0.1 }\n'
+    assert run(tmp_path, added).ran == 2  # a new function is a new config
+    module.write_text(SCHEDULE_FN.format(factor=0.25))
+    sys.modules.pop("grow_sched_mod", None)
+    with pytest.raises(StoreError) as err:
+        run(tmp_path, added)
+    assert "the code of grow_sched_mod:halve" in str(err.value)
+    assert str(module) in str(err.value)

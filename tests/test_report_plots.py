@@ -291,6 +291,9 @@ class TwelveConfigs:
     def recorded_lr(self, configs):
         return np.full(self.n_epochs, np.nan)
 
+    def curve_lr(self, curve):
+        return parse(curve.spec).per_update(self.n_epochs, self.steps_per_epoch, curve.unit)
+
     def epoch_matrix(self, config, key):
         i = self.labels.index(config)
         epochs = np.arange(1, self.n_epochs + 1)

@@ -43,6 +43,7 @@ from lrlab.schedules import (
     Schedule,
     Sequence,
     StepDecay,
+    Table,
     TimeDecay,
     Warmup,
     WarmupStableDecay,
@@ -125,6 +126,9 @@ LEAVES: dict[str, st.SearchStrategy[Schedule]] = {
     ),
     "multistep": st.builds(MultiStep, lrs, sorted_ints(), st.floats(1e-3, 1.0)),
     "piecewise": piecewise(),
+    "table": st.builds(
+        Table, st.lists(lrs, min_size=1, max_size=60), st.sampled_from(["step", "epoch"])
+    ),
     "polynomial": st.builds(
         Polynomial,
         lrs,

@@ -20,6 +20,7 @@ from lrlab.experiments.datasets import Dataset, from_arrays
 from lrlab.experiments.models import ModelSpec, parse_model
 from lrlab.experiments.plan import build_plan
 from lrlab.experiments.runner import run_plan
+from lrlab.schedules import Schedule
 
 __all__ = ["compare"]
 
@@ -27,7 +28,7 @@ __all__ = ["compare"]
 def compare(
     model: Callable[..., Any] | str,
     data: str | Dataset | tuple[Any, Any],
-    schedules: Sequence[str] | Mapping[str, str],
+    schedules: Sequence[str] | Mapping[str, Any],
     *,
     seeds: int | Sequence[int] = 10,
     optimizers: str | Mapping[str, Any] = "sgd",
@@ -56,7 +57,11 @@ def compare(
             model spec such as ``"mlp(hidden=[34])"``.
         data: a dataset reference (``"digits"``, ``"csv:PATH"``...), a
             :class:`~lrlab.experiments.datasets.Dataset`, or arrays ``(x, y)``.
-        schedules: spec strings (each is its own label), or ``{label: spec}``.
+        schedules: spec strings (each is its own label), or ``{label: spec}``; a spec
+            may also be a schedule, a Python function ``fn(epoch)`` / ``fn(epoch, lr)``
+            (evaluated per epoch as Keras' ``LearningRateScheduler`` would, from the
+            ``lr`` of ``{"function": fn, "lr": 0.1}``), or a ``{"spec": ..., "plateau":
+            ...}`` table as in an experiment file.
         seeds: a count or a list of seeds; each seed varies what ``vary`` names.
         optimizers: a type (``"adam"``), or ``{label: {"type": "sgd", "momentum": 0.9}}``.
         lrs: rescale each schedule to peak at each of these lrs (see the config docs).
@@ -80,9 +85,12 @@ def compare(
         validation_value = validation
     if isinstance(schedules, str):
         schedules = [schedules]
-    schedule_table = (
-        dict(schedules) if isinstance(schedules, Mapping) else {s: s for s in schedules}
-    )
+    schedule_table = {
+        label: _schedule_entry(value)
+        for label, value in (
+            schedules.items() if isinstance(schedules, Mapping) else ((s, s) for s in schedules)
+        )
+    }
     if isinstance(optimizers, str):
         optimizers = {optimizers: {"type": optimizers}}
     raw: dict[str, Any] = {
@@ -116,6 +124,16 @@ def compare(
     config._text = json.dumps(raw, indent=2, default=str)
     run_plan(plan, out=folder, new=new, engine=engine, quiet=quiet)
     return results_from_store(folder)
+
+
+def _schedule_entry(value: Any) -> Any:
+    """A spec, a schedule (its spec) or a function (``{"function": fn}``, tabulated per
+    epoch like a ``function`` entry of an experiment file); tables pass through."""
+    if isinstance(value, Schedule):
+        return str(value)
+    if callable(value):
+        return {"function": value}
+    return value
 
 
 def _model(model: Callable[..., Any] | str) -> ModelSpec:

@@ -34,6 +34,7 @@ test of :mod:`lrlab.range_test` on a compiled model.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -45,6 +46,7 @@ from lrlab.integrations._common import as_plateau, curve_schedule
 from lrlab.integrations.horizon import check, warn_findings
 from lrlab.range_test import LossWatch, RangeTest, batch_sampler, check_settings
 from lrlab.schedules import Constant, Plateau, Schedule, TimeDecay
+from lrlab.schedules.table import Table, function_name, tabulate, takes_lr
 from lrlab.spec import parse
 
 __all__ = ["KerasSchedule", "Scheduler", "find_lr", "legacy_decay", "schedule"]
@@ -129,6 +131,14 @@ class Scheduler(keras.callbacks.Callback):
     - ``per="epoch"``: ``spec(epoch) * scale`` for every update of the epoch (Keras'
       ``LearningRateScheduler``, set in ``on_epoch_begin``).
 
+    ``spec`` may be a Python function, as Keras' ``LearningRateScheduler`` takes it:
+    ``fn(epoch, lr)`` (``lr`` = the lr it returned the epoch before, the optimizer's lr
+    at the first) or ``fn(epoch)``; with ``per="step"`` it gets the update index instead
+    of the epoch. It is evaluated once when ``fit`` starts, over ``fit``'s epochs, into
+    a :class:`~lrlab.schedules.Table` (``scheduler.schedule``), which then runs like any
+    spec; a function that raises or returns anything but a finite lr >= 0 is an
+    :class:`~lrlab.errors.LrlabError` naming the function and the epoch.
+
     ``scale`` is 1 without ``plateau``. With ``plateau`` (a ``plateau(...)`` spec or a
     :class:`~lrlab.schedules.Plateau`), ``logs[monitor]`` is fed at each epoch end to a
     :class:`~lrlab.controllers.plateau.PlateauController` (Keras semantics: reduce on the
@@ -152,7 +162,7 @@ class Scheduler(keras.callbacks.Callback):
 
     def __init__(
         self,
-        spec: str | Schedule,
+        spec: str | Schedule | Callable[..., Any],
         steps_per_epoch: int | None = None,
         plateau: str | Plateau | None = None,
         monitor: str = "val_loss",
@@ -162,8 +172,15 @@ class Scheduler(keras.callbacks.Callback):
         super().__init__()
         if per not in ("step", "epoch"):
             raise LrlabError(f"Scheduler: per must be 'step' or 'epoch', got {per!r}")
-        value = parse(spec)
-        if value.reactive:
+        #: a Python lr function given as ``spec`` (tabulated when training starts)
+        self.function: Callable[..., Any] | None = None
+        if callable(spec) and not isinstance(spec, Schedule):
+            self.function = spec
+            takes_lr(spec, function_name(spec))  # refuse a function needing a metric now
+            value = None
+        else:
+            value = parse(spec)
+        if value is not None and value.reactive:
             if plateau is not None:
                 raise LrlabError(
                     f"Scheduler: spec {value} is a plateau and plateau= is given too; "
@@ -173,6 +190,11 @@ class Scheduler(keras.callbacks.Callback):
         self.schedule: Schedule | None = None if value is None else curve_schedule(value)
         self.plateau = as_plateau(plateau)
         if steps_per_epoch is not None:
+            if self.function is not None:
+                raise LrlabError(
+                    "Scheduler: a function gets the epoch (per='epoch') or the update index "
+                    "(per='step'); steps_per_epoch does not apply to it"
+                )
             if per == "epoch":
                 raise LrlabError(
                     "Scheduler: steps_per_epoch only applies with per='step' "
@@ -237,10 +259,12 @@ class Scheduler(keras.callbacks.Callback):
                 "Scheduler(per='step') counts batches, but the optimizer accumulates "
                 "gradients over several; use lrlab.keras.schedule(spec) as its learning_rate"
             )
-        if self.schedule is None:  # bare plateau: Keras' ReduceLROnPlateau
+        if self.function is not None:
+            self.schedule = self._tabulate(optimizer)
+        elif self.schedule is None:  # bare plateau: Keras' ReduceLROnPlateau
             self.schedule = Constant(_read_lr(optimizer))
-        self._check_horizon()
         self.step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        self._check_horizon()
         self._lr = _read_lr(optimizer)
 
     def _check_horizon(self) -> None:
@@ -255,6 +279,28 @@ class Scheduler(keras.callbacks.Callback):
         done = round(self.step / steps) if self.per == "step" else 0
         findings = check(self.schedule, epochs=done + epochs, steps_per_epoch=steps, unit=unit)
         warn_findings(self.schedule, findings, "lrlab.keras.Scheduler")
+
+    def _tabulate(self, optimizer: keras.optimizers.Optimizer) -> Table:
+        """The function's values over this ``fit``: per epoch (or update with
+        ``per="step"``) from the optimizer's lr now, as Keras' ``LearningRateScheduler``
+        calls it (:func:`lrlab.schedules.table.tabulate`)."""
+        epochs = self.params.get("epochs") if self.params else None
+        length = epochs
+        if self.per == "step":
+            steps = self.params.get("steps")
+            if not steps:
+                raise LrlabError(
+                    "Scheduler(fn, per='step') needs the number of updates per epoch; "
+                    "pass steps_per_epoch to fit"
+                )
+            length = epochs * steps
+        return tabulate(
+            self.function,
+            length,
+            unit=self.per,
+            lr=_read_lr(optimizer),
+            name=function_name(self.function),
+        )
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         if self.per == "epoch":

@@ -54,14 +54,25 @@ from lrlab.controllers.plateau import PlateauParams, plateau_transition
 from lrlab.errors import LrlabError
 from lrlab.integrations._common import as_plateau, curve_schedule
 from lrlab.schedules import Plateau, Schedule
+from lrlab.schedules.table import function_name, tabulate
 
 __all__ = ["PlateauSchedule", "PlateauScheduleState", "inject", "schedule"]
 
 
-def schedule(spec: str | Schedule) -> Callable[[Any], jax.Array]:
+def schedule(
+    spec: str | Schedule | Callable[..., Any],
+    total_steps: int | None = None,
+    initial_lr: float | None = None,
+) -> Callable[[Any], jax.Array]:
     """An optax schedule ``count -> lr`` for ``spec`` (``jit``- and ``vmap``-safe).
 
     The value is ``parse(spec)(count, xp=jax.numpy)``, in jax's default float dtype.
+
+    ``spec`` may be a Python function ``fn(count)``: one that jax can trace is already an
+    optax schedule and is returned as it is; any other (Python control flow on the
+    count, ``math`` calls, Keras' ``fn(count, lr)`` from ``initial_lr``) is evaluated once per
+    update over ``total_steps`` (:func:`lrlab.schedules.table.tabulate`) into a
+    ``table(..., unit="step")``, which holds its last value after ``total_steps``.
 
     >>> lr = schedule("exponential(0.1, decay_steps=10, decay_rate=0.5)")
     >>> float(lr(10))
@@ -70,6 +81,15 @@ def schedule(spec: str | Schedule) -> Callable[[Any], jax.Array]:
     Raises:
         LrlabError: the spec does not parse or is a bare ``plateau(...)`` (no curve).
     """
+    if callable(spec) and not isinstance(spec, Schedule):
+        if initial_lr is None and _traceable(spec):
+            return spec
+        if total_steps is None:
+            raise LrlabError(
+                f"{function_name(spec)} cannot be traced by jax (or takes an lr); pass "
+                "total_steps= (the run's updates) to evaluate it once per update"
+            )
+        spec = tabulate(spec, total_steps, unit="step", lr=initial_lr, name=function_name(spec))
     curve = curve_schedule(spec)
 
     def lr(count: Any) -> jax.Array:
@@ -77,6 +97,15 @@ def schedule(spec: str | Schedule) -> Callable[[Any], jax.Array]:
 
     lr.__doc__ = f"optax schedule of lrlab spec {curve}."
     return lr
+
+
+def _traceable(fn: Callable[..., Any]) -> bool:
+    """True when ``fn(count)`` traces under jax to one float (so it runs inside ``jit``)."""
+    try:
+        out = jax.eval_shape(fn, jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception:
+        return False
+    return getattr(out, "shape", None) == () and jnp.issubdtype(out.dtype, jnp.floating)
 
 
 def inject(

@@ -38,10 +38,14 @@ __all__ = [
     "signature",
     "describe",
     "MAX_SPEC_LENGTH",
+    "MAX_STORED_SPEC_LENGTH",
     "MAX_DEPTH",
 ]
 
 MAX_SPEC_LENGTH = 4096
+#: the limit for specs read from an experiment file or a store: long enough for a
+#: ``table(...)`` of ``MAX_TABLE_LENGTH`` values (a tabulated function)
+MAX_STORED_SPEC_LENGTH = 4_000_000
 
 _TOKEN = re.compile(
     r"""
@@ -292,8 +296,11 @@ def _resolve(spec: str, value: Any) -> Any:
     return value
 
 
-def parse(spec: str | Schedule) -> Schedule:
+def parse(spec: str | Schedule, max_length: int = MAX_SPEC_LENGTH) -> Schedule:
     """Parse a spec string into a schedule (a schedule passes through unchanged).
+
+    ``max_length``: the longest spec accepted (:data:`MAX_STORED_SPEC_LENGTH` for specs
+    from an experiment file or a store, which may hold long tables).
 
     >>> parse("step_decay(0.1, drop=0.5, every=10, offset=1)")(9)
     0.05
@@ -306,8 +313,8 @@ def parse(spec: str | Schedule) -> Schedule:
         return spec
     if not isinstance(spec, str):
         raise SpecError(f"a spec must be a string, got {type(spec).__name__}")
-    if len(spec) > MAX_SPEC_LENGTH:
-        raise SpecError(f"spec is {len(spec)} characters long; the limit is {MAX_SPEC_LENGTH}")
+    if len(spec) > max_length:
+        raise SpecError(f"spec is {len(spec)} characters long; the limit is {max_length}")
     if not spec.strip():
         raise SpecError("empty spec; write a schedule such as cosine(0.1, decay_steps=100)")
     return _build(spec, _Parser(spec).parse())

@@ -56,7 +56,7 @@ order of loading the optimizer and the scheduler does not matter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -68,17 +68,19 @@ from lrlab.errors import LrlabError
 from lrlab.integrations._common import as_plateau, curve_schedule
 from lrlab.integrations.horizon import check, warn_findings
 from lrlab.schedules import Constant, Plateau, Schedule
+from lrlab.schedules.table import FunctionValues, function_name, takes_lr
 from lrlab.spec import parse
 
-__all__ = ["ScheduleLR", "scheduler"]
+__all__ = ["FunctionCurve", "ScheduleLR", "scheduler"]
 
 SpecLike = str | Schedule
 
 
 def scheduler(
     optimizer: Optimizer,
-    spec: SpecLike | Sequence[SpecLike],
+    spec: SpecLike | Sequence[SpecLike] | Callable[..., Any],
     plateau: str | Plateau | None = None,
+    kind: str | None = None,
     *,
     total_steps: int | None = None,
     epochs: int | None = None,
@@ -99,12 +101,22 @@ def scheduler(
             ratio to it), a list with one per param group, or a bare ``plateau(...)``
             (each group's own lr, reduced on plateau).
         plateau: ``plateau(...)`` spec or :class:`Plateau` composed with the schedule.
+        kind: for a Python function as ``spec``: ``"factor"`` is torch's ``LambdaLR``
+            (``lr_g = initial_lr_g * fn(t)``), ``"lr"`` a function giving the lr itself,
+            ``fn(t)`` or Keras' ``fn(t, lr)`` (other groups keep their ratio, as for a
+            spec). The function is evaluated once per step, as the run reaches it, and
+            the values so far are part of ``state_dict`` (a resumed run continues them).
 
     Raises:
         LrlabError: a spec does not parse, the list length differs from the number of
             param groups, or group lrs cannot be related to the optimizer's lr.
     """
-    made = ScheduleLR(optimizer, spec, plateau=plateau)
+    if callable(spec) and not isinstance(spec, Schedule):
+        made = ScheduleLR(optimizer, _function_curve(optimizer, spec, kind), plateau=plateau)
+    elif kind is not None:
+        raise LrlabError("kind= applies to a Python function as spec; a spec needs none")
+    else:
+        made = ScheduleLR(optimizer, spec, plateau=plateau)
     if total_steps is not None and (epochs is not None or steps_per_epoch is not None):
         raise LrlabError("give total_steps, or epochs and steps_per_epoch, not both")
     if epochs is None and steps_per_epoch is not None:
@@ -118,6 +130,37 @@ def scheduler(
             )
             warn_findings(schedule, findings, "lrlab.torch.scheduler")
     return made
+
+
+class FunctionCurve:
+    """A Python function as a schedule of :class:`ScheduleLR` (see :func:`scheduler`'s
+    ``kind``): its values at steps ``0, 1, ...``, evaluated once each
+    (:class:`~lrlab.schedules.table.FunctionValues`)."""
+
+    def __init__(self, values: FunctionValues, kind: str):
+        self.values, self.kind = values, kind
+
+    def __call__(self, t: Any) -> float:
+        return self.values(t)
+
+    def __str__(self) -> str:
+        return f"function {self.values.name} (kind={self.kind!r})"
+
+
+def _function_curve(optimizer: Optimizer, fn: Callable[..., Any], kind: str | None) -> Any:
+    name = function_name(fn)
+    if kind == "factor":
+        if takes_lr(fn, name):
+            raise LrlabError(f"{name}: a LambdaLR factor function takes the step only, fn(t)")
+        return FunctionCurve(FunctionValues(fn, unit="step", name=name), kind)
+    if kind == "lr":
+        groups = optimizer.param_groups
+        start = _reference_lr(optimizer, [_as_float(g.get("initial_lr", g["lr"])) for g in groups])
+        return FunctionCurve(FunctionValues(fn, unit="step", lr=start, name=name), kind)
+    raise LrlabError(
+        f"{name} is a function: say what it gives, kind='factor' (torch's LambdaLR: a factor "
+        "of each group's lr) or kind='lr' (the lr itself)"
+    )
 
 
 class ScheduleLR(LRScheduler):
@@ -141,7 +184,10 @@ class ScheduleLR(LRScheduler):
         groups = optimizer.param_groups
         initial = [_as_float(g.get("initial_lr", g["lr"])) for g in groups]
         self.plateau = as_plateau(plateau)
-        if isinstance(spec, str | Schedule):
+        if isinstance(spec, FunctionCurve):
+            self.schedules = [spec] * len(groups)
+            self.ratios = initial if spec.kind == "factor" else _group_ratios(optimizer, initial)
+        elif isinstance(spec, str | Schedule):
             single = parse(spec)
             if isinstance(single, Plateau):
                 if self.plateau is not None:
@@ -231,7 +277,12 @@ class ScheduleLR(LRScheduler):
             "plateau": str(self.plateau) if self.plateau else None,
             "plateau_state": self.plateau_state.to_dict(),
             "base_lrs": [_as_float(x) for x in self.base_lrs],
+            **self._function_state(),
         }
+
+    def _function_state(self) -> dict[str, Any]:
+        curve = self.schedules[0]
+        return {"function_values": list(curve.values.values)} if _is_function(curve) else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` and set the optimizer's lrs for the restored step.
@@ -258,7 +309,13 @@ class ScheduleLR(LRScheduler):
         self.ratios = [float(r) for r in state_dict["ratios"]]
         self.base_lrs = [float(x) for x in state_dict["base_lrs"]]
         self.plateau_state = PlateauState.from_dict(state_dict["plateau_state"])
+        if _is_function(self.schedules[0]):
+            self.schedules[0].values.values = [float(v) for v in state_dict["function_values"]]
         self._apply(self.lrs_at(self.last_epoch))
+
+
+def _is_function(curve: Any) -> bool:
+    return isinstance(curve, FunctionCurve)
 
 
 def _as_float(value: Any) -> float:

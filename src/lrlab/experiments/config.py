@@ -44,6 +44,7 @@ is optional)::
     step = { spec = "step_decay(0.1, drop=0.5, every=10)", unit = "epoch" }
     plateau = { spec = "constant(0.1)", plateau = "plateau(factor=0.5, patience=5)" }
     adam_default = "constant(0.001)"
+    mine = { function = "mymod:step_decay", lr = 0.1 }    # a Python function, per epoch
 
 The grid is schedules x optimizers x lrs x seeds, except that an optimizer with a
 ``schedules`` list pairs only with those schedules. ``schedule_unit = "epoch"`` (or
@@ -54,6 +55,11 @@ evaluates it at the optimizer update (Keras 2's ``decay=`` was per update). With
 ``s`` gives during the run (so the run peaks at ``lr``). A seed varies the validation
 split, the initial weights and the batch order together; leave one out of ``vary`` to
 hold it fixed (at seed 0) across seeds.
+
+A schedule ``function`` (``mymod:fn``, found beside the file first, then on ``sys.path``)
+is called once per epoch as Keras' ``LearningRateScheduler`` calls it, ``fn(epoch, lr)``
+(from ``lr``, fed back) or ``fn(epoch)``; its values become a ``table(...)`` spec, which
+is what the store keeps, with the function's name.
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ from pydantic import (
     field_validator,
 )
 
-from lrlab.errors import SpecError
+from lrlab.errors import LrlabError, SpecError
 from lrlab.experiments.config_errors import (
     EXAMPLES,
     ConfigError,
@@ -85,11 +91,12 @@ from lrlab.experiments.config_errors import (
     translate,
 )
 from lrlab.experiments.engine_registry import engine_names
+from lrlab.experiments.functions import function_schedule
 from lrlab.experiments.optimizers import OPTIMIZERS
 from lrlab.experiments.trial import METRICS
 from lrlab.fileio import InputFileError, read_input
-from lrlab.schedules import Plateau, Schedule
-from lrlab.spec import parse
+from lrlab.schedules import Plateau, Schedule, Table
+from lrlab.spec import MAX_STORED_SPEC_LENGTH, parse
 
 __all__ = [
     "ConfigError",
@@ -256,7 +263,9 @@ OPTIMIZER_TYPES: dict[str, type[_Optimizer]] = {
 
 
 class ScheduleEntry(_Table):
-    spec: str
+    spec: str | None = None
+    function: Any = None  # "module:function" (or, from Python, the function)
+    lr: PositiveFloat | None = None  # the lr a function(epoch, lr) starts from
     plateau: str | None = None
     monitor: str = "val_loss"
     unit: Literal["step", "epoch"] | None = None
@@ -363,10 +372,11 @@ def config_from_dict(
     except ValidationError as err:
         raise _translate(source, err) from None
     optimizers = _check_optimizers(source, config.optimizers)
-    parsed = _check_schedules(source, config.schedules)
+    parsed = _check_schedules(source, config.schedules, config.training.epochs, base_dir)
     schedules = {
         label: {
             "spec": str(schedule),
+            **({} if entry.function is None else {"function": entry.function, "lr": entry.lr}),
             "plateau": str(plateau) if plateau is not None else None,
             "monitor": entry.monitor,
             "unit": entry.unit,
@@ -448,9 +458,10 @@ def _check_optimizers(source: str, table: dict[str, Any]) -> dict[str, dict[str,
 
 
 def _check_schedules(
-    source: str, table: dict[str, Any]
+    source: str, table: dict[str, Any], epochs: int, base_dir: Path | None
 ) -> dict[str, tuple[ScheduleEntry, Schedule, Plateau | None]]:
-    """Each entry validated, with its schedule and plateau parsed."""
+    """Each entry validated, with its schedule and plateau parsed (a function's entry
+    comes back with its table as ``spec``, its ``module:function`` name as ``function``)."""
     if not table:
         raise ConfigError(source, "schedules", "is empty", f"write e.g. {EXAMPLES['schedules']}")
     out: dict[str, tuple[ScheduleEntry, Schedule, Plateau | None]] = {}
@@ -468,10 +479,17 @@ def _check_schedules(
             entry = ScheduleEntry.model_validate(value)
         except ValidationError as err:
             raise _translate(source, err, prefix=path, table=ScheduleEntry) from None
+        if entry.lr is not None and entry.function is None:
+            raise ConfigError(
+                source, f"{path}.lr", "only applies to a function", "put the lr in the spec"
+            )
+        if entry.spec is None:
+            entry = _tabulated(source, path, entry, epochs, base_dir)
         try:
-            schedule = parse(entry.spec)
+            schedule = parse(entry.spec, max_length=MAX_STORED_SPEC_LENGTH)
         except SpecError as err:
             raise ConfigError(source, f"{path}", spec_problem(err), "see 'lrlab list'") from None
+        entry = _table_unit(source, path, entry, schedule)
         if schedule.reactive:
             raise ConfigError(
                 source,
@@ -496,6 +514,46 @@ def _check_schedules(
                 )
         out[label] = (entry, schedule, plateau)
     return out
+
+
+def _tabulated(
+    source: str, path: str, entry: ScheduleEntry, epochs: int, base_dir: Path | None
+) -> ScheduleEntry:
+    """``{ function = "mymod:fn", lr = 0.1 }`` -> the entry with the function's table as spec.
+
+    The function runs once per epoch, as Keras' ``LearningRateScheduler`` calls it
+    (:func:`lrlab.experiments.functions.function_schedule`); the entry keeps its name.
+    """
+    if entry.function is None:
+        raise ConfigError(
+            source, path, "has neither spec nor function", 'write spec = "constant(0.1)"'
+        )
+    if entry.unit == "step":
+        raise ConfigError(
+            source,
+            f"{path}.unit",
+            "a schedule function is called once per epoch (Keras' LearningRateScheduler)",
+            'write unit = "epoch"',
+        )
+    try:
+        table, name = function_schedule(entry.function, epochs=epochs, lr=entry.lr, base=base_dir)
+    except LrlabError as err:
+        raise ConfigError(source, f"{path}.function", str(err), "") from None
+    return entry.model_copy(update={"spec": str(table), "function": name, "unit": "epoch"})
+
+
+def _table_unit(source: str, path: str, entry: ScheduleEntry, schedule: Schedule) -> ScheduleEntry:
+    """A ``table(...)`` runs in its own unit; an entry's ``unit`` must agree with it."""
+    if not isinstance(schedule, Table):
+        return entry
+    if entry.unit not in (None, schedule.unit):
+        raise ConfigError(
+            source,
+            f"{path}.unit",
+            f"is {entry.unit!r} but the table's values are per {schedule.unit}",
+            f'write unit = "{schedule.unit}" or leave it out',
+        )
+    return entry.model_copy(update={"unit": schedule.unit})
 
 
 def _translate(

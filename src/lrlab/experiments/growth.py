@@ -136,7 +136,11 @@ def reconcile(store: Store, plan: Plan, out: Path, *, apply: bool) -> list[tuple
     old = meta.get("identity") or _legacy_identity(meta, plan, out)
     new = plan_identity(plan)
     for part in _SHARED_ORDER:
-        found = first_difference(old.get(part), new.get(part), part)
+        before, after = old.get(part), new.get(part)
+        if part == "code":  # a function new to the file is a new config's, not a change
+            before = {k: v for k, v in (before or {}).items() if k in (after or {})}
+            after = {k: v for k, v in (after or {}).items() if k in before}
+        found = first_difference(before, after, part)
         if found is not None:
             raise StoreError(_shared_refusal(out, plan, *found))
     stored = store.config_params()

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import inspect
-import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lrlab.errors import LrlabError, SpecError
+from lrlab.experiments.functions import is_reference, resolve_function
 
 __all__ = [
     "ACTIVATIONS",
@@ -69,7 +69,6 @@ INITS = (
     "normal",
     "uniform",
 )
-_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "mlp": {"hidden": (34,), "activation": "relu", "init": "glorot_uniform", "dropout": 0.0},
@@ -211,8 +210,9 @@ def _first(err: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(err).__name__
 
 
-def parse_model(text: str) -> ModelSpec:
-    """Parse and check a model spec (no Keras import; a ``module:function`` is imported).
+def parse_model(text: str, base: Path | None = None) -> ModelSpec:
+    """Parse and check a model spec (no Keras import; a ``module:function`` is imported,
+    from ``base`` (the experiment's folder) first, see :mod:`lrlab.experiments.functions`).
 
     >>> parse_model("cnn(filters=[8])").options["filters"]
     (8,)
@@ -225,8 +225,8 @@ valid: hidden, activation, init, dropout
     if not isinstance(text, str) or not text.strip():
         raise ModelError("empty model spec; write e.g. mlp(hidden=[34])")
     text = text.strip()
-    if _FUNCTION.match(text):
-        return ModelSpec(text, "function", {}, _import_function(text))
+    if is_reference(text):
+        return ModelSpec(text, "function", {}, _import_function(text, base))
     from lrlab.spec import parse_call
 
     try:
@@ -284,16 +284,8 @@ def _check_option(model: str, key: str, value: Any) -> Any:
     raise AssertionError(key)  # pragma: no cover
 
 
-def _import_function(text: str) -> Callable[..., Any]:
-    module_name, _, attr = text.partition(":")
+def _import_function(text: str, base: Path | None) -> Callable[..., Any]:
     try:
-        module = importlib.import_module(module_name)
-    except Exception as err:
-        raise ModelError(
-            f"cannot import {module_name!r} ({type(err).__name__}: {_first(err)}); "
-            "make it importable (installed, or on PYTHONPATH)"
-        ) from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ModelError(f"{module_name} has no function {attr!r}; check the name")
-    return fn
+        return resolve_function(text, base, what="model")
+    except LrlabError as err:
+        raise ModelError(str(err)) from None

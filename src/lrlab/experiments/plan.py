@@ -19,6 +19,7 @@ import numpy as np
 from lrlab.errors import LrlabError
 from lrlab.experiments.config import ConfigError, ExperimentConfig, close_match, config_hash
 from lrlab.experiments.datasets import Dataset, DatasetError, Split, load_dataset, split_dataset
+from lrlab.experiments.functions import resolve_function
 from lrlab.experiments.identity import code_fingerprint
 from lrlab.experiments.models import ModelError, ModelSpec, parse_model
 from lrlab.experiments.trial import (
@@ -46,6 +47,7 @@ class GridPoint:
     optimizer_label: str
     optimizer: OptimizerSettings
     lr: float | None
+    function: str | None = None  # the module:function a table(...) schedule was tabulated from
 
     def trial(self, seed: int, vary: Sequence[str]) -> Trial:
         """The trial of this config with ``seed`` (what ``vary`` leaves out stays at 0)."""
@@ -64,6 +66,7 @@ class GridPoint:
             init_seed=seed if "init" in vary else 0,
             order_seed=seed if "order" in vary else 0,
             unit=self.unit,
+            function=self.function,
         )
 
 
@@ -174,6 +177,32 @@ class Plan:
         }
         return {label: findings for label, findings in found.items() if findings}
 
+    def user_class_curves(self) -> dict[str, list[float]]:
+        """``{"<unit>:<spec>": lr per update}`` of each schedule built with a class that is
+        not lrlab's own (``lrlab.schedules.register``): what a report needs to draw it
+        without importing the code that registered it (the store keeps this)."""
+        out: dict[str, list[float]] = {}
+        for point in self.points:
+            key = f"{point.unit}:{point.schedule}"
+            if key not in out and _has_user_class(point.schedule):
+                out[key] = point.schedule.per_update(
+                    self.epochs, self.steps_per_epoch, point.unit
+                ).tolist()
+        return out
+
+
+def _has_user_class(schedule: Any) -> bool:
+    if not dataclasses.is_dataclass(schedule):
+        return False
+    if not type(schedule).__module__.startswith("lrlab."):
+        return True
+    for f in dataclasses.fields(schedule):
+        value = getattr(schedule, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(_has_user_class(v) for v in values):
+            return True
+    return False
+
 
 def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
     return ConfigError(config.source, path, str(err).splitlines()[0], fix)
@@ -212,7 +241,7 @@ def build_plan(
         raise _fail(config, "data.validation", err) from None
     if model is None:
         try:
-            model = parse_model(config.model.spec)
+            model = parse_model(config.model.spec, base)
         except ModelError as err:
             raise _fail(config, "model.spec", err) from None
     metrics = _metrics(config, dataset)
@@ -249,19 +278,27 @@ def build_plan(
         hash=config_hash(canonical, extra),
         canonical=canonical,
         fingerprint=extra,
-        code=_code_fingerprints(model),
+        code=_code_fingerprints(model, points, base),
     )
     if check_model:
         verify_model(plan)
     return plan
 
 
-def _code_fingerprints(model: Any) -> dict[str, str]:
-    """``{"module:function": sha256 of its file}`` for a model function (part of the identity)."""
+def _code_fingerprints(
+    model: Any, points: Sequence[GridPoint], base: Path | None
+) -> dict[str, str]:
+    """``{"module:function": sha256 of its file}`` for a model function and each schedule
+    function (part of the identity)."""
+    out = {}
     function = getattr(model, "function", None)
-    if function is None:
-        return {}
-    return {getattr(model, "text", repr(model)): code_fingerprint(function)}
+    if function is not None:
+        out[getattr(model, "text", repr(model))] = code_fingerprint(function)
+    for point in points:
+        if isinstance(point.function, str) and point.function not in out:
+            fn = resolve_function(point.function, base, what="schedule function")
+            out[point.function] = code_fingerprint(fn)
+    return out
 
 
 def _n_train(n: int, fraction: float) -> int:
@@ -413,6 +450,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
                         opt_label,
                         settings,
                         lr,
+                        entry.get("function"),
                     )
                 )
     labels = [c.label for c in configs]

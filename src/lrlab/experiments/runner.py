@@ -81,7 +81,8 @@ def choose_engine(
     passed_over: list[str] | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> Engine:
-    """The engine called ``name`` (``auto``/None: the first of :data:`AUTO_ORDER` that can).
+    """The engine called ``name`` (``auto``/None: the first of :data:`AUTO_ORDER` that can,
+    and is not measured to be slower there: :meth:`Engine.slower`).
 
     An :class:`Engine` instance is used as given (e.g. a ``RayEngine`` wrapping another).
     With ``auto``, each engine passed over adds ``"not <name>: <reason>"`` to
@@ -103,7 +104,7 @@ def choose_engine(
     for candidate in AUTO_ORDER:
         if candidate in ENGINES:
             engine = get_engine(candidate, **options)
-            reason = engine.unsupported(plan)
+            reason = engine.unsupported(plan) or engine.slower(plan)
             if reason is None:
                 return engine
             if passed_over is not None:
@@ -286,6 +287,7 @@ def _experiment_meta(plan: Plan) -> dict[str, Any]:
             label: [dataclasses.asdict(f) for f in findings]
             for label, findings in plan.horizon_findings().items()
         },
+        "lr_curves": plan.user_class_curves(),
     }
 
 

@@ -109,7 +109,8 @@ class Trial:
     scales it on ``monitor`` when given. ``schedule_label`` and ``optimizer_label`` are the
     file's table labels, ``config`` the grid label. ``split_seed``, ``init_seed`` and
     ``order_seed`` follow the seed unless the experiment's ``vary`` holds one of them fixed
-    (at 0).
+    (at 0). ``function`` is the ``module:function`` a ``table(...)`` schedule was tabulated
+    from (None for a spec).
     """
 
     key: str
@@ -126,6 +127,7 @@ class Trial:
     init_seed: int
     order_seed: int
     unit: str = "step"
+    function: str | None = None
 
     @property
     def spec(self) -> str:
@@ -154,6 +156,7 @@ class Trial:
             "init_seed": self.init_seed,
             "order_seed": self.order_seed,
             "unit": self.unit,
+            **({} if self.function is None else {"function": self.function}),
         }
 
 

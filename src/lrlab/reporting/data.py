@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from lrlab.analysis.results import ResultTable, results_from_store
+from lrlab.errors import LrlabError
 from lrlab.experiments.store import Store, StoredTrial
 from lrlab.experiments.trial import higher_is_better
+from lrlab.spec import MAX_STORED_SPEC_LENGTH, parse
 
 __all__ = ["ReportData", "ScheduleCurve", "load_report_data"]
 
@@ -31,7 +33,8 @@ class ScheduleCurve:
 
     ``spec`` is the schedule as trained (after lr rescaling), ``unit`` says whether it is
     evaluated per update (``step``) or at the epoch index (``epoch``); ``plateau`` is the
-    reactive part, if any. ``configs`` are the configs that train with it.
+    reactive part, if any. ``configs`` are the configs that train with it. ``function``
+    is the ``module:function`` a ``table(...)`` spec was tabulated from, if any.
     """
 
     label: str
@@ -39,6 +42,13 @@ class ScheduleCurve:
     unit: str
     plateau: str | None
     configs: tuple[str, ...]
+    function: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The spec as a page shows it: a long table cut short, after its function's name."""
+        spec = self.spec if len(self.spec) <= 160 else self.spec[:150] + " ...])"
+        return spec if self.function is None else f"{self.function}: {spec}"
 
 
 @dataclasses.dataclass
@@ -159,7 +169,7 @@ class ReportData:
     @cached_property
     def curves(self) -> list[ScheduleCurve]:
         """Every distinct lr curve, in grid order; optimizers sharing a curve share a line."""
-        found: dict[tuple[str, str, str | None], tuple[str, list[str]]] = {}
+        found: dict[tuple[str, str, str | None], tuple[str, list[str], str | None]] = {}
         for config in self.labels:
             trials = self.trials_of(config, status=None)
             if not trials:
@@ -169,12 +179,25 @@ class ReportData:
             key = (t.spec, unit, t.params.get("plateau"))
             if key not in found:
                 label = t.schedule + (f" / lr={t.lr:g}" if self.is_sweep and t.lr else "")
-                found[key] = (label, [])
+                found[key] = (label, [], t.params.get("function"))
             found[key][1].append(config)
         return [
-            ScheduleCurve(label, spec, unit, plateau, tuple(configs))
-            for (spec, unit, plateau), (label, configs) in found.items()
+            ScheduleCurve(label, spec, unit, plateau, tuple(configs), function)
+            for (spec, unit, plateau), (label, configs, function) in found.items()
         ]
+
+    def curve_lr(self, curve: ScheduleCurve) -> np.ndarray | None:
+        """The lr of every update of ``curve``, from the store alone: the curve the store
+        keeps for a schedule class the user registered, else the spec parsed with lrlab's
+        own schedules (None when neither works, e.g. an older store of a user class)."""
+        kept = (self.meta.get("lr_curves") or {}).get(f"{curve.unit}:{curve.spec}")
+        if kept is not None:
+            return np.asarray(kept, dtype=np.float64)
+        try:
+            schedule = parse(curve.spec, max_length=MAX_STORED_SPEC_LENGTH)
+            return schedule.per_update(self.n_epochs, self.steps_per_epoch, curve.unit)
+        except LrlabError:
+            return None
 
     def recorded_lr(self, configs: Iterable[str]) -> np.ndarray:
         """Median over the trials of ``configs`` of the lr recorded at each epoch's last update."""

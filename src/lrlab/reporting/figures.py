@@ -87,8 +87,6 @@ def _positive_span(values: np.ndarray) -> float:
 @plain_text
 def lr_figure(data: ReportData) -> Figure:
     """The lr of every schedule against the step (see the module docstring)."""
-    from lrlab.spec import parse
-
     curves = data.curves
     styles = config_styles(data.labels)
     labels = [c.label + (" (+ plateau)" if c.plateau else "") for c in curves]
@@ -101,12 +99,13 @@ def lr_figure(data: ReportData) -> Figure:
     everything = []
     for curve, label in zip(curves, labels, strict=True):
         style = styles[curve.configs[0]]
-        lr = parse(curve.spec).per_update(epochs, spe, curve.unit)
-        everything.append(lr)
-        (line,) = ax.plot(
-            steps, lr, label=legend_label(label), lw=1.8, drawstyle=lr_drawstyle(lr), **style
-        )
-        line.set_gid(f"curve:{curve.label}")
+        lr = data.curve_lr(curve)
+        if lr is not None:
+            everything.append(lr)
+            (line,) = ax.plot(
+                steps, lr, label=legend_label(label), lw=1.8, drawstyle=lr_drawstyle(lr), **style
+            )
+            line.set_gid(f"curve:{curve.label}")
         recorded = data.recorded_lr(curve.configs)
         ends = np.arange(1, epochs + 1) * spe - 1
         ok = np.isfinite(recorded)
@@ -117,7 +116,7 @@ def lr_figure(data: ReportData) -> Figure:
             dots[0].set_gid(f"recorded:{curve.label}")
             everything.append(recorded[ok])
     ax.plot([], [], "o", ms=3.5, color="0.3", label=RECORDED)
-    if _positive_span(np.concatenate(everything)) > 50:
+    if everything and _positive_span(np.concatenate(everything)) > 50:
         ax.set_yscale("log")
     ax.set_xlabel("optimizer update (step)")
     ax.set_ylabel("learning rate" + (" (log)" if ax.get_yscale() == "log" else ""))

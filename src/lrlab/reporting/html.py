@@ -296,7 +296,7 @@ def _schedules(data: ReportData, figures: list[FigureSpec]) -> str:
     rows = [
         (
             c.label,
-            c.spec,
+            c.shown,
             c.unit,
             c.plateau or "",
             ", ".join(c.configs),

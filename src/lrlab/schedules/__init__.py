@@ -20,6 +20,7 @@ from lrlab.schedules.decay import (
 from lrlab.schedules.reactive import Plateau
 from lrlab.schedules.registry import REGISTRY, register
 from lrlab.schedules.serialize import from_dict
+from lrlab.schedules.table import Table, tabulate
 
 __all__ = [
     "REGISTRY",
@@ -45,10 +46,12 @@ __all__ = [
     "Schedule",
     "Sequence",
     "StepDecay",
+    "Table",
     "TimeDecay",
     "Warmup",
     "WarmupStableDecay",
     "from_dict",
     "ops_for",
     "register",
+    "tabulate",
 ]

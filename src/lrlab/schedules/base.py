@@ -95,6 +95,26 @@ class Ops:
     def clip(self, x: Any, lo: float, hi: float) -> Any:
         return self.xp.minimum(self.xp.maximum(x, self.asarray(lo)), self.asarray(hi))
 
+    def take(self, values: tuple[float, ...], index: Any) -> Any:
+        """``values[index]`` elementwise, for an integer-valued float array ``index``.
+
+        A gather, so every value comes back exactly as stored (rounded to the
+        namespace's float dtype): tables of recorded lrs stay bit-faithful.
+        """
+        if self.kind == "numpy":
+            return np.asarray(values, dtype=np.float64)[np.asarray(index).astype(np.int64)]
+        if self.kind == "jax":
+            import jax.numpy as jnp
+
+            return jnp.take(self.asarray(values), jnp.asarray(index).astype(jnp.int32))
+        if self.kind == "torch":
+            import torch
+
+            return self.asarray(values)[torch.as_tensor(index).long()]
+        import keras
+
+        return keras.ops.take(self.asarray(values), keras.ops.cast(index, "int32"))
+
     def lgamma(self, x: Any) -> Any:
         if self.kind == "numpy":
             return np.vectorize(math.lgamma, otypes=[np.float64])(x)

@@ -46,6 +46,11 @@ class Engine(abc.ABC):
         """Why this engine cannot run ``plan`` (``None``: it can). ``auto`` uses this."""
         return None
 
+    def slower(self, plan: Plan) -> str | None:
+        """Why ``auto`` should pass this engine over although it can run ``plan`` (it is
+        measured to be slower there than the next one); ``None``: no reason."""
+        return None
+
     def describe(self) -> str:
         """A few words for the progress line, e.g. ``keras fit, one trial at a time``."""
         return self.name

@@ -54,10 +54,16 @@ class PopulationEngine(Engine):
 
     name = "population"
 
-    def __init__(self, memory: int | str | None = None):
+    def __init__(self, memory: int | str | None = None, devices: int | None = None):
         """``memory``: the budget that sets the chunk size, in bytes (or a size such as
-        ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB."""
+        ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB.
+        ``devices``: how many of JAX's devices a chunk's trials are split over (``None``:
+        all of them; JAX gives a CPU one device unless asked for more before it starts,
+        e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` or
+        ``JAX_NUM_CPU_DEVICES=2``)."""
         self.memory = parse_memory(memory)
+        self.devices = devices
+        self._devices = 1
         self.caches = PopulationCaches()
         self._chunk: int | None = None
 
@@ -71,7 +77,8 @@ class PopulationEngine(Engine):
 
     def describe(self) -> str:
         chunk = f", {self._chunk} trials per chunk" if self._chunk else ""
-        return f"population engine (jax.vmap over trials{chunk})"
+        spread = f", split over {self._devices} devices" if self._devices > 1 else ""
+        return f"population engine (jax.vmap over trials{chunk}{spread})"
 
     def unsupported(self, plan: Any) -> str | None:
         import keras
@@ -85,6 +92,21 @@ class PopulationEngine(Engine):
                 return str(err)
         return _model_unsupported(plan)
 
+    def slower(self, plan: Any) -> str | None:
+        """Convolutions: vmapped over trials, XLA's CPU convolutions lose to the Keras
+        engine's one-model programs (``bench/peers.py --cnn``: seed 003's CNN grid), so
+        ``auto`` takes the Keras engine for a model with a convolution layer."""
+        ds = plan.dataset
+        model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0)
+        convs = sorted({type(layer).__name__ for layer in _layers(model) if _is_conv(layer)})
+        if not convs:
+            return None
+        return (
+            f"the model has convolutions ({', '.join(convs)}), where the population engine "
+            'measures slower than the Keras engine (bench/peers.py --cnn); engine = "population" '
+            "uses it anyway"
+        )
+
     def run(self, plan: Any, trials: Sequence[Trial]) -> Iterator[TrialResult]:
         """Prepare every group (one per optimizer config), compile them in parallel threads
         (XLA compiles one program per core), then train group after group."""
@@ -94,7 +116,10 @@ class PopulationEngine(Engine):
         for group in _optimizer_groups(trials).values():
             try:
                 population = Population(
-                    **population_inputs(plan, group), memory=self.memory, caches=self.caches
+                    **population_inputs(plan, group),
+                    memory=self.memory,
+                    caches=self.caches,
+                    devices=self.devices,
                 )
                 population.program.lower(population.abstract_args())
                 prepared.append((group, population))
@@ -122,7 +147,7 @@ class PopulationEngine(Engine):
                 raise population
             compiling.result()
             for index, result in population:
-                self._chunk = result.chunk_size
+                self._chunk, self._devices = result.chunk_size, population.program.devices
                 per_trial = result.seconds / max(len(index), 1)
                 for j, i in enumerate(index):
                     rows = result.rows(j)
@@ -153,6 +178,19 @@ class PopulationEngine(Engine):
                         seconds=seconds,
                         engine=self.name,
                     )
+
+
+def _layers(model: Any) -> Iterator[Any]:
+    """Every layer of ``model``, nested models' layers included."""
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        yield from _layers(layer)
+
+
+def _is_conv(layer: Any) -> bool:
+    """A convolution layer of Keras (``Conv1D/2D/3D``, transposed, separable, depthwise)."""
+    names = [cls.__name__ for cls in type(layer).__mro__]
+    return any(name.startswith("Base") and "Conv" in name for name in names)
 
 
 def _optimizer_groups(trials: Sequence[Trial]) -> dict[OptimizerSettings, list[Trial]]:

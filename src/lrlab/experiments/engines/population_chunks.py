@@ -52,8 +52,10 @@ __all__ = [
     "PopulationUnsupported",
     "WeightCache",
     "chunk_size",
+    "device_count",
     "initial_weights",
     "iter_population",
+    "per_device",
     "plateau_table",
     "train_population",
 ]
@@ -260,6 +262,26 @@ def chunk_size(n_trials: int, trial_bytes: int, memory: int) -> int:
     return -(-n_trials // chunks)
 
 
+def per_device(size: int, devices: int) -> int:
+    """``size`` rounded up to a multiple of ``devices`` (each device takes an equal share of
+    a chunk; the padding is copies of a trial).
+
+    >>> per_device(9, 2), per_device(10, 2), per_device(7, 1)
+    (10, 10, 7)
+    """
+    return -(-size // devices) * devices
+
+
+def device_count(devices: int | None) -> int:
+    """The devices a chunk is split over: ``None``: every device JAX has (a CPU has one
+    unless the process asked for more, e.g. ``JAX_NUM_CPU_DEVICES=2``); else at most
+    ``devices``."""
+    import jax
+
+    have = jax.device_count()
+    return have if devices is None else max(1, min(int(devices), have))
+
+
 # --------------------------------------------------------------------------- the API
 def iter_population(
     build_model: Callable[[int], Any], splits: Sequence[Any], **kwargs: Any
@@ -299,6 +321,7 @@ class Population:
         memory: int | str | None = None,
         cache_key: Any = None,
         caches: PopulationCaches | None = None,
+        devices: int | None = 1,
     ):
         import keras
 
@@ -336,7 +359,9 @@ class Population:
         template, self.tv, self.ntv = initial_weights(
             build_model, init_seeds, cache_key, caches.weights
         )
-        self.program = caches.programs.get(template, optimizer, loss, metrics, shape)
+        self.program = caches.programs.get(
+            template, optimizer, loss, metrics, shape, device_count(devices)
+        )
         self.plateaus = plateau_table(plateaus, monitors, self.program.names)
 
         # Shared inputs, deduplicated over the population: lr tables and batch orders.
@@ -355,7 +380,7 @@ class Population:
             self.tv, self.ntv, np.asarray(first.x_train), np.asarray(first.y_train)
         )
         memory_left = max(budget - self.per_group * split_bytes, budget // 4)
-        self.size = chunk_size(n, per_trial, memory_left)
+        self.size = per_device(chunk_size(n, per_trial, memory_left), self.program.devices)
 
     # -- shapes and arguments ------------------------------------------------------
     def _groups(self) -> Iterator[tuple[dict[int, int], list[int]]]:
@@ -364,10 +389,23 @@ class Population:
             group = group + [group[0]] * (self.per_group - len(group))
             yield {s: j for j, s in enumerate(group)}, group
 
+    def _shardings(self) -> tuple[Any, Any]:
+        """Where per-trial and shared arrays go (``(None, None)``: the default device)."""
+        if self.program.devices == 1:
+            return None, None
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        mesh = self.program.mesh()
+        return NamedSharding(mesh, PartitionSpec("trials")), NamedSharding(mesh, PartitionSpec())
+
     def _args(self, padded: np.ndarray, local: dict[int, int], data: list[Any]):
         import jax
 
-        put = jax.device_put
+        trials, shared = self._shardings()
+
+        def put(a):
+            return jax.device_put(a, trials)
+
         return (
             [put(a[padded]) for a in self.tv],
             [put(a[padded]) for a in self.ntv],
@@ -375,25 +413,28 @@ class Population:
             put(self.order_idx[padded].astype(np.int32)),
             put(self.table_idx[padded].astype(np.int32)),
             {k: put(v) for k, v in _take(self.plateaus, padded).items()},
-            (*data, put(self.orders), put(self.tables)),
+            (*data, jax.device_put(self.orders, shared), jax.device_put(self.tables, shared)),
         )
 
     def abstract_args(self):
         """The shapes of every chunk's arguments (to compile before the data is placed)."""
         import jax
 
+        trials, shared = self._shardings()
+
         def spec(a: Any, rows: int | None = None) -> Any:
             a = np.asarray(a)
             shape = (rows, *a.shape[1:]) if rows is not None else a.shape
-            return jax.ShapeDtypeStruct(shape, a.dtype)
+            where = trials if rows is not None else shared
+            return jax.ShapeDtypeStruct(shape, a.dtype, sharding=where)
 
         size, group = self.size, self.per_group
 
         def split_spec(key: str) -> Any:
             a = np.asarray(getattr(self.splits[0], key))
-            return jax.ShapeDtypeStruct((group, *a.shape), a.dtype)
+            return jax.ShapeDtypeStruct((group, *a.shape), a.dtype, sharding=shared)
 
-        i32 = jax.ShapeDtypeStruct((size,), np.int32)
+        i32 = jax.ShapeDtypeStruct((size,), np.int32, sharding=trials)
         plateau = {k: spec(v, size) for k, v in _take(self.plateaus, np.zeros(1, int)).items()}
         data = [split_spec(k) for k in ("x_train", "y_train", "x_val", "y_val")]
         return (
@@ -413,7 +454,10 @@ class Population:
         size, program = self.size, self.program
         for local, group in self._groups():
             data = [
-                jax.device_put(np.stack([np.asarray(getattr(self.splits[s], k)) for s in group]))
+                jax.device_put(
+                    np.stack([np.asarray(getattr(self.splits[s], k)) for s in group]),
+                    self._shardings()[1],
+                )
                 for k in ("x_train", "y_train", "x_val", "y_val")
             ]
             members = np.flatnonzero(np.isin(self.split_index, group))

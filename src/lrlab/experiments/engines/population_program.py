@@ -63,12 +63,17 @@ class PopulationProgram:
     row per trial) returns per trial the ``[epochs, len(names)]`` metric values, the lr of
     each epoch's last update, the plateau scale after each epoch and the 1-based epoch of
     divergence (0: none). ``data`` is shared: ``(x_train, y_train, x_val, y_val)`` stacked
-    over the chunk's splits, the batch orders and the lr tables.
+    over the chunk's splits, the batch orders and the lr tables. With ``devices > 1`` the
+    trial axis is split over that many devices (:meth:`_sharded`; a chunk is then a
+    multiple of ``devices`` trials); every trial computes the same numbers either way.
     """
 
-    def __init__(self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape):
+    def __init__(
+        self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
+    ):
         import jax
 
+        self.devices = max(1, int(devices))
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
@@ -77,7 +82,7 @@ class PopulationProgram:
         self.shape = shape
         self.names = ["loss", *[m.name for m in self.metrics]]
         self.names += [f"val_{n}" for n in self.names]
-        self.run = jax.jit(self._run)
+        self.run = jax.jit(self._run if self.devices == 1 else self._sharded())
         self._executables: dict[str, Any] = {}
         self._lowered: dict[str, Any] = {}
         self._compile_seconds: dict[str, float] = {}
@@ -237,6 +242,29 @@ class PopulationProgram:
         trial = jax.vmap(self._trial, in_axes=(0, 0, 0, 0, 0, 0, None))
         return trial(tv, ntv, split, order, table, plateau, data)
 
+    def mesh(self):
+        """The first :attr:`devices` devices as a one-axis mesh (axis ``trials``)."""
+        import jax
+        from jax.sharding import Mesh
+
+        return Mesh(np.array(jax.devices()[: self.devices]), ("trials",))
+
+    def _sharded(self):
+        """:meth:`_run` with the trial axis split over :meth:`mesh`: each device trains
+        its share of the chunk with the same vmapped code (trials share no arithmetic, so
+        no device talks to another); the shared ``data`` is replicated."""
+        import jax
+        from jax.sharding import PartitionSpec
+
+        trials, shared = PartitionSpec("trials"), PartitionSpec()
+        return jax.shard_map(
+            self._run,
+            mesh=self.mesh(),
+            in_specs=(trials,) * 6 + (shared,),
+            out_specs=trials,
+            check_vma=False,
+        )
+
     # -- memory --------------------------------------------------------------------
     def trial_bytes(self, tv, ntv, sample_x, sample_y) -> int:
         """An upper estimate of one trial's working set (see the module docstring)."""
@@ -292,7 +320,7 @@ class ProgramCache:
         self._programs: dict[str, PopulationProgram] = {}
 
     def get(
-        self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape
+        self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
     ) -> PopulationProgram:
         try:
             parts = [
@@ -300,13 +328,15 @@ class ProgramCache:
                 loss.get_config(),
                 [m.get_config() for m in metrics],
             ]
-            key = json.dumps([parts, repr(optimizer), repr(shape)], sort_keys=True, default=repr)
+            key = json.dumps(
+                [parts, repr(optimizer), repr(shape), devices], sort_keys=True, default=repr
+            )
         except Exception:
-            return PopulationProgram(model, optimizer, loss, metrics, shape)
+            return PopulationProgram(model, optimizer, loss, metrics, shape, devices)
         if key not in self._programs:
             while len(self._programs) >= self.limit:
                 self._programs.pop(next(iter(self._programs)))
-            self._programs[key] = PopulationProgram(model, optimizer, loss, metrics, shape)
+            self._programs[key] = PopulationProgram(model, optimizer, loss, metrics, shape, devices)
         return self._programs[key]
 
 

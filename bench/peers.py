@@ -1,0 +1,411 @@
+"""Benchmark: lrlab's population engine against the peers an expert would pick, in one run.
+
+The workload is ``bench/population.py``'s (the seed 002 tutorial's): the Ionosphere MLP
+34-34-1 (relu, sigmoid), SGD with momentum 0.8, batch 28, 50 epochs, a per-update lr
+from lrlab's schedules (``time_decay`` and ``constant`` x 5 peak lrs x seeds), validation
+(loss and accuracy) after every epoch. Every peer runs in a fresh process with its best
+settings, and trials/s is measured on a second, steady call (the first pays compilation):
+
+- ``keras fit``: a bare Keras ``fit`` per trial (``bench/population.py``'s), a few trials;
+- ``keras engine``: lrlab's Keras engine (``fit_trial``), a few trials;
+- ``torch loop``: a plain PyTorch loop per trial (threads: the better of 1 and all cores);
+- ``torch.func``: an ensemble of N trials with stacked parameters,
+  ``vmap(grad(functional_call))``, SGD momentum written on the stacked tensors (threads:
+  the better of 1 and all cores);
+- ``jax+optax``: a hand-written ``jit(vmap(scan))`` with ``optax.inject_hyperparams(sgd)``
+  (the per-update lr as data); ``sharded``: the same with the trial axis sharded over one
+  CPU device per core (``jax_num_cpu_devices``), as an expert would on this machine;
+- ``lrlab``: the population engine (``PopulationEngine``), on one device and sharded over
+  the cores (``devices=``).
+
+``--cnn`` adds seed 003's CNN grid on digits (``lrlab run`` end to end per engine, and
+what ``auto`` picks). Ratios are lrlab's steady trials/s (the better of its two settings,
+both printed) over each peer's. Usage::
+
+    KERAS_BACKEND=jax .venv/bin/python bench/peers.py            # N = 500
+    KERAS_BACKEND=jax .venv/bin/python bench/peers.py --n 100 --epochs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CORES = os.cpu_count() or 1
+
+
+def _workload(n: int, epochs: int):
+    """The plan, its first ``n`` trials, their lr tables ``[n, steps]`` and batch orders
+    ``[n, epochs, n_train]`` (lrlab's own), and the split's arrays."""
+    from population import make_plan
+
+    from lrlab.experiments.datasets import batch_order
+
+    plan, trials, _ = make_plan(n, epochs)
+    split = plan.split(0)
+    tables = np.stack([plan.lr_table(t) for t in trials]).astype(np.float32)
+    n_train = len(split.y_train)
+    by_seed = {
+        s: np.stack([batch_order(s, e, n_train) for e in range(epochs)])
+        for s in {t.order_seed for t in trials}
+    }
+    orders = np.stack([by_seed[t.order_seed] for t in trials]).astype(np.int64)
+    data = (
+        split.x_train.astype(np.float32),
+        split.y_train.astype(np.float32),
+        split.x_val.astype(np.float32),
+        split.y_val.astype(np.float32),
+    )
+    return plan, trials, tables, orders, data
+
+
+def _steady(run, repeats: int = 2) -> tuple[float, float]:
+    """(first call's seconds, best of the later calls' seconds)."""
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return times[0], min(times[1:])
+
+
+# --------------------------------------------------------------------------- peers
+def peer_keras_fit(n: int, epochs: int, _: str) -> dict:
+    from population import bare_keras_rate
+
+    plan, trials, *_ = _workload(n + 1, epochs)
+    seconds = bare_keras_rate(plan, trials, n)
+    return {"rate": 1 / seconds, "trials": n, "settings": "keras.Model.fit, verbose=0"}
+
+
+def peer_keras_engine(n: int, epochs: int, _: str) -> dict:
+    from population import keras_rate
+
+    plan, trials, *_ = _workload(n + 1, epochs)
+    seconds, _first = keras_rate(plan, trials, n)
+    return {"rate": 1 / seconds, "trials": n, "settings": "lrlab fit_trial"}
+
+
+def peer_torch_loop(n: int, epochs: int, threads: str) -> dict:
+    import torch
+    from population import torch_rate
+
+    torch.set_num_threads(int(threads))
+    plan, trials, *_ = _workload(n, epochs)
+    torch_rate(plan, trials, 1)  # warm-up
+    seconds = torch_rate(plan, trials, n)
+    return {"rate": 1 / seconds, "trials": n, "settings": f"torch.set_num_threads({threads})"}
+
+
+def peer_torch_func(n: int, epochs: int, threads: str) -> dict:
+    import torch
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    torch.set_num_threads(int(threads))
+    plan, trials, tables, orders, (x, y, xv, yv) = _workload(n, epochs)
+    x, y, xv, yv = (torch.from_numpy(a) for a in (x, y, xv, yv))
+    y, yv = y[:, None], yv[:, None]
+    tables, orders = torch.from_numpy(tables), torch.from_numpy(orders)
+    d, b, n_train = x.shape[1], plan.batch_size, len(y)
+
+    def make(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(
+            torch.nn.Linear(d, 34), torch.nn.ReLU(), torch.nn.Linear(34, 1), torch.nn.Sigmoid()
+        )
+
+    base = make(0).to("meta")
+
+    def loss_fn(params, xb, yb):
+        out = functional_call(base, params, (xb,))
+        return torch.nn.functional.binary_cross_entropy(out, yb)
+
+    grads_of = vmap(grad(loss_fn))
+    forward = vmap(functional_call, in_dims=(None, 0, None))
+
+    def run():
+        params, _ = stack_module_state([make(t.init_seed) for t in trials])
+        params = {k: v.detach() for k, v in params.items()}
+        velocity = {k: torch.zeros_like(v) for k, v in params.items()}
+        step = 0
+        for epoch in range(epochs):
+            order = orders[:, epoch]
+            for i in range(0, n_train, b):
+                rows = order[:, i : i + b]
+                g = grads_of(params, x[rows], y[rows])
+                lr = tables[:, step]
+                for k, v in params.items():
+                    scale = lr.view(-1, *([1] * (v.dim() - 1)))
+                    velocity[k].mul_(0.8).sub_(scale * g[k])
+                    v.add_(velocity[k])
+                step += 1
+            with torch.no_grad():
+                out = forward(base, params, xv)
+                loss = torch.nn.functional.binary_cross_entropy(
+                    out, yv.expand_as(out), reduction="none"
+                ).mean((1, 2))
+                acc = ((out > 0.5).float() == yv).float().mean((1, 2))
+                loss.numpy(), acc.numpy()
+
+    first, steady = _steady(run, repeats=1)
+    return {
+        "rate": n / steady,
+        "first": first,
+        "trials": n,
+        "settings": f"torch.set_num_threads({threads}), vmap(grad(functional_call))",
+    }
+
+
+def peer_jax_optax(n: int, epochs: int, devices: str) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    plan, trials, tables, orders, (x, y, xv, yv) = _workload(n, epochs)
+    d, b, n_train = x.shape[1], plan.batch_size, len(y)
+    nb, rem = n_train // b, n_train % b
+    x, y, xv, yv = (jnp.asarray(a) for a in (x, y, xv, yv))
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.8)
+
+    def bce(p, xb, yb):
+        h = jax.nn.relu(xb @ p["w1"] + p["b1"])
+        logits = (h @ p["w2"] + p["b2"])[:, 0]
+        return optax.sigmoid_binary_cross_entropy(logits, yb).mean(), logits
+
+    def trial(p, order, table):
+        def step(c, rows_t):
+            p, s = c
+            rows, t = rows_t
+            g = jax.grad(lambda q: bce(q, x[rows], y[rows])[0])(p)
+            s.hyperparams["learning_rate"] = table[t]
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        def epoch(c, e):
+            rows = order[e]
+            start = e * (nb + (1 if rem else 0))
+            c, _ = jax.lax.scan(step, c, (rows[: nb * b].reshape(nb, b), start + jnp.arange(nb)))
+            if rem:
+                c, _ = step(c, (rows[nb * b :], start + nb))
+            loss, logits = bce(c[0], xv, yv)
+            acc = jnp.mean((logits > 0) == (yv > 0.5))
+            return c, jnp.stack([loss, acc])
+
+        (p, _), history = jax.lax.scan(epoch, (p, opt.init(p)), jnp.arange(epochs))
+        return history
+
+    run = jax.jit(jax.vmap(trial))
+    rng = np.random.default_rng(0)
+    params = {
+        "w1": rng.normal(0, 0.05, (n, d, 34)).astype(np.float32),
+        "b1": np.zeros((n, 34), np.float32),
+        "w2": rng.normal(0, 0.05, (n, 34, 1)).astype(np.float32),
+        "b2": np.zeros((n, 1), np.float32),
+    }
+    args = (params, orders.astype(np.int32), tables)
+    count = int(devices)
+    if count > 1:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.array(jax.devices()[:count]), ("trials",))
+        args = jax.device_put(args, NamedSharding(mesh, PartitionSpec("trials")))
+    first, steady = _steady(lambda: np.asarray(run(*args)))
+    return {
+        "rate": n / steady,
+        "first": first,
+        "trials": n,
+        "settings": f"jit(vmap(scan)), optax.inject_hyperparams(sgd), {count} device(s)",
+    }
+
+
+def peer_lrlab(n: int, epochs: int, devices: str) -> dict:
+    import jax  # noqa: F401  (imports are not the engine's time)
+    import keras  # noqa: F401
+
+    from lrlab.experiments.engines.population import PopulationEngine
+
+    plan, trials, *_ = _workload(n, epochs)
+    engine = PopulationEngine(devices=int(devices))
+    first, steady = _steady(lambda: list(engine.run(plan, trials)))
+    return {
+        "rate": n / steady,
+        "first": first,
+        "trials": n,
+        "settings": f"PopulationEngine(devices={devices}), chunk {engine._chunk}",
+    }
+
+
+PEERS = {
+    "keras_fit": peer_keras_fit,
+    "keras_engine": peer_keras_engine,
+    "torch_loop": peer_torch_loop,
+    "torch_func": peer_torch_func,
+    "jax_optax": peer_jax_optax,
+    "lrlab": peer_lrlab,
+}
+
+
+def _spawn(peer: str, n: int, epochs: int, setting: str) -> dict:
+    """Run one peer in a fresh process (with ``setting`` CPU devices for the JAX ones)."""
+    env = dict(os.environ)
+    if peer in ("jax_optax", "lrlab") and int(setting) > 1:
+        flags = env.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={setting}".strip()
+    cmd = [sys.executable, __file__, "--worker", peer, str(n), str(epochs), setting]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+CNN_TOML = """
+[experiment]
+seeds = {seeds}
+engine = "{engine}"
+
+[data]
+dataset = "digits"
+validation = 0.2
+
+[model]
+spec = "cnn(filters=[16, 32], kernel=3, pool=2, dense=[64])"
+
+[training]
+epochs = {epochs}
+batch_size = 32
+metrics = ["accuracy"]
+
+[optimizers]
+sgd_momentum = {{ type = "sgd", momentum = 0.8, schedules = ["time_based", "step", "exponential"] }}
+
+[schedules]
+time_based = "time_decay(0.1, decay=0.0033)"
+step = {{ spec = "step_decay(0.1, drop=0.5, every=10, offset=1)", unit = "epoch" }}
+exponential = {{ spec = "exp_decay(0.1, k=0.1)", unit = "epoch" }}
+"""
+
+
+def cnn_grid(seeds: int, epochs: int) -> None:
+    """Seed 003's CNN grid on digits (SGD momentum, 3 schedules x ``seeds``), ``lrlab run``
+    end to end in a fresh process per engine, and what ``auto`` picks and why."""
+    import tempfile
+
+    from lrlab.experiments.config import load_config
+    from lrlab.experiments.plan import build_plan
+    from lrlab.experiments.runner import choose_engine
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in ("population", "keras"):
+            path = Path(tmp) / f"{engine}.toml"
+            path.write_text(CNN_TOML.format(seeds=seeds, epochs=epochs, engine=engine))
+            cmd = [sys.executable, "-m", "lrlab.cli", "run", str(path), "-o", f"{tmp}/{engine}"]
+            t0 = time.perf_counter()
+            done = subprocess.run([*cmd, "-q"], capture_output=True, text=True, check=False)
+            seconds[engine] = time.perf_counter() - t0
+            if done.returncode != 0:
+                print(f"cnn {engine} failed: {done.stderr.strip().splitlines()[-1:]}")
+                return
+        path = Path(tmp) / "auto.toml"
+        path.write_text(CNN_TOML.format(seeds=seeds, epochs=epochs, engine="auto"))
+        passed: list[str] = []
+        chosen = choose_engine("auto", build_plan(load_config(path)), passed)
+    trials = 3 * seeds
+    print(
+        f"\ncnn grid (seed 003 on digits, cnn(filters=[16, 32], kernel=3, pool=2, dense=[64]), "
+        f"sgd momentum 0.8, 3 schedules x {seeds} seeds = {trials} trials, {epochs} epochs), "
+        f"lrlab run end to end:"
+    )
+    for engine, s in seconds.items():
+        print(f"  {engine:<10} {s:>7.1f} s")
+    print(f"  population / keras engine speed: {seconds['keras'] / seconds['population']:.2f}x")
+    print(f"  auto takes: {chosen.name} ({'; '.join(passed) or 'first choice'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500, help="trials of the vectorized runs")
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--few", type=int, default=3, help="trials of the one-at-a-time peers")
+    parser.add_argument("--only", default=None, help="comma-separated peers to run")
+    parser.add_argument("--cnn", action="store_true", help="also seed 003's CNN grid")
+    parser.add_argument("--cnn-seeds", type=int, default=16)
+    parser.add_argument("--cnn-epochs", type=int, default=5)
+    parser.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        peer, n, epochs, setting = args.worker
+        print(json.dumps(PEERS[peer](int(n), int(epochs), setting)))
+        return
+    import jax
+    import keras
+    import torch
+
+    print(
+        f"workload: seed 002 MLP 34-34-1, sgd momentum 0.8, batch 28, {args.epochs} epochs, "
+        f"lr per update, validation every epoch; N = {args.n} for the vectorized runs"
+    )
+    print(
+        f"machine: {CORES} cpus, load average {os.getloadavg()[0]:.1f} at start; jax "
+        f"{jax.__version__}, keras {keras.__version__}, torch {torch.__version__}"
+    )
+    few, many = args.few, args.n
+    runs = [
+        ("keras fit", "keras_fit", few, "1"),
+        ("keras engine", "keras_engine", few, "1"),
+        ("torch loop", "torch_loop", few, "1"),
+        ("torch loop", "torch_loop", few, str(CORES)),
+        ("torch.func", "torch_func", many, "1"),
+        ("torch.func", "torch_func", many, str(CORES)),
+        ("jax+optax", "jax_optax", many, "1"),
+        ("jax+optax", "jax_optax", many, str(CORES)),
+        ("lrlab", "lrlab", many, "1"),
+        ("lrlab", "lrlab", many, str(CORES)),
+    ]
+    if args.only:
+        keep = set(args.only.split(","))
+        runs = [r for r in runs if r[1] in keep]
+    results = []
+    print(f"\n{'peer':<13} {'trials':>6} {'first s':>8} {'trials/s':>9}  settings")
+    for label, peer, n, setting in runs:
+        r = _spawn(peer, n, args.epochs, setting)
+        if "error" in r:
+            print(f"{label:<13} failed: {r['error']}")
+            continue
+        results.append((label, r))
+        first = f"{r['first']:.2f}" if "first" in r else "-"
+        print(f"{label:<13} {n:>6} {first:>8} {r['rate']:>9.2f}  {r['settings']}")
+    best: dict[str, dict] = {}
+    for label, r in results:
+        if label not in best or r["rate"] > best[label]["rate"]:
+            best[label] = r
+    if args.cnn:
+        cnn_grid(args.cnn_seeds, args.cnn_epochs)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+    if "lrlab" not in best:
+        return
+    mine = best["lrlab"]
+    print(f"\nlrlab's best ({mine['settings']}): {mine['rate']:.1f} trials/s")
+    for label, r in best.items():
+        if label != "lrlab":
+            print(f"  x {label:<13} {mine['rate'] / r['rate']:>8.1f}  ({r['settings']})")
+    lrlab_runs = [r for label, r in results if label == "lrlab"]
+    if len(lrlab_runs) == 2:
+        one, sharded = lrlab_runs
+        ratio = sharded["rate"] / one["rate"]
+        print(f"  lrlab sharded over {CORES} devices / one device: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
