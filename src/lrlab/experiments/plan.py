@@ -296,7 +296,10 @@ def _code_fingerprints(
         out[getattr(model, "text", repr(model))] = code_fingerprint(function)
     for point in points:
         if isinstance(point.function, str) and point.function not in out:
-            fn = resolve_function(point.function, base, what="schedule function")
+            try:
+                fn = resolve_function(point.function, base, what="schedule function")
+            except LrlabError:  # a function given from Python (a lambda): its table is the spec
+                continue
             out[point.function] = code_fingerprint(fn)
     return out
 
