@@ -212,7 +212,8 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
 @click.option(
     "--new",
     is_flag=True,
-    help="Start over if the folder holds a different experiment (its store is kept, renamed).",
+    help="Start over when the folder's stored trials differ from the file's (its store is "
+    "kept, renamed).",
 )
 @click.option("--engine", default=None, help="auto, keras, ... (default: the file's engine).")
 @click.option(
@@ -223,6 +224,14 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     "also LRLAB_MEMORY).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1, max=10_000),
+    default=None,
+    help="Grow the experiment to this many seeds (recorded in its store; stored trials "
+    "are reused).",
+)
+@click.option("--yes", is_flag=True, help="Run a plan of more than 200,000 trials.")
 @click.option(
     "--ray",
     "ray_address",
@@ -262,6 +271,8 @@ def run(
     engine: str | None,
     memory: str | None,
     quiet: bool,
+    seeds: int | None = None,
+    yes: bool = False,
     ray_address: str | None = None,
     ray_cpus: int | None = None,
     task_cpus: float = 1.0,
@@ -296,6 +307,8 @@ def run(
             task_gpus=task_gpus,
             max_retries=max_retries,
             engine_options=options,
+            seeds=seeds,
+            yes=yes,
             strict=strict,
         )
     else:
@@ -306,11 +319,29 @@ def run(
             engine=engine,
             quiet=quiet,
             engine_options=options,
+            seeds=seeds,
+            yes=yes,
             strict=strict,
         )
-    from lrlab.reporting.tables import print_results
+    from lrlab.reporting.tables import print_results  # after the run: a refusal comes first
 
-    print_results(_looked_at(summary.out), columns=chosen, wide=wide)
+    table = _looked_at(summary.out)
+    print_results(table, columns=chosen, wide=wide)
+    _print_grow_command(table, summary.out, experiment)
+
+
+def _print_grow_command(table, directory: Path, experiment: Path | None = None) -> None:
+    """When the verdict (the two best, or a config against the baseline) is not yet clear
+    and more seeds would tell: the command that grows the experiment to that many."""
+    from lrlab.experiments.growth import grow_command
+
+    wanted = [row.seeds_needed or 0 for row in table if row.better is None]
+    top = getattr(table.comparison, "best_vs_runner_up", None)
+    if top is not None and top.winner is None:
+        wanted.append(top.seeds_needed or 0)
+    needed = min(max(wanted, default=0), 10_000)
+    if needed > max((row.n for row in table), default=0):
+        click.echo(f"to add seeds: {grow_command(directory, needed, experiment)}")
 
 
 def _columns(text: str | None) -> list[str] | None:
@@ -428,6 +459,7 @@ def report(
         from lrlab.reporting.tables import print_results
 
         print_results(table, columns=chosen, wide=wide)
+        _print_grow_command(table, directory)
     elif fmt == "markdown":
         from lrlab.reporting.tables import results_markdown
 
@@ -468,11 +500,14 @@ def report(
     help="File to write (default: stdout).",
 )
 @click.option("--epochs", is_flag=True, help="CSV: one row per trial and epoch.")
-def export(directory: Path, fmt: str, output: Path | None, epochs: bool) -> None:
+@click.option(
+    "--all", "every", is_flag=True, help="Also the trials of configs removed from the file."
+)
+def export(directory: Path, fmt: str, output: Path | None, epochs: bool, every: bool) -> None:
     """Every trial of the experiment in DIRECTORY as CSV or JSON."""
     from lrlab.experiments.export import export_trials
 
-    text = export_trials(directory, fmt, epochs=epochs)
+    text = export_trials(directory, fmt, epochs=epochs, every=every)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -88,11 +88,14 @@ def _base_row(t) -> dict[str, Any]:
     }
 
 
-def export_trials(directory: str | Path, fmt: str = "csv", *, epochs: bool = False) -> str:
-    """The stored trials of ``directory`` as CSV or JSON text (see the module docstring)."""
+def export_trials(
+    directory: str | Path, fmt: str = "csv", *, epochs: bool = False, every: bool = False
+) -> str:
+    """The stored trials of ``directory`` as CSV or JSON text (see the module docstring):
+    the experiment's configs, or with ``every`` also those removed from its file."""
     with Store.open(directory) as store:
         meta = store.meta()
-        trials = store.trials()
+        trials = store.trials(every=every)
         per_epoch = store.epochs()
     if fmt == "json":
         data = {

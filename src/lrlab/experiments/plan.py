@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ import numpy as np
 from lrlab.errors import LrlabError
 from lrlab.experiments.config import ConfigError, ExperimentConfig, close_match, config_hash
 from lrlab.experiments.datasets import Dataset, DatasetError, Split, load_dataset, split_dataset
+from lrlab.experiments.functions import resolve_function
+from lrlab.experiments.identity import code_fingerprint
 from lrlab.experiments.models import ModelError, ModelSpec, parse_model
 from lrlab.experiments.trial import (
     CLASSIFICATION_METRICS,
@@ -28,18 +32,60 @@ from lrlab.experiments.trial import (
 )
 from lrlab.schedules.check import Finding, check_schedule
 
-__all__ = ["Plan", "build_plan", "verify_model"]
+__all__ = ["GridPoint", "Plan", "build_plan", "count_trials", "verify_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GridPoint:
+    """One config of the grid (a schedule, an optimizer, an lr): its trials differ by seed."""
+
+    label: str
+    schedule_label: str
+    schedule: Any  # the trained Schedule (after lr rescaling)
+    plateau: Any
+    monitor: str
+    unit: str
+    optimizer_label: str
+    optimizer: OptimizerSettings
+    lr: float | None
+    function: str | None = None  # the module:function a table(...) schedule was tabulated from
+
+    def trial(self, seed: int, vary: Sequence[str]) -> Trial:
+        """The trial of this config with ``seed`` (what ``vary`` leaves out stays at 0)."""
+        return Trial(
+            key=f"{self.label}|seed={seed}",
+            config=self.label,
+            schedule_label=self.schedule_label,
+            schedule=self.schedule,
+            plateau=self.plateau,
+            monitor=self.monitor,
+            optimizer_label=self.optimizer_label,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            seed=seed,
+            split_seed=seed if "split" in vary else 0,
+            init_seed=seed if "init" in vary else 0,
+            order_seed=seed if "order" in vary else 0,
+            unit=self.unit,
+            function=self.function,
+        )
 
 
 @dataclasses.dataclass(eq=False)
 class Plan:
-    """What a run needs: settings, data, model, trials (in run order) and the config hash."""
+    """What a run needs: settings, data, model, the grid and the config hash.
+
+    The trials are planned lazily: :meth:`iter_trials` yields them seed-major from the
+    grid's :attr:`points` and :attr:`seeds` (constant memory, whatever the count);
+    :attr:`trials` is that list, for the small plans that want one.
+    """
 
     config: ExperimentConfig
     dataset: Dataset
     holdout: Dataset | None
     model: Any  # ModelSpec, or any object with .text and .build(input_shape, task, n, seed)
-    trials: list[Trial]
+    points: list[GridPoint]
+    seeds: list[int]
     labels: list[str]
     steps_per_epoch: int
     metrics: list[str]
@@ -47,7 +93,31 @@ class Plan:
     baseline: str
     hash: str
     canonical: dict[str, Any]
+    fingerprint: str = ""  # the data's (and holdout's) fingerprint
+    code: dict[str, str] = dataclasses.field(default_factory=dict)  # module:function -> hash
     _splits: dict[int, Split] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.points) * len(self.seeds)
+
+    def iter_trials(self, seeds: Sequence[int] | None = None) -> Iterator[Trial]:
+        """Trials seed-major (every config of a seed, then the next seed), made on demand."""
+        vary = self.config.experiment.vary
+        for seed in self.seeds if seeds is None else seeds:
+            for point in self.points:
+                yield point.trial(seed, vary)
+
+    def chunks(self, size: int) -> Iterator[list[Trial]]:
+        """:meth:`iter_trials` in lists of at most ``size`` trials."""
+        it = self.iter_trials()
+        while chunk := list(itertools.islice(it, size)):
+            yield chunk
+
+    @cached_property
+    def trials(self) -> list[Trial]:
+        """Every trial, seed-major (a list: use :meth:`iter_trials` for large plans)."""
+        return list(self.iter_trials())
 
     @property
     def epochs(self) -> int:
@@ -109,12 +179,9 @@ class Plan:
     def horizon_findings(self) -> dict[str, list[Finding]]:
         """The horizon check of each config's schedule on this run, configs with findings
         only, in grid order (:func:`lrlab.schedules.check.check_schedule`)."""
-        first = {}
-        for trial in self.trials:
-            first.setdefault(trial.config, trial)
         found = {
-            label: check_schedule(t.schedule, self.epochs, self.steps_per_epoch, t.unit)
-            for label, t in first.items()
+            p.label: check_schedule(p.schedule, self.epochs, self.steps_per_epoch, p.unit)
+            for p in self.points
         }
         return {label: findings for label, findings in found.items() if findings}
 
@@ -123,10 +190,12 @@ class Plan:
         not lrlab's own (``lrlab.schedules.register``): what a report needs to draw it
         without importing the code that registered it (the store keeps this)."""
         out: dict[str, list[float]] = {}
-        for trial in self.trials:
-            key = f"{trial.unit}:{trial.spec}"
-            if key not in out and _has_user_class(trial.schedule):
-                out[key] = self.lr_table(trial).tolist()
+        for point in self.points:
+            key = f"{point.unit}:{point.schedule}"
+            if key not in out and _has_user_class(point.schedule):
+                out[key] = point.schedule.per_update(
+                    self.epochs, self.steps_per_epoch, point.unit
+                ).tolist()
         return out
 
 
@@ -154,12 +223,13 @@ def build_plan(
     holdout: Dataset | None = None,
     model: Any | None = None,
     check_model: bool = True,
+    seeds: Sequence[int] | None = None,
 ) -> Plan:
     """Load the data, check the model and expand the grid; raise ConfigError if anything is bad.
 
     ``dataset``, ``holdout`` and ``model`` replace the file's (the Python API passes
     in-memory data and model functions). ``check_model`` builds the model once to catch
-    shape errors early.
+    shape errors early. ``seeds`` replace the file's (a grown experiment's seeds).
     """
     data = config.data
     base = config.base_dir
@@ -192,7 +262,8 @@ def build_plan(
             "use a fraction that keeps rows in both parts",
         )
     steps_per_epoch = -(-n_train // config.training.batch_size)
-    trials, labels = _grid(config, steps_per_epoch)
+    points = _grid(config, steps_per_epoch)
+    labels = [p.label for p in points]
     metric = _primary_metric(config, metrics)
     _check_monitors(config, metrics)
     baseline = _baseline(config, labels)
@@ -205,7 +276,8 @@ def build_plan(
         dataset=dataset,
         holdout=holdout,
         model=model,
-        trials=trials,
+        points=points,
+        seeds=list(config.seeds if seeds is None else seeds),
         labels=labels,
         steps_per_epoch=steps_per_epoch,
         metrics=metrics,
@@ -213,10 +285,31 @@ def build_plan(
         baseline=baseline,
         hash=config_hash(canonical, extra),
         canonical=canonical,
+        fingerprint=extra,
+        code=_code_fingerprints(model, points, base),
     )
     if check_model:
         verify_model(plan)
     return plan
+
+
+def _code_fingerprints(
+    model: Any, points: Sequence[GridPoint], base: Path | None
+) -> dict[str, str]:
+    """``{"module:function": sha256 of its file}`` for a model function and each schedule
+    function (part of the identity)."""
+    out = {}
+    function = getattr(model, "function", None)
+    if function is not None:
+        out[getattr(model, "text", repr(model))] = code_fingerprint(function)
+    for point in points:
+        if isinstance(point.function, str) and point.function not in out:
+            try:
+                fn = resolve_function(point.function, base, what="schedule function")
+            except LrlabError:  # a function given from Python (a lambda): its table is the spec
+                continue
+            out[point.function] = code_fingerprint(fn)
+    return out
 
 
 def _n_train(n: int, fraction: float) -> int:
@@ -318,14 +411,14 @@ def _baseline(config: ExperimentConfig, labels: list[str]) -> str:
     )
 
 
-def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], list[str]]:
-    """Trials seed-major (all configs of seed 0 first), so a stopped run stays paired."""
+def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
+    """The configs in grid order (schedules x optimizers x lrs); trials add the seeds."""
     from lrlab.schedules import Scale
 
     exp, training = config.experiment, config.training
     lrs: list[float | None] = list(exp.lrs) if exp.lrs else [None]
     many_opts = len(config.optimizers) > 1
-    configs: list[tuple[Any, ...]] = []
+    configs: list[GridPoint] = []
     only = _pairings(config)
     for sched_label, entry in config.schedules.items():
         schedule, plateau = config.parsed_schedule(sched_label)
@@ -358,38 +451,40 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> tuple[list[Trial], 
                     parts.append(f"lr={lr:g}")
                 label = " / ".join(parts)
                 configs.append(
-                    (label, sched_label, trained, plateau, entry, unit, opt_label, settings, lr)
+                    GridPoint(
+                        label,
+                        sched_label,
+                        trained,
+                        plateau,
+                        entry["monitor"],
+                        unit,
+                        opt_label,
+                        settings,
+                        lr,
+                        entry.get("function"),
+                    )
                 )
-    labels = [c[0] for c in configs]
+    labels = [c.label for c in configs]
     if len(set(labels)) != len(labels):
         raise ConfigError(
             config.source, "schedules", "two configs get the same label", "rename a schedule"
         )
-    vary = set(exp.vary)
-    trials = []
-    for seed in exp.seeds:
-        for label, sched_label, trained, plateau, entry, unit, opt_label, settings, lr in configs:
-            key = f"{label}|seed={seed}"
-            trials.append(
-                Trial(
-                    key=key,
-                    config=label,
-                    schedule_label=sched_label,
-                    schedule=trained,
-                    plateau=plateau,
-                    monitor=entry["monitor"],
-                    optimizer_label=opt_label,
-                    optimizer=settings,
-                    lr=lr,
-                    seed=seed,
-                    split_seed=seed if "split" in vary else 0,
-                    init_seed=seed if "init" in vary else 0,
-                    order_seed=seed if "order" in vary else 0,
-                    unit=unit,
-                    function=entry.get("function"),
-                )
-            )
-    return trials, labels
+    return configs
+
+
+def count_trials(config: ExperimentConfig, seeds: int | None = None) -> int:
+    """The plan's trial count from the file alone (nothing loaded or built):
+    (schedule, optimizer) pairs x lrs x seeds (``seeds``: a count replacing the file's).
+    """
+    only = _pairings(config)
+    pairs = sum(
+        1
+        for opt in config.optimizers
+        for sched in config.schedules
+        if opt not in only or sched in only[opt]
+    )
+    lrs = len(config.experiment.lrs or [None])
+    return pairs * lrs * (len(config.seeds) if seeds is None else seeds)
 
 
 def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:

@@ -5,12 +5,15 @@ Order of events (so that bad input never leaves anything behind):
 1. the experiment file is validated and the plan built (data loaded, schedules parsed,
    the model built once) -- any error here is one line and nothing is written;
 2. the experiment folder is created and locked (:class:`~.store.DirectoryLock`);
-3. an existing store must hold the same config hash (settings + data fingerprint), else
-   the run is refused unless ``new=True`` (the old store is kept, renamed
-   ``store.<UTC time>.sqlite``);
+3. an existing store must hold trials the plan would train the same way (same data,
+   split, model and its code, training settings, ``vary``; no config edited under its
+   label: :func:`lrlab.experiments.growth.reconcile`), else the run is refused unless
+   ``new=True`` (the old store is kept, renamed ``store.<UTC time>.sqlite``); new seeds,
+   configs, optimizers and lrs are welcome;
 4. trials already stored as ``ok`` or ``diverged`` are skipped (``failed`` ones run
-   again); the engine trains the rest, and every result is stored in one transaction as
-   it arrives;
+   again); the engine trains the rest, pulled seed-major from the plan in chunks (each
+   checked against the store), and every result is stored in one transaction as it
+   arrives;
 5. Ctrl-C stops after storing what finished; running the same command resumes.
 """
 
@@ -27,6 +30,14 @@ from typing import Any
 from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, load_config
 from lrlab.experiments.engines import ENGINES, Engine, get_engine
+from lrlab.experiments.growth import (
+    check_size,
+    count_stored,
+    grown_seeds,
+    plan_identity,
+    reconcile,
+    stored_seeds,
+)
 from lrlab.experiments.plan import Plan, build_plan, verify_model
 from lrlab.experiments.progress import RunProgress
 from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
@@ -43,6 +54,9 @@ __all__ = [
 
 #: Preference order for ``engine = "auto"``.
 AUTO_ORDER = ("population", "keras")
+
+#: Trials pulled from the plan (and checked against the store) at a time.
+CHUNK = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,29 +121,55 @@ def run_experiment(
     engine: str | None = None,
     quiet: bool = False,
     engine_options: Mapping[str, Any] | None = None,
+    seeds: int | None = None,
+    yes: bool = False,
     strict: bool = False,
 ) -> RunSummary:
-    """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring.
+    """Run (or resume, or grow) the experiment in ``config`` into ``out``; see the module
+    docstring.
 
     ``engine_options`` go to the engine's constructor (e.g. ``memory``, in bytes, for the
-    population engine). The horizon findings of each config are printed first
+    population engine). ``seeds`` grows the experiment to that many seeds (recorded in the
+    store); a plan of more than :data:`~lrlab.experiments.growth.TRIAL_LIMIT` trials needs
+    ``yes``. The horizon findings of each config are printed first
     (:func:`check_horizons`); with ``strict`` any finding is an error, before anything
     is written.
     """
+    progress = RunProgress(quiet=quiet)
+    plan, folder = plan_run(config, out, new, seeds, yes, strict, progress)
+    return run_plan(
+        plan, out=folder, new=new, engine=engine, progress=progress, engine_options=engine_options
+    )
+
+
+def plan_run(
+    config: ExperimentConfig | str | Path,
+    out: str | Path | None,
+    new: bool,
+    seeds: int | None,
+    yes: bool,
+    strict: bool = False,
+    progress: RunProgress | None = None,
+) -> tuple[Plan, Path]:
+    """The checked plan of a run and its folder: the file, its size, the data, the store's
+    consent (grown seeds included) and the model, in that order (cheapest refusal first).
+    ``progress`` shows the long steps (loading data, checking the model)."""
+    progress = progress if progress is not None else RunProgress(quiet=True)
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
-    progress = RunProgress(quiet=quiet)
     folder = Path(out) if out else default_out(config)
+    _check_free(folder)  # a folder in use (or read-only) answers before its store is read
+    stored = [] if new or not folder.is_dir() else stored_seeds(folder)
+    chosen = grown_seeds(stored, config.seeds, seeds)
+    check_size(config, len(chosen), yes)
     # the refusals that need the plan belong to the step: a refused run prints one line
     with progress.doing(f"loading data {config.data.dataset}"):
-        plan = build_plan(config, check_model=False)
+        plan = build_plan(config, check_model=False, seeds=chosen)
         check_horizons(plan, strict)
         precheck(plan, folder, new)  # quick refusals before the model check imports Keras
     with progress.doing(f"checking the model on {plan.dataset.n} rows"):
         verify_model(plan)
-    return run_plan(
-        plan, out=folder, new=new, engine=engine, progress=progress, engine_options=engine_options
-    )
+    return plan, folder
 
 
 def check_horizons(plan: Plan, strict: bool = False) -> None:
@@ -151,26 +191,23 @@ def check_horizons(plan: Plan, strict: bool = False) -> None:
 
 
 def precheck(plan: Plan, out: Path, new: bool) -> None:
-    """Refuse early, reading only, when ``out`` is in use or holds another experiment.
+    """Refuse early, reading only, when ``out`` is in use or holds trials the plan would
+    change.
 
     :func:`run_plan` checks both again under the lock; this only answers sooner.
     """
     if not out.is_dir():
         return
-    if (out / LOCKNAME).exists():
-        DirectoryLock(out).acquire().release()
+    _check_free(out)
     if Store.exists_in(out) and not new:
         with Store.open(out) as store:
-            _check_same(store, plan, out)
+            reconcile(store, plan, out, apply=False)
 
 
-def _check_same(store: Store, plan: Plan, out: Path) -> None:
-    if store.meta().get("config_hash") != plan.hash:
-        raise StoreError(
-            f"{out} holds results of a different experiment (its settings or data "
-            "changed since that run); rerun with --new to start over (the old store is "
-            "kept beside it), or use another --out"
-        )
+def _check_free(out: Path) -> None:
+    """Refuse now when another run holds ``out`` (or its lock cannot be taken)."""
+    if out.is_dir() and (out / LOCKNAME).exists():
+        DirectoryLock(out).acquire().release()
 
 
 def run_plan(
@@ -213,7 +250,8 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
         store = Store.open(out)
         if not new:
             try:
-                _check_same(store, plan, out)
+                reconcile(store, plan, out, apply=True)
+                store.set_meta(_experiment_meta(plan))
             except StoreError:
                 store.close()
                 raise
@@ -229,17 +267,7 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
     store = Store.open(out, create=True)
     store.initialize(
         {
-            "config_hash": plan.hash,
-            "data_fingerprint": plan.data_fingerprint,
-            "config_text": plan.config.text,
-            "config_source": plan.config.source,
-            "canonical": plan.canonical,
-            "title": plan.config.title,
-            "metric": plan.metric,
-            "higher_is_better": plan.higher_is_better,
-            "baseline": plan.baseline,
-            "labels": plan.labels,
-            "planned": len(plan.trials),
+            **_experiment_meta(plan),
             "dataset": {
                 "name": plan.dataset.name,
                 "rows": plan.dataset.n,
@@ -248,16 +276,35 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
                 "input_shape": list(plan.dataset.input_shape),
             },
             "steps_per_epoch": plan.steps_per_epoch,
-            "horizon": {
-                label: [dataclasses.asdict(f) for f in findings]
-                for label, findings in plan.horizon_findings().items()
-            },
-            "lr_curves": plan.user_class_curves(),
             "command": " ".join(sys.argv),
             "versions": library_versions(),
         }
     )
     return store
+
+
+def _experiment_meta(plan: Plan) -> dict[str, Any]:
+    """What the store says the experiment is now (rewritten by every run that grows it)."""
+    return {
+        "config_hash": plan.hash,
+        "data_fingerprint": plan.data_fingerprint,
+        "config_text": plan.config.text,
+        "config_source": plan.config.source,
+        "canonical": plan.canonical,
+        "identity": plan_identity(plan),
+        "title": plan.config.title,
+        "metric": plan.metric,
+        "higher_is_better": plan.higher_is_better,
+        "baseline": plan.baseline,
+        "labels": plan.labels,
+        "seeds": plan.seeds,
+        "planned": plan.n_trials,
+        "horizon": {
+            label: [dataclasses.asdict(f) for f in findings]
+            for label, findings in plan.horizon_findings().items()
+        },
+        "lr_curves": plan.user_class_curves(),
+    }
 
 
 class _Best:
@@ -292,45 +339,56 @@ def _run(
     from rich.console import Console
 
     console = Console(stderr=True, quiet=progress.quiet, soft_wrap=True)  # whole lines in logs
-    finished = store.finished_keys()
-    todo = [t for t in plan.trials if t.key not in finished]
+    total = plan.n_trials
+    skipped = count_stored(store, plan.labels, plan.seeds)
+    todo = total - skipped
     best = _Best(plan)
     for t in store.trials():
         best.add(t.config, t.status, t.final)
     counts = {"ok": 0, "diverged": 0, "failed": 0}
-    skipped = len(plan.trials) - len(todo)
     console.print(
-        f"[bold]{plan.config.title}[/]: {len(plan.trials)} trials "
-        f"({len(plan.labels)} configs x {len(plan.config.seeds)} seeds), {skipped} already "
-        f"stored, {len(todo)} to run with {engine.describe()} -> {out}"
+        f"[bold]{plan.config.title}[/]: {total} trials "
+        f"({len(plan.labels)} configs x {len(plan.seeds)} seeds), {skipped} already "
+        f"stored, {todo} to run with {engine.describe()} -> {out}"
     )
     for note in passed_over:
         console.print(f"  (auto: {note})", markup=False)
     versions = library_versions()
     stored = 0
-    progress.start(len(todo), best.text())
+    progress.start(todo, best.text())
     try:
-        for result in engine.run(plan, todo):
-            store.add(result, versions)
-            stored += 1
-            counts[result.status] += 1
-            best.add(result.trial.config, result.status, result.final)
-            if result.status == "failed":
-                console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
-            if on_result is not None:
-                on_result(result)
-            progress.advance(1, best.text())
+        for chunk in _unfinished_chunks(plan, store):
+            for result in engine.run(plan, chunk):
+                store.add(result, versions)
+                stored += 1
+                counts[result.status] += 1
+                best.add(result.trial.config, result.status, result.final)
+                if result.status == "failed":
+                    console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
+                if on_result is not None:
+                    on_result(result)
+                progress.advance(1, best.text())
     except KeyboardInterrupt:
         progress.stop()
         console.print(
-            f"stopped: {skipped + stored} of {len(plan.trials)} trials are stored in {out}; "
+            f"stopped: {skipped + stored} of {total} trials are stored in {out}; "
             "run the same command to resume"
         )
         raise
     progress.stop()
     if counts["diverged"] or counts["failed"]:
         console.print(f"{counts['diverged']} diverged, {counts['failed']} failed")
-    return RunSummary(out, engine.name, len(plan.trials), skipped, stored, counts)
+    return RunSummary(out, engine.name, total, skipped, stored, counts)
+
+
+def _unfinished_chunks(plan: Plan, store: Store):
+    """The plan's trials not stored as final, seed-major, at most :data:`CHUNK` at a time
+    (the plan is never held whole: constant memory whatever its size)."""
+    for chunk in plan.chunks(max(CHUNK, len(plan.points))):
+        done = store.finished_among(t.key for t in chunk)
+        todo = [t for t in chunk if t.key not in done]
+        if todo:
+            yield todo
 
 
 def run_on_ray(
@@ -347,6 +405,8 @@ def run_on_ray(
     max_retries: int = 3,
     trials_per_task: int | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    seeds: int | None = None,
+    yes: bool = False,
     strict: bool = False,
 ) -> RunSummary:
     """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
@@ -360,12 +420,7 @@ def run_on_ray(
 
     import_ray()
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
-    config = load_config(experiment)
-    plan = build_plan(config, check_model=False)
-    check_horizons(plan, strict)
-    folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)
-    verify_model(plan)
+    plan, folder = plan_run(experiment, out, new, seeds, yes, strict)
     wrapped = RayEngine(
         choose_engine(engine, plan, options=engine_options),
         task_cpus=task_cpus,

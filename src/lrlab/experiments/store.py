@@ -340,8 +340,14 @@ class Store:
         except sqlite3.OperationalError as err:
             raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
 
-    def trials(self, status: str | None = None) -> list[StoredTrial]:
-        """Stored trials in the order they were stored (optionally one status only)."""
+    def trials(self, status: str | None = None, *, every: bool = False) -> list[StoredTrial]:
+        """Stored trials in the order they were stored (optionally one status only).
+
+        Only the trials of the experiment's configs (``meta["labels"]``, the configs of the
+        file as last run) unless ``every``: a config removed from the file keeps its
+        trials in the store, out of the report. A store written before experiments could
+        grow (no ``meta["identity"]``) holds one experiment: all of its trials.
+        """
         query = (
             "SELECT key, config, schedule, spec, optimizer, lr, seed, params, status, "
             "diverged_epoch, message, final, started, seconds, engine, versions FROM trials"
@@ -351,6 +357,10 @@ class Store:
             query += " WHERE status = ?"
             args = (status,)
         rows = self._conn.execute(query + " ORDER BY stored, rowid", args).fetchall()
+        meta = self.meta()
+        if not every and "identity" in meta and meta.get("labels") is not None:
+            current = set(meta["labels"])
+            rows = [r for r in rows if r[1] in current]
         return [
             StoredTrial(
                 key=r[0],
@@ -387,6 +397,62 @@ class Store:
                 {"epoch": epoch, "lr": lr if lr is not None else math.nan, **json.loads(metrics)}
             )
         return out
+
+    def finished_among(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are stored as final (one query per 500 keys: a chunk's check)."""
+        keys = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            rows = self._conn.execute(
+                f"SELECT key FROM trials WHERE status IN ('ok', 'diverged') "
+                f"AND key IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            found.update(r[0] for r in rows)
+        return found
+
+    def finished_pairs(self) -> list[tuple[str, int]]:
+        """``(config, seed)`` of every final trial."""
+        return self._conn.execute(
+            "SELECT config, seed FROM trials WHERE status IN ('ok', 'diverged')"
+        ).fetchall()
+
+    def config_params(self) -> dict[str, tuple[dict[str, Any], int]]:
+        """Each stored config's label -> (the parameters of one of its trials, trial count)."""
+        rows = self._conn.execute(
+            "SELECT config, params, COUNT(*) FROM trials GROUP BY config"
+        ).fetchall()
+        return {config: (json.loads(params), n) for config, params, n in rows}
+
+    def relabel(self, old: str, new: str, schedule: str, optimizer: str) -> None:
+        """Store the trials of config ``old`` under the label ``new`` (keys ``new|seed=N``),
+        with the file's new ``schedule`` and ``optimizer`` labels, in one transaction."""
+        rows = self._conn.execute(
+            "SELECT key, seed, params FROM trials WHERE config = ?", (old,)
+        ).fetchall()
+        try:
+            with self._transaction():
+                self._conn.execute("PRAGMA defer_foreign_keys = ON")
+                for key, seed, params in rows:
+                    new_key = f"{new}|seed={seed}"
+                    data = {
+                        **json.loads(params),
+                        "key": new_key,
+                        "config": new,
+                        "schedule": schedule,
+                        "optimizer": optimizer,
+                    }
+                    self._conn.execute(
+                        "UPDATE trials SET key = ?, config = ?, schedule = ?, optimizer = ?, "
+                        "params = ? WHERE key = ?",
+                        (new_key, new, schedule, optimizer, _dumps(data), key),
+                    )
+                    self._conn.execute(
+                        "UPDATE epochs SET trial = ? WHERE trial = ?", (new_key, key)
+                    )
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0])

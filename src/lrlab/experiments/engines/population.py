@@ -97,7 +97,7 @@ class PopulationEngine(Engine):
 
         if keras.backend.backend() != "jax":
             return f"it needs KERAS_BACKEND=jax (the backend is {keras.backend.backend()})"
-        for group in _optimizer_groups(plan.trials).values():
+        for group in _optimizer_groups(list(plan.iter_trials(plan.seeds[:1]))).values():
             try:
                 KerasOptimizer.from_config(_optimizer_config(group[0]))
             except LrlabError as err:
