@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
+import sqlite3
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ from lrlab.experiments.trial import TrialResult
 
 __all__ = [
     "RunSummary",
+    "archive_store",
     "choose_engine",
     "default_out",
     "run_experiment",
@@ -57,8 +59,30 @@ class RunSummary:
 
 
 def default_out(config: ExperimentConfig) -> Path:
-    """``runs/<experiment file name>`` (relative to the working directory)."""
-    return Path("runs") / Path(config.source).stem
+    """``runs/<experiment file name>`` (relative to the working directory).
+
+    The name is the file's without ``.toml``, its outer dots and spaces stripped and any
+    control character or path separator replaced by ``_``: a file named ``...toml`` never
+    puts its store at ``runs/..``. A file with no usable name needs ``--out``.
+
+    >>> from types import SimpleNamespace as S
+    >>> default_out(S(source="exp/my sweep.toml")), default_out(S(source="..a/b.toml"))
+    (PosixPath('runs/my sweep'), PosixPath('runs/b'))
+    >>> default_out(S(source="...toml"))
+    Traceback (most recent call last):
+    ...
+    lrlab.errors.LrlabError: cannot name the experiment folder after '...toml'; give one with --out DIR
+    """
+    name = Path(config.source).name
+    name = name.removesuffix(".toml") if name.endswith(".toml") else Path(name).stem
+    name = "".join("_" if c in "/\\" or not c.isprintable() else c for c in name)
+    name = name.strip(". ")
+    if not name:
+        raise LrlabError(
+            f"cannot name the experiment folder after {Path(config.source).name!r}; "
+            "give one with --out DIR"
+        )
+    return Path("runs") / name
 
 
 def choose_engine(
@@ -132,7 +156,7 @@ def precheck(plan: Plan, out: Path, new: bool) -> None:
     if (out / LOCKNAME).exists():
         DirectoryLock(out).acquire().release()
     if Store.exists_in(out) and not new:
-        with Store.open(out) as store:
+        with Store.open_read_only(out) as store:
             _check_same(store, plan, out)
 
 
@@ -175,22 +199,15 @@ def run_plan(
 
 def _open_store(plan: Plan, out: Path, new: bool) -> Store:
     if Store.exists_in(out):
-        store = Store.open(out)
         if not new:
+            store = Store.open(out)
             try:
                 _check_same(store, plan, out)
             except StoreError:
                 store.close()
                 raise
             return store
-        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        store.close()
-        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        old = Store.file_in(out)
-        for suffix in ("", "-wal", "-shm"):
-            src = old.with_name(old.name + suffix)
-            if src.exists():
-                src.replace(out / f"store.{stamp}.sqlite{suffix}")
+        archive_store(out)
     store = Store.open(out, create=True)
     store.initialize(
         {
@@ -217,6 +234,33 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
         }
     )
     return store
+
+
+def archive_store(out: Path) -> Path:
+    """Move ``out/store.sqlite`` (and its ``-wal``/``-shm`` files) aside, for ``--new``.
+
+    The name is ``store.<UTC time>.sqlite``, with ``-2``, ``-3``... when that name is
+    taken (two ``--new`` in one second never overwrite each other). A store that cannot
+    be opened (truncated, random bytes) is archived as it is; a readable one has its
+    write-ahead log merged first, so the archive is one self-contained file.
+    """
+    old = Store.file_in(out)
+    try:
+        with Store.open(out) as store:
+            store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except (StoreError, sqlite3.DatabaseError):
+        pass  # damaged: keep its bytes as they are
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    taken = {p.name for p in out.iterdir()}
+    name, n = f"store.{stamp}.sqlite", 1
+    while any(name + suffix in taken for suffix in ("", "-wal", "-shm")):
+        n += 1
+        name = f"store.{stamp}-{n}.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        src = old.with_name(old.name + suffix)
+        if src.exists():
+            src.replace(out / (name + suffix))
+    return out / name
 
 
 class _Best:

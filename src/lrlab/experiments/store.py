@@ -20,7 +20,11 @@ The folder is guarded by :class:`DirectoryLock` (an ``flock`` on ``DIR/.lrlab.lo
 released by the OS even after ``kill -9``): a second ``lrlab run`` on a folder in use
 refuses with a clear message.
 
-A report can be rebuilt from the store alone.
+A report can be rebuilt from the store alone. Readers (``lrlab report``, ``lrlab export``)
+open it with :meth:`Store.open_read_only`: SQLite's read-only URI, so a store on a
+read-only folder can be read and a file that is not a store is never given a schema.
+Rows edited by hand are checked as they are read: a field that is not what lrlab wrote
+is one line naming the store, the trial and the field.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import socket
 import sqlite3
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,7 @@ FILENAME = "store.sqlite"
 LOCKNAME = ".lrlab.lock"
 SCHEMA_VERSION = 1
 FINAL_STATUSES = ("ok", "diverged")
+_NEW_HINT = " ('lrlab run --new' moves a damaged store aside and starts over)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -165,7 +171,7 @@ class Store:
         if not path.is_file():
             return False
         try:
-            conn = sqlite3.connect(path, timeout=30)
+            conn = _connect_read_only(path)
             try:
                 tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
                 if (
@@ -198,7 +204,39 @@ class Store:
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
             hint = "is it an lrlab store?" if "not a database" in str(err) else "check the disk"
+            hint += f"{_NEW_HINT}"
             raise StoreError(f"cannot open {path}: {err}; {hint}") from None
+        store = cls(path, conn)
+        version = store.meta().get("schema_version")
+        if version is not None and int(version) > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path} was written by a newer lrlab (schema {version}); upgrade lrlab"
+            )
+        return store
+
+    @classmethod
+    def open_read_only(cls, directory: str | Path) -> Store:
+        """Open ``DIR/store.sqlite`` to read it only (``report``, ``export``).
+
+        SQLite's read-only URI (``mode=ro``; ``immutable=1`` when the folder is not
+        writable, so SQLite needs no ``-shm`` file there): nothing is created, migrated
+        or written, and a file that is not an lrlab store is one line, left as it was.
+        """
+        path = cls.file_in(Path(directory))
+        if not path.is_file():
+            return cls.open(directory)  # the message for a folder without a store
+        try:
+            conn = _connect_read_only(path)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"cannot read {path}: {err}; is it an lrlab store?") from None
+        if not {"meta", "trials", "epochs"} <= tables:
+            conn.close()
+            raise StoreError(
+                f"{path} is not an lrlab store (it has no lrlab tables); "
+                "run 'lrlab run EXPERIMENT.toml --out DIR' to make one"
+            )
         store = cls(path, conn)
         version = store.meta().get("schema_version")
         if version is not None and int(version) > SCHEMA_VERSION:
@@ -220,8 +258,8 @@ class Store:
     # -- meta ------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         """All metadata, JSON values decoded."""
-        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
-        return {k: json.loads(v) for k, v in rows}
+        rows = self._read("SELECT key, value FROM meta")
+        return {k: self._json(v, "the settings", f"meta {k!r}") for k, v in rows}
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata entries in one transaction."""
@@ -333,42 +371,23 @@ class Store:
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
-        rows = self._conn.execute(query + " ORDER BY stored, rowid", args).fetchall()
-        return [
-            StoredTrial(
-                key=r[0],
-                config=r[1],
-                schedule=r[2],
-                spec=r[3],
-                optimizer=r[4],
-                lr=r[5],
-                seed=r[6],
-                params=json.loads(r[7]),
-                status=r[8],
-                diverged_epoch=r[9],
-                message=r[10],
-                final=json.loads(r[11]),
-                started=r[12],
-                seconds=r[13],
-                engine=r[14],
-                versions=json.loads(r[15]),
-            )
-            for r in rows
-        ]
+        rows = self._read(query + " ORDER BY stored, rowid", args)
+        return [self._stored_trial(r) for r in rows]
 
     def epochs(self, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, float]]]:
         """Per-epoch rows ``{"epoch", "lr", <metrics>...}`` of every (or the given) trial."""
-        rows = self._conn.execute(
-            "SELECT trial, epoch, lr, metrics FROM epochs ORDER BY trial, epoch"
-        ).fetchall()
+        rows = self._read("SELECT trial, epoch, lr, metrics FROM epochs ORDER BY trial, epoch")
         wanted = set(keys) if keys is not None else None
         out: dict[str, list[dict[str, float]]] = {}
         for trial, epoch, lr, metrics in rows:
             if wanted is not None and trial not in wanted:
                 continue
-            out.setdefault(trial, []).append(
-                {"epoch": epoch, "lr": lr if lr is not None else math.nan, **json.loads(metrics)}
-            )
+            where = f"trial {trial!r}, epoch {epoch!r}"
+            self._check(where, "epoch", epoch, int)
+            self._check(where, "lr", lr, float, none=True)
+            values = self._numbers(self._json(metrics, where, "metrics"), where, "metrics")
+            row = {"epoch": epoch, "lr": lr if lr is not None else math.nan, **values}
+            out.setdefault(trial, []).append(row)
         return out
 
     def count(self) -> int:
@@ -380,6 +399,100 @@ class Store:
     # -- helpers ---------------------------------------------------------------------
     def _transaction(self):
         return _Transaction(self._conn)
+
+    def _read(self, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(query, args).fetchall()
+        except sqlite3.DatabaseError as err:  # a damaged file, a table dropped by hand
+            raise StoreError(
+                f"cannot read {self.path}: {err}; is it an lrlab store?{_NEW_HINT}"
+            ) from None
+
+    def _stored_trial(self, r: tuple[Any, ...]) -> StoredTrial:
+        """One ``trials`` row, every field checked (a store edited by hand is one line)."""
+        where = f"trial {r[0]!r}"
+        for i, name in ((0, "key"), (1, "config"), (2, "schedule"), (3, "spec"), (4, "optimizer")):
+            self._check(where, name, r[i], str)
+        self._check(where, "lr", r[5], float, none=True)
+        self._check(where, "seed", r[6], int)
+        self._check(where, "diverged_epoch", r[9], int, none=True)
+        self._check(where, "message", r[10], str, none=True)
+        self._check(where, "started", r[12], float)
+        self._check(where, "seconds", r[13], float)
+        self._check(where, "engine", r[14], str)
+        final = self._json(r[11], where, "final")
+        return StoredTrial(
+            key=r[0],
+            config=r[1],
+            schedule=r[2],
+            spec=r[3],
+            optimizer=r[4],
+            lr=r[5],
+            seed=r[6],
+            params=self._object(self._json(r[7], where, "params"), where, "params"),
+            status=r[8],
+            diverged_epoch=r[9],
+            message=r[10],
+            final=self._numbers(final, where, "final"),
+            started=r[12],
+            seconds=r[13],
+            engine=r[14],
+            versions=self._object(self._json(r[15], where, "versions"), where, "versions"),
+        )
+
+    def _bad(self, where: str, field: str, problem: str) -> StoreError:
+        return StoreError(
+            f"{self.path}: {where}: {field} {problem}; the store was changed outside lrlab "
+            "(restore it from a copy, or rerun with --new to start over)"
+        )
+
+    def _json(self, text: Any, where: str, field: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as err:
+            raise self._bad(where, field, f"is not valid JSON ({err})") from None
+
+    def _check(
+        self, where: str, field: str, value: Any, kind: type, *, none: bool = False
+    ) -> None:
+        """``value`` is a ``kind`` (``float`` takes ints too; ``bool`` is neither)."""
+        if value is None and none:
+            return
+        kinds = (int, float) if kind is float else (kind,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            what = {str: "text", int: "an integer", float: "a number"}[kind]
+            raise self._bad(where, field, f"is {value!r}, not {what}")
+
+    def _object(self, value: Any, where: str, field: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self._bad(where, field, f"is {_short(value)}, not a JSON object")
+        return value
+
+    def _numbers(self, value: Any, where: str, field: str) -> dict[str, float]:
+        """A JSON object of metric values (numbers, or null for none)."""
+        for name, number in self._object(value, where, field).items():
+            self._check(where, f"{field}.{name}", number, float, none=True)
+        return value
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection.
+
+    With ``immutable=1`` too when the folder is not writable and holds no write-ahead log
+    to merge: SQLite then needs no ``-shm`` file beside the store. (A log left there is
+    read through ``mode=ro``, which needs its ``-shm`` file: immutable would ignore it.)
+    """
+    uri = "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    unmerged = wal.is_file() and wal.stat().st_size > 0
+    if not os.access(path.parent, os.W_OK) and not unmerged:
+        uri += "&immutable=1"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _finite_or_none(x: Any) -> float | None:
