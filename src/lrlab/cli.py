@@ -1,7 +1,9 @@
 """The ``lrlab`` command line: argument handling and calls, nothing else.
 
 Every user error (a bad spec, config, file or flag) ends in one message on stderr and
-exit code 2, without a traceback.
+exit code 2, without a traceback. SIGINT (Ctrl-C) and SIGTERM are handled from the first
+line of :func:`main` (:class:`lrlab.experiments.stopping.StopRequest`): a run stops after
+storing what finished, prints the resume line, and ``lrlab`` exits with 130 or 143.
 """
 
 from __future__ import annotations
@@ -206,7 +208,9 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     show_default=True,
     help="Reruns of a Ray task whose worker died.",
 )
+@click.pass_context
 def run(
+    ctx: click.Context,
     experiment: Path,
     out: Path | None,
     new: bool,
@@ -221,14 +225,19 @@ def run(
 ) -> None:
     """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
 
-    Finished trials are skipped on a rerun; Ctrl-C stops after storing what finished.
+    Finished trials are skipped on a rerun; Ctrl-C (or SIGTERM) stops after storing what
+    finished.
     """
     from lrlab.experiments.jax_cache import use_compilation_cache
+    from lrlab.experiments.stopping import StopRequest
 
+    stop = ctx.obj if isinstance(ctx.obj, StopRequest) else StopRequest()
     use_compilation_cache()  # before anything imports JAX
     from lrlab.analysis.results import results_from_store
     from lrlab.experiments.memory import parse_memory
     from lrlab.experiments.runner import run_experiment, run_on_ray
+
+    stop.check()  # a signal whose exception an import swallowed
 
     options = {"memory": parse_memory(memory) if memory is not None else None}
     if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.engines.ray)
@@ -244,10 +253,17 @@ def run(
             task_gpus=task_gpus,
             max_retries=max_retries,
             engine_options=options,
+            stop=stop,
         )
     else:
         summary = run_experiment(
-            experiment, out=out, new=new, engine=engine, quiet=quiet, engine_options=options
+            experiment,
+            out=out,
+            new=new,
+            engine=engine,
+            quiet=quiet,
+            engine_options=options,
+            stop=stop,
         )
     from lrlab.reporting.tables import print_results
 
@@ -410,12 +426,16 @@ def find_lr_cmd(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning user errors into one message and exit 2."""
+    """Entry point: run the CLI, turning user errors into one message and exit 2, and
+    SIGINT/SIGTERM into ``lrlab: interrupted (SIG...)`` and exit 128 + the signal."""
+    from lrlab.experiments.stopping import StopRequest
+
+    stop = StopRequest().install()  # first: a signal during the imports below is a stop
     try:
-        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("lrlab: interrupted", err=True)
-        return 130
+        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False, obj=stop)
+        stop.check()  # a stop whose exception was swallowed, e.g. by a finalizer
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _interrupted(stop)
     except click.ClickException as err:
         hint = ""
         if err.ctx is not None and isinstance(err, click.UsageError):
@@ -425,10 +445,18 @@ def main(argv: list[str] | None = None) -> int:
     except LrlabError as err:
         click.echo(f"lrlab: error: {err}", err=True)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        click.echo("lrlab: interrupted", err=True)
-        return 130
+    finally:
+        stop.uninstall()
     return code if isinstance(code, int) else 0
+
+
+def _interrupted(stop) -> int:
+    """The last line of a stopped command, and its exit code (130 SIGINT, 143 SIGTERM)."""
+    import signal
+
+    signum = stop.signum or signal.SIGINT  # an Abort from a prompt: as Ctrl-C
+    click.echo(f"lrlab: interrupted ({signal.Signals(signum).name})", err=True)
+    return 128 + signum
 
 
 if __name__ == "__main__":

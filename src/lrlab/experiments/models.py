@@ -323,7 +323,8 @@ def check_user_function(fn: Any, text: str, offered: tuple[str, ...]) -> None:
     >>> check_user_function(os.fork, "os:fork", MODEL_ARGUMENTS)
     Traceback (most recent call last):
     ...
-    lrlab.experiments.models.ModelError: os:fork is not a Python function (it is a builtin_function_or_method); name a function defined in your own module
+    lrlab.experiments.models.ModelError: os:fork is not a Python function (it is a \
+builtin_function_or_method); name a function defined in your own module
     """
     if not inspect.isfunction(fn):
         raise ModelError(

@@ -11,17 +11,20 @@ Order of events (so that bad input never leaves anything behind):
 4. trials already stored as ``ok`` or ``diverged`` are skipped (``failed`` ones run
    again); the engine trains the rest, and every result is stored in one transaction as
    it arrives;
-5. Ctrl-C stops after storing what finished; running the same command resumes.
+5. Ctrl-C or SIGTERM stops after storing what finished (with a
+   :class:`~.stopping.StopRequest`, checked between steps even when a signal's exception
+   was swallowed); running the same command resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import math
 import sqlite3
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, load_config
 from lrlab.experiments.engines import ENGINES, Engine, get_engine
 from lrlab.experiments.plan import Plan, build_plan, verify_model
+from lrlab.experiments.stopping import StopRequest
 from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
 from lrlab.experiments.trial import TrialResult
 
@@ -71,7 +75,8 @@ def default_out(config: ExperimentConfig) -> Path:
     >>> default_out(S(source="...toml"))
     Traceback (most recent call last):
     ...
-    lrlab.errors.LrlabError: cannot name the experiment folder after '...toml'; give one with --out DIR
+    lrlab.errors.LrlabError: cannot name the experiment folder after '...toml'; give one with \
+--out DIR
     """
     name = Path(config.source).name
     name = name.removesuffix(".toml") if name.endswith(".toml") else Path(name).stem
@@ -129,20 +134,32 @@ def run_experiment(
     engine: str | None = None,
     quiet: bool = False,
     engine_options: Mapping[str, Any] | None = None,
+    stop: StopRequest | None = None,
 ) -> RunSummary:
     """Run (or resume) the experiment in ``config`` into ``out``; see the module docstring.
 
     ``engine_options`` go to the engine's constructor (e.g. ``memory``, in bytes, for the
-    population engine).
+    population engine). ``stop``: checked between the steps of the run (a recorded
+    signal raises :class:`~.stopping.Stopped` at the next one).
     """
-    if not isinstance(config, ExperimentConfig):
-        config = load_config(config)
-    plan = build_plan(config, check_model=False)
-    folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)  # quick refusals before the model check imports Keras
-    verify_model(plan)
+    stop = stop or StopRequest()
+    with _stopped_before_training():
+        if not isinstance(config, ExperimentConfig):
+            config = load_config(config)
+        plan = build_plan(config, check_model=False)
+        stop.check()
+        folder = Path(out) if out else default_out(config)
+        precheck(plan, folder, new)  # quick refusals before the model check imports Keras
+        verify_model(plan)
+        stop.check()
     return run_plan(
-        plan, out=folder, new=new, engine=engine, quiet=quiet, engine_options=engine_options
+        plan,
+        out=folder,
+        new=new,
+        engine=engine,
+        quiet=quiet,
+        engine_options=engine_options,
+        stop=stop,
     )
 
 
@@ -178,21 +195,29 @@ def run_plan(
     quiet: bool = False,
     on_result: Callable[[TrialResult], None] | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    stop: StopRequest | None = None,
 ) -> RunSummary:
-    """Run a built plan into the folder ``out`` (locked for the duration)."""
+    """Run a built plan into the folder ``out`` (locked for the duration).
+
+    ``stop`` is checked after each stored trial and given to engines that take it (they
+    check it between trials or chunks)."""
+    stop = stop or StopRequest()
     passed_over: list[str] = []
-    chosen = choose_engine(engine, plan, passed_over, engine_options)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise LrlabError(f"{out} is a file; give a folder to --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StoreError(f"cannot create {out}: {err.strerror}; choose another --out") from None
-    with DirectoryLock(out):
-        store = _open_store(plan, out, new)
+    with _stopped_before_training():
+        chosen = choose_engine(engine, plan, passed_over, {**(engine_options or {}), "stop": stop})
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise LrlabError(f"{out} is a file; give a folder to --out")
         try:
-            return _run(plan, store, out, chosen, quiet, on_result, passed_over)
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create {out}: {err.strerror}; choose another --out") from None
+    with DirectoryLock(out):
+        with _stopped_before_training():
+            store = _open_store(plan, out, new)
+            stop.check()
+        try:
+            return _run(plan, store, out, chosen, quiet, on_result, passed_over, stop)
         finally:
             store.close()
 
@@ -291,6 +316,7 @@ def _run(
     quiet: bool,
     on_result: Callable[[TrialResult], None] | None,
     passed_over: Sequence[str] = (),
+    stop: StopRequest | None = None,
 ) -> RunSummary:
     from rich.console import Console
     from rich.progress import (
@@ -344,15 +370,45 @@ def _run(
                 if on_result is not None:
                     on_result(result)
                 progress.update(task, advance=1, best=best.text())
+                if stop is not None:
+                    stop.check()
+        if stop is not None:
+            stop.check()  # a signal whose exception was swallowed during the last trial
     except KeyboardInterrupt:
-        console.print(
-            f"stopped: {skipped + stored} of {len(plan.trials)} trials are stored in {out}; "
+        done = _stored_count(store, plan, skipped + stored)
+        _say(
+            f"stopped: {done} of {len(plan.trials)} trials are stored in {out}; "
             "run the same command to resume"
         )
         raise
     if counts["diverged"] or counts["failed"]:
         console.print(f"{counts['diverged']} diverged, {counts['failed']} failed")
     return RunSummary(out, engine.name, len(plan.trials), skipped, stored, counts)
+
+
+@contextlib.contextmanager
+def _stopped_before_training() -> Iterator[None]:
+    """On a stop (Ctrl-C, SIGTERM) before the first trial, the resume line, then the stop."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _say("stopped before training began (nothing new stored); run the same command to resume")
+        raise
+
+
+def _say(line: str) -> None:
+    """One line on stderr, even with --quiet (the resume line of a stopped run)."""
+    from rich.console import Console
+
+    Console(stderr=True).print(line, markup=False, highlight=False)
+
+
+def _stored_count(store: Store, plan: Plan, counted: int) -> int:
+    """The plan's trials in the store (a commit may have landed just before a signal)."""
+    try:
+        return len(store.finished_keys() & {t.key for t in plan.trials})
+    except (StoreError, sqlite3.Error):
+        return counted
 
 
 def run_on_ray(
@@ -369,6 +425,7 @@ def run_on_ray(
     max_retries: int = 3,
     trials_per_task: int | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    stop: StopRequest | None = None,
 ) -> RunSummary:
     """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
 
@@ -381,11 +438,12 @@ def run_on_ray(
 
     import_ray()
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
-    config = load_config(experiment)
-    plan = build_plan(config, check_model=False)
-    folder = Path(out) if out else default_out(config)
-    precheck(plan, folder, new)
-    verify_model(plan)
+    with _stopped_before_training():
+        config = load_config(experiment)
+        plan = build_plan(config, check_model=False)
+        folder = Path(out) if out else default_out(config)
+        precheck(plan, folder, new)
+        verify_model(plan)
     wrapped = RayEngine(
         choose_engine(engine, plan, options=engine_options),
         task_cpus=task_cpus,
@@ -394,4 +452,4 @@ def run_on_ray(
         trials_per_task=trials_per_task,
     )
     with ray_session(address, num_cpus=num_cpus):
-        return run_plan(plan, out=folder, new=new, engine=wrapped, quiet=quiet)
+        return run_plan(plan, out=folder, new=new, engine=wrapped, quiet=quiet, stop=stop)

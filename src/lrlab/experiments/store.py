@@ -452,9 +452,7 @@ class Store:
         except (TypeError, ValueError) as err:
             raise self._bad(where, field, f"is not valid JSON ({err})") from None
 
-    def _check(
-        self, where: str, field: str, value: Any, kind: type, *, none: bool = False
-    ) -> None:
+    def _check(self, where: str, field: str, value: Any, kind: type, *, none: bool = False) -> None:
         """``value`` is a ``kind`` (``float`` takes ints too; ``bool`` is neither)."""
         if value is None and none:
             return

@@ -39,6 +39,7 @@ from lrlab.experiments.engines.base import Engine
 from lrlab.experiments.engines.population_chunks import Population, PopulationCaches
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.memory import parse_memory
+from lrlab.experiments.stopping import StopRequest
 from lrlab.experiments.trial import OptimizerSettings, Trial, TrialResult, final_metrics
 from lrlab.schedules import Plateau
 
@@ -54,10 +55,12 @@ class PopulationEngine(Engine):
 
     name = "population"
 
-    def __init__(self, memory: int | str | None = None):
+    def __init__(self, memory: int | str | None = None, stop: StopRequest | None = None):
         """``memory``: the budget that sets the chunk size, in bytes (or a size such as
-        ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB."""
+        ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB.
+        ``stop``: checked before each group's compile and between chunks."""
         self.memory = parse_memory(memory)
+        self.stop = stop or StopRequest()
         self.caches = PopulationCaches()
         self._chunk: int | None = None
 
@@ -92,6 +95,7 @@ class PopulationEngine(Engine):
 
         prepared: list[tuple[list[Trial], Any]] = []
         for group in _optimizer_groups(trials).values():
+            self.stop.check()
             try:
                 population = Population(
                     **population_inputs(plan, group), memory=self.memory, caches=self.caches
@@ -120,6 +124,7 @@ class PopulationEngine(Engine):
         try:
             if isinstance(population, Exception):
                 raise population
+            self.stop.check()
             compiling.result()
             for index, result in population:
                 self._chunk = result.chunk_size
@@ -138,6 +143,7 @@ class PopulationEngine(Engine):
                         seconds=per_trial,
                         engine=self.name,
                     )
+                self.stop.check()  # before the next chunk is computed
                 started = time.time()
         except Exception as err:  # the chunk failed: its trials and the rest are 'failed'
             text = str(err).strip()
