@@ -228,16 +228,18 @@ def run(
     Finished trials are skipped on a rerun; Ctrl-C (or SIGTERM) stops after storing what
     finished.
     """
-    from lrlab.experiments.jax_cache import use_compilation_cache
-    from lrlab.experiments.stopping import StopRequest
+    from lrlab.experiments.stopping import StopRequest, say_if_stopped
 
     stop = ctx.obj if isinstance(ctx.obj, StopRequest) else StopRequest()
-    use_compilation_cache()  # before anything imports JAX
-    from lrlab.analysis.results import results_from_store
-    from lrlab.experiments.memory import parse_memory
-    from lrlab.experiments.runner import run_experiment, run_on_ray
+    with say_if_stopped():
+        from lrlab.experiments.jax_cache import use_compilation_cache
 
-    stop.check()  # a signal whose exception an import swallowed
+        use_compilation_cache()  # before anything imports JAX
+        from lrlab.analysis.results import results_from_store
+        from lrlab.experiments.memory import parse_memory
+        from lrlab.experiments.runner import run_experiment, run_on_ray
+
+        stop.check()  # a signal whose exception an import swallowed
 
     options = {"memory": parse_memory(memory) if memory is not None else None}
     if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.engines.ray)

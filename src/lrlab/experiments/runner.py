@@ -18,13 +18,12 @@ Order of events (so that bad input never leaves anything behind):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
 import math
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, load_config
 from lrlab.experiments.engines import ENGINES, Engine, get_engine
 from lrlab.experiments.plan import Plan, build_plan, verify_model
-from lrlab.experiments.stopping import StopRequest
+from lrlab.experiments.stopping import StopRequest, say_if_stopped
 from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
 from lrlab.experiments.trial import TrialResult
 
@@ -143,7 +142,7 @@ def run_experiment(
     signal raises :class:`~.stopping.Stopped` at the next one).
     """
     stop = stop or StopRequest()
-    with _stopped_before_training():
+    with say_if_stopped():
         if not isinstance(config, ExperimentConfig):
             config = load_config(config)
         plan = build_plan(config, check_model=False)
@@ -203,7 +202,7 @@ def run_plan(
     check it between trials or chunks)."""
     stop = stop or StopRequest()
     passed_over: list[str] = []
-    with _stopped_before_training():
+    with say_if_stopped():
         chosen = choose_engine(engine, plan, passed_over, {**(engine_options or {}), "stop": stop})
         out = Path(out)
         if out.exists() and not out.is_dir():
@@ -213,7 +212,7 @@ def run_plan(
         except OSError as err:
             raise StoreError(f"cannot create {out}: {err.strerror}; choose another --out") from None
     with DirectoryLock(out):
-        with _stopped_before_training():
+        with say_if_stopped():
             store = _open_store(plan, out, new)
             stop.check()
         try:
@@ -270,11 +269,13 @@ def archive_store(out: Path) -> Path:
     write-ahead log merged first, so the archive is one self-contained file.
     """
     old = Store.file_in(out)
-    try:
-        with Store.open(out) as store:
-            store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except (StoreError, sqlite3.DatabaseError):
-        pass  # damaged: keep its bytes as they are
+    wal = old.with_name(old.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:  # else the file is never opened
+        try:
+            with Store.open(out) as store:
+                store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except (StoreError, sqlite3.DatabaseError):
+            pass  # damaged: keep its bytes as they are
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     taken = {p.name for p in out.iterdir()}
     name, n = f"store.{stamp}.sqlite", 1
@@ -386,21 +387,9 @@ def _run(
     return RunSummary(out, engine.name, len(plan.trials), skipped, stored, counts)
 
 
-@contextlib.contextmanager
-def _stopped_before_training() -> Iterator[None]:
-    """On a stop (Ctrl-C, SIGTERM) before the first trial, the resume line, then the stop."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        _say("stopped before training began (nothing new stored); run the same command to resume")
-        raise
-
-
 def _say(line: str) -> None:
-    """One line on stderr, even with --quiet (the resume line of a stopped run)."""
-    from rich.console import Console
-
-    Console(stderr=True).print(line, markup=False, highlight=False)
+    """One line on stderr, even with --quiet, never wrapped (the resume line)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _stored_count(store: Store, plan: Plan, counted: int) -> int:
@@ -438,7 +427,7 @@ def run_on_ray(
 
     import_ray()
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
-    with _stopped_before_training():
+    with say_if_stopped():
         config = load_config(experiment)
         plan = build_plan(config, check_model=False)
         folder = Path(out) if out else default_out(config)

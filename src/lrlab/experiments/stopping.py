@@ -32,18 +32,24 @@ SIGTERM 143
 from __future__ import annotations
 
 import _thread
+import contextlib
 import gc
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["SIGNALS", "StopRequest", "Stopped"]
+__all__ = ["BEFORE_TRAINING", "SIGNALS", "StopRequest", "Stopped", "say_if_stopped"]
 
 #: The signals that stop a run.
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _RETRY_SECONDS = 0.05
+#: The resume line of a run stopped before its first trial was trained.
+BEFORE_TRAINING = (
+    "stopped before training began (nothing new stored); run the same command to resume"
+)
 
 
 class Stopped(KeyboardInterrupt):
@@ -75,6 +81,8 @@ class StopRequest:
         if threading.current_thread() is not threading.main_thread():
             return self  # only the main thread may set handlers (and receives signals)
         for signum in SIGNALS:
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # ignored by who started us (nohup; a shell's background job)
             self._previous[signum] = signal.signal(signum, self._handle)
         gc.callbacks.insert(0, self._gc_phase)
         return self
@@ -125,3 +133,17 @@ def _inside_finalizer(frame: FrameType | None) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+@contextlib.contextmanager
+def say_if_stopped(line: str = BEFORE_TRAINING) -> Iterator[None]:
+    """On a stop (``KeyboardInterrupt``) inside the block: ``line`` on stderr, then the stop.
+
+    Printed with ``print``, not through a progress display: one line even with
+    ``--quiet``, never wrapped.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(line, file=sys.stderr, flush=True)
+        raise

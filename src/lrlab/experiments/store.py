@@ -230,7 +230,9 @@ class Store:
             conn = _connect_read_only(path)
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"cannot read {path}: {err}; is it an lrlab store?") from None
+            raise StoreError(
+                f"cannot read {path}: {err}; is it an lrlab store?{_NEW_HINT}"
+            ) from None
         if not {"meta", "trials", "epochs"} <= tables:
             conn.close()
             raise StoreError(
@@ -259,7 +261,7 @@ class Store:
     def meta(self) -> dict[str, Any]:
         """All metadata, JSON values decoded."""
         rows = self._read("SELECT key, value FROM meta")
-        return {k: self._json(v, "the settings", f"meta {k!r}") for k, v in rows}
+        return {k: self._json(v, "settings", f"meta {k!r}") for k, v in rows}
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata entries in one transaction."""
