@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datafiles import IONOSPHERE_CSV
-from lrlab.experiments import datasets
+from lrlab.experiments import datasets, tabular
 from lrlab.experiments.datasets import (
     IONOSPHERE_SHA256,
     DatasetError,
@@ -289,6 +289,14 @@ def test_a_header_of_numbers_is_data_and_refused_with_a_hint(tmp_path):
         )
 
 
+def test_text_that_is_not_utf8_names_its_line(tmp_path):
+    f = tmp_path / "latin1.csv"
+    body = "".join(f"{i},{i},g\n{i},{i},b\n" for i in range(2000))  # decoded ahead in chunks
+    f.write_bytes(body.encode() + "3,4,caf\u00e9\n".encode("latin-1") + b"1,2,g\n")
+    with pytest.raises(DatasetError, match="latin1.csv: line 4001 is not UTF-8 text"):
+        load_dataset(f"csv:{f}")
+
+
 def test_feature_errors_name_line_and_column_anywhere(tmp_path):
     rows = [[i, i * 2, "gb"[i % 2]] for i in range(9)]
     rows[6][1] = "1e39"  # beyond float32
@@ -378,6 +386,13 @@ def test_input_files_over_the_size_limit_are_refused_before_reading(tmp_path, ki
     with pytest.raises(DatasetError) as info:
         load_dataset(f"{kind}:{f}")
     assert f"over the limit of {limit}" in str(info.value)
+
+
+def test_a_file_without_line_breaks_is_refused_not_parsed_into_one_huge_row(tmp_path):
+    f = tmp_path / "one-line.csv"
+    f.write_text("1," * (tabular.MAX_CSV_LINE // 2 + 1) + "g\n")
+    with pytest.raises(DatasetError, match="line 1 is over the limit of 4,194,304 characters"):
+        load_dataset(f"csv:{f}")
 
 
 LOAD = (

@@ -3,7 +3,8 @@
 CSV files (``csv:PATH``):
 
 - UTF-8 text, with or without a byte-order mark; blank lines (and rows of empty cells)
-  are skipped. At most :data:`MAX_CSV_BYTES`; only regular files (not ``/dev/zero``, a
+  are skipped. At most :data:`MAX_CSV_BYTES`, lines of at most :data:`MAX_CSV_LINE`
+  characters; only regular files (not ``/dev/zero``, a
   FIFO or a folder).
 - **The header rule**: the first row is a header when every cell is a non-empty word that
   is not a number (``nan``, ``inf`` and ``1e400`` count as numbers here). Any other first
@@ -41,7 +42,7 @@ import math
 import zipfile
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from lrlab.fileio import format_size, open_input
 __all__ = [
     "MAX_ARRAY_BYTES",
     "MAX_CSV_BYTES",
+    "MAX_CSV_LINE",
     "MAX_NPZ_BYTES",
     "MISSING_MARKERS",
     "DatasetError",
@@ -64,6 +66,8 @@ __all__ = [
 
 #: Largest CSV file read (larger data loads faster from ``npz:PATH``).
 MAX_CSV_BYTES = 512 << 20
+#: Longest line of a CSV file, in characters (400,000 columns of short numbers).
+MAX_CSV_LINE = 4 << 20
 #: Largest ``.npz`` file read, and largest array in it once unpacked.
 MAX_NPZ_BYTES = 4 << 30
 MAX_ARRAY_BYTES = 8 << 30
@@ -107,15 +111,38 @@ def read_csv(path: Path, target: str | int | None) -> tuple[np.ndarray, Targets]
     name = str(path)
     hint = "keep larger data in an .npz file (npz:PATH)"
     with open_input(path, limit=MAX_CSV_BYTES, what="CSV file", hint=hint, error=DatasetError) as f:
-        reader = csv.reader(io.TextIOWrapper(f, encoding="utf-8-sig", newline=""))
+        text = io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+        reader = csv.reader(_short_lines(name, text))
         try:
             return _parse_csv(name, reader, target)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError:  # decoded ahead in chunks: find the line itself
             raise DatasetError(
-                f"{name}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8"
+                f"{name}: line {_first_non_utf8_line(f)} is not UTF-8 text; save the file as UTF-8"
             ) from None
         except csv.Error as err:
             raise DatasetError(f"{name}: line {reader.line_num}: {err}; fix the file") from None
+
+
+def _short_lines(name: str, text: Iterable[str]) -> Iterator[str]:
+    """The lines of ``text``, refusing one longer than :data:`MAX_CSV_LINE` characters
+    (a file without line breaks would otherwise become one row of millions of cells)."""
+    for number, line in enumerate(text, 1):
+        if len(line) > MAX_CSV_LINE:
+            raise DatasetError(
+                f"{name}: line {number} is over the limit of {MAX_CSV_LINE:,} characters; "
+                "give one row of data per line"
+            )
+        yield line
+
+
+def _first_non_utf8_line(f: Any) -> int:
+    f.seek(0)
+    for number, raw in enumerate(f, 1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 1
 
 
 def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.ndarray, Targets]:
@@ -130,7 +157,7 @@ def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.nda
         raise DatasetError(f"{name} has {width} column; it needs features and a target")
     col = _target_column(name, header, width, target)
     features = [i for i in range(width) if i != col]
-    values, labels = array("d"), []
+    values, labels = array("f"), []  # float32 as Keras trains on (each cell checked)
     for row in itertools.chain([] if header else [first], rows):
         line = reader.line_num
         try:
@@ -141,7 +168,7 @@ def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.nda
             raise DatasetError(f"{err}{_header_hint(first, features, line)}") from None
     if not labels:
         raise DatasetError(f"{name} holds a header but no data rows; add data")
-    x = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(features))
+    x = np.frombuffer(values, dtype=np.float32).reshape(len(labels), len(features))
     numeric = [_is_number(v) for v in labels]
     if header is None and len(labels) > 1 and not numeric[0] and all(numeric[1:]):
         raise DatasetError(
@@ -150,8 +177,8 @@ def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.nda
             "non-numeric name, else fix its target"
         )
     if all(numeric):
-        return x.astype(np.float32), np.array([float(v) for v in labels], dtype=np.float64)
-    return x.astype(np.float32), labels
+        return x, np.array([float(v) for v in labels], dtype=np.float64)
+    return x, labels
 
 
 def _row(
