@@ -29,7 +29,6 @@ is one line naming the store, the trial and the field.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import math
@@ -43,9 +42,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, config_from_dict
 from lrlab.experiments.config_errors import ConfigError
+from lrlab.experiments.store_rows import (
+    StoredTrial,
+    StoreError,
+    decode_json,
+    epoch_row,
+    stored_trial,
+)
 from lrlab.experiments.trial import TrialResult
 from lrlab.fileio import open_lock_file
 
@@ -99,34 +104,8 @@ CREATE TABLE IF NOT EXISTS epochs (
 """
 
 
-class StoreError(LrlabError):
-    """The store is missing, locked, from another experiment, or cannot be written."""
-
-
 class LockedError(StoreError):
     """Another ``lrlab run`` holds the experiment folder."""
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredTrial:
-    """A trial as stored: its parameters, outcome and final metrics."""
-
-    key: str
-    config: str
-    schedule: str
-    spec: str
-    optimizer: str
-    lr: float | None
-    seed: int
-    params: dict[str, Any]
-    status: str
-    diverged_epoch: int | None
-    message: str | None
-    final: dict[str, float]
-    started: float
-    seconds: float
-    engine: str
-    versions: dict[str, str]
 
 
 def library_versions() -> dict[str, str]:
@@ -230,9 +209,10 @@ class Store:
             conn = _connect_read_only(path)
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         except sqlite3.DatabaseError as err:
-            raise StoreError(
-                f"cannot read {path}: {err}; is it an lrlab store?{_NEW_HINT}"
-            ) from None
+            hint = f"is it an lrlab store?{_NEW_HINT}"
+            if not os.access(path.parent, os.W_OK):  # a log SQLite cannot open read-only
+                hint = "its folder is read-only: copy the whole folder somewhere writable"
+            raise StoreError(f"cannot read {path}: {err}; {hint}") from None
         if not {"meta", "trials", "epochs"} <= tables:
             conn.close()
             raise StoreError(
@@ -261,7 +241,7 @@ class Store:
     def meta(self) -> dict[str, Any]:
         """All metadata, JSON values decoded."""
         rows = self._read("SELECT key, value FROM meta")
-        return {k: self._json(v, "settings", f"meta {k!r}") for k, v in rows}
+        return {k: decode_json(self.path, "settings", f"meta {k!r}", v) for k, v in rows}
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata entries in one transaction."""
@@ -374,7 +354,7 @@ class Store:
             query += " WHERE status = ?"
             args = (status,)
         rows = self._read(query + " ORDER BY stored, rowid", args)
-        return [self._stored_trial(r) for r in rows]
+        return [stored_trial(self.path, r) for r in rows]
 
     def epochs(self, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, float]]]:
         """Per-epoch rows ``{"epoch", "lr", <metrics>...}`` of every (or the given) trial."""
@@ -384,11 +364,7 @@ class Store:
         for trial, epoch, lr, metrics in rows:
             if wanted is not None and trial not in wanted:
                 continue
-            where = f"trial {trial!r}, epoch {epoch!r}"
-            self._check(where, "epoch", epoch, int)
-            self._check(where, "lr", lr, float, none=True)
-            values = self._numbers(self._json(metrics, where, "metrics"), where, "metrics")
-            row = {"epoch": epoch, "lr": lr if lr is not None else math.nan, **values}
+            row = epoch_row(self.path, trial, epoch, lr, metrics)
             out.setdefault(trial, []).append(row)
         return out
 
@@ -410,70 +386,6 @@ class Store:
                 f"cannot read {self.path}: {err}; is it an lrlab store?{_NEW_HINT}"
             ) from None
 
-    def _stored_trial(self, r: tuple[Any, ...]) -> StoredTrial:
-        """One ``trials`` row, every field checked (a store edited by hand is one line)."""
-        where = f"trial {r[0]!r}"
-        for i, name in ((0, "key"), (1, "config"), (2, "schedule"), (3, "spec"), (4, "optimizer")):
-            self._check(where, name, r[i], str)
-        self._check(where, "lr", r[5], float, none=True)
-        self._check(where, "seed", r[6], int)
-        self._check(where, "diverged_epoch", r[9], int, none=True)
-        self._check(where, "message", r[10], str, none=True)
-        self._check(where, "started", r[12], float)
-        self._check(where, "seconds", r[13], float)
-        self._check(where, "engine", r[14], str)
-        final = self._json(r[11], where, "final")
-        return StoredTrial(
-            key=r[0],
-            config=r[1],
-            schedule=r[2],
-            spec=r[3],
-            optimizer=r[4],
-            lr=r[5],
-            seed=r[6],
-            params=self._object(self._json(r[7], where, "params"), where, "params"),
-            status=r[8],
-            diverged_epoch=r[9],
-            message=r[10],
-            final=self._numbers(final, where, "final"),
-            started=r[12],
-            seconds=r[13],
-            engine=r[14],
-            versions=self._object(self._json(r[15], where, "versions"), where, "versions"),
-        )
-
-    def _bad(self, where: str, field: str, problem: str) -> StoreError:
-        return StoreError(
-            f"{self.path}: {where}: {field} {problem}; the store was changed outside lrlab "
-            "(restore it from a copy, or rerun with --new to start over)"
-        )
-
-    def _json(self, text: Any, where: str, field: str) -> Any:
-        try:
-            return json.loads(text)
-        except (TypeError, ValueError) as err:
-            raise self._bad(where, field, f"is not valid JSON ({err})") from None
-
-    def _check(self, where: str, field: str, value: Any, kind: type, *, none: bool = False) -> None:
-        """``value`` is a ``kind`` (``float`` takes ints too; ``bool`` is neither)."""
-        if value is None and none:
-            return
-        kinds = (int, float) if kind is float else (kind,)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            what = {str: "text", int: "an integer", float: "a number"}[kind]
-            raise self._bad(where, field, f"is {value!r}, not {what}")
-
-    def _object(self, value: Any, where: str, field: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self._bad(where, field, f"is {_short(value)}, not a JSON object")
-        return value
-
-    def _numbers(self, value: Any, where: str, field: str) -> dict[str, float]:
-        """A JSON object of metric values (numbers, or null for none)."""
-        for name, number in self._object(value, where, field).items():
-            self._check(where, f"{field}.{name}", number, float, none=True)
-        return value
-
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection.
@@ -488,11 +400,6 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     if not os.access(path.parent, os.W_OK) and not unmerged:
         uri += "&immutable=1"
     return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _finite_or_none(x: Any) -> float | None:
