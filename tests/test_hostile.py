@@ -206,6 +206,11 @@ def test_a_setting_edited_by_hand_is_one_line(stored, tmp_path):
         conn.execute("UPDATE meta SET value = '[unclosed' WHERE key = 'labels'")
     line = one_error_line(lrlab("report", folder))
     assert "store.sqlite: settings: meta 'labels' is not valid JSON" in line
+    folder = copy_of(stored, tmp_path, "again")
+    with sqlite3.connect(folder / "store.sqlite") as conn:
+        conn.execute("""UPDATE meta SET value = '"one"' WHERE key = 'schema_version'""")
+    line = one_error_line(lrlab("export", folder))
+    assert "store.sqlite: settings: meta 'schema_version' is not an integer" in line
 
 
 # --------------------------------------------------------------------------- --new

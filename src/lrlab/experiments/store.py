@@ -48,6 +48,7 @@ from lrlab.experiments.store_rows import (
     StoredTrial,
     StoreError,
     decode_json,
+    edited_error,
     epoch_row,
     stored_trial,
 )
@@ -185,14 +186,7 @@ class Store:
             hint = "is it an lrlab store?" if "not a database" in str(err) else "check the disk"
             hint += f"{_NEW_HINT}"
             raise StoreError(f"cannot open {path}: {err}; {hint}") from None
-        store = cls(path, conn)
-        version = store.meta().get("schema_version")
-        if version is not None and int(version) > SCHEMA_VERSION:
-            conn.close()
-            raise StoreError(
-                f"{path} was written by a newer lrlab (schema {version}); upgrade lrlab"
-            )
-        return store
+        return cls(path, conn)._known_schema()
 
     @classmethod
     def open_read_only(cls, directory: str | Path) -> Store:
@@ -219,14 +213,23 @@ class Store:
                 f"{path} is not an lrlab store (it has no lrlab tables); "
                 "run 'lrlab run EXPERIMENT.toml --out DIR' to make one"
             )
-        store = cls(path, conn)
-        version = store.meta().get("schema_version")
-        if version is not None and int(version) > SCHEMA_VERSION:
-            conn.close()
+        return cls(path, conn)._known_schema()
+
+    def _known_schema(self) -> Store:
+        """``self``, unless a newer lrlab (or a hand) wrote its schema version (closed then)."""
+        try:
+            version = self.meta().get("schema_version")
+            if version is None or (isinstance(version, int) and version <= SCHEMA_VERSION):
+                return self
+        except StoreError:
+            self.close()
+            raise
+        self.close()
+        if isinstance(version, int) and not isinstance(version, bool):
             raise StoreError(
-                f"{path} was written by a newer lrlab (schema {version}); upgrade lrlab"
+                f"{self.path} was written by a newer lrlab (schema {version}); upgrade lrlab"
             )
-        return store
+        raise edited_error(self.path, "settings", "meta 'schema_version'", "is not an integer")
 
     def close(self) -> None:
         self._conn.close()

@@ -24,7 +24,14 @@ from typing import Any
 
 from lrlab.errors import LrlabError
 
-__all__ = ["StoreError", "StoredTrial", "decode_json", "epoch_row", "stored_trial"]
+__all__ = [
+    "StoreError",
+    "StoredTrial",
+    "decode_json",
+    "edited_error",
+    "epoch_row",
+    "stored_trial",
+]
 
 
 class StoreError(LrlabError):
@@ -108,10 +115,11 @@ def decode_json(path: Path, where: str, field: str, text: Any) -> Any:
     try:
         return json.loads(text)
     except (TypeError, ValueError) as err:
-        raise _bad(path, where, field, f"is not valid JSON ({err})") from None
+        raise edited_error(path, where, field, f"is not valid JSON ({err})") from None
 
 
-def _bad(path: Path, where: str, field: str, problem: str) -> StoreError:
+def edited_error(path: Path, where: str, field: str, problem: str) -> StoreError:
+    """The one line for a field of ``path`` that lrlab did not write so."""
     return StoreError(
         f"{path}: {where}: {field} {problem}; the store was changed outside lrlab "
         "(restore it from a copy, or rerun with --new to start over)"
@@ -127,12 +135,12 @@ def _check(
     kinds = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) or not isinstance(value, kinds):
         what = {str: "text", int: "an integer", float: "a number"}[kind]
-        raise _bad(path, where, field, f"is {_short(value)}, not {what}")
+        raise edited_error(path, where, field, f"is {_short(value)}, not {what}")
 
 
 def _object(path: Path, where: str, field: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _bad(path, where, field, f"is {_short(value)}, not a JSON object")
+        raise edited_error(path, where, field, f"is {_short(value)}, not a JSON object")
     return value
 
 
