@@ -47,11 +47,11 @@ class KerasEngine(Engine):
 
     def __init__(self, stop: StopRequest | None = None):
         """``stop``: checked before each trial (a recorded signal stops the run there)."""
-        self.stop = stop or StopRequest()
+        self.stop = stop
 
     def run(self, plan, trials: Sequence[Trial]) -> Iterator[TrialResult]:
         for trial in trials:
-            self.stop.check()
+            self.check_stop()
             started, t0 = time.time(), time.perf_counter()
             try:
                 epochs = fit_trial(plan, trial)

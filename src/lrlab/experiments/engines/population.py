@@ -60,7 +60,7 @@ class PopulationEngine(Engine):
         ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB.
         ``stop``: checked before each group's compile and between chunks."""
         self.memory = parse_memory(memory)
-        self.stop = stop or StopRequest()
+        self.stop = stop
         self.caches = PopulationCaches()
         self._chunk: int | None = None
 
@@ -95,7 +95,7 @@ class PopulationEngine(Engine):
 
         prepared: list[tuple[list[Trial], Any]] = []
         for group in _optimizer_groups(trials).values():
-            self.stop.check()
+            self.check_stop()
             try:
                 population = Population(
                     **population_inputs(plan, group), memory=self.memory, caches=self.caches
@@ -124,7 +124,7 @@ class PopulationEngine(Engine):
         try:
             if isinstance(population, Exception):
                 raise population
-            self.stop.check()
+            self.check_stop()
             compiling.result()
             for index, result in population:
                 self._chunk = result.chunk_size
@@ -143,7 +143,7 @@ class PopulationEngine(Engine):
                         seconds=per_trial,
                         engine=self.name,
                     )
-                self.stop.check()  # before the next chunk is computed
+                self.check_stop()  # before the next chunk is computed
                 started = time.time()
         except Exception as err:  # the chunk failed: its trials and the rest are 'failed'
             text = str(err).strip()
