@@ -8,8 +8,9 @@ ignored" and carries on: the stop is lost and the run completes with exit code 0
 :class:`StopRequest` closes that hole in two ways:
 
 - its handler records the signal first, then raises :class:`Stopped` only where the
-  exception can travel; inside a finalizer it asks again 50 ms later (the signal is
-  delivered anew to the main thread, by then out of the finalizer);
+  exception can travel; inside a finalizer or an import it asks again 50 ms later (the
+  signal is delivered anew to the main thread, by then out of the finalizer; a module
+  such as jaxlib stopped half-imported can crash the interpreter on its way out);
 - whatever swallowed the exception, the request stays recorded: the runner and the
   engines call :meth:`StopRequest.check` between trials and chunks, and the command line
   at the end, so a recorded stop always ends the run.
@@ -112,7 +113,7 @@ class StopRequest:
             self.signum = signum
         if sys.is_finalizing():
             return
-        if self._collecting or _inside_finalizer(frame):
+        if self._collecting or _cannot_raise_in(frame):
             retry = threading.Timer(_RETRY_SECONDS, _thread.interrupt_main, (signum,))
             retry.daemon = True
             retry.start()
@@ -124,15 +125,20 @@ class StopRequest:
         self._collecting = phase == "start"
 
 
-def _inside_finalizer(frame: FrameType | None) -> bool:
+def _cannot_raise_in(frame: FrameType | None) -> bool:
     """Whether ``frame`` runs inside a gc callback or a ``__del__`` (an exception raised
-    there is printed as "Exception ignored" and dropped)."""
+    there is printed as "Exception ignored" and dropped), or inside an import (a native
+    module such as jaxlib interrupted half-initialized can crash the process on exit)."""
     callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
     while frame is not None:
-        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+        code = frame.f_code
+        if code in callbacks or code.co_name == "__del__" or code.co_filename in _IMPORTING:
             return True
         frame = frame.f_back
     return False
+
+
+_IMPORTING = {"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"}
 
 
 @contextlib.contextmanager
