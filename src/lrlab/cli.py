@@ -267,9 +267,14 @@ def run(
             engine_options=options,
             stop=stop,
         )
-    from lrlab.reporting.tables import print_results
+    done = summary.total - summary.counts.get("failed", 0)  # a stop while printing the table
+    with say_if_stopped(
+        f"stopped: {done} of {summary.total} trials are stored in {summary.out}; "
+        "run the same command to resume"
+    ):
+        from lrlab.reporting.tables import print_results
 
-    print_results(results_from_store(summary.out))
+        print_results(results_from_store(summary.out))
 
 
 @cli.command()
