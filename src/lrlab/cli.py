@@ -1,12 +1,15 @@
 """The ``lrlab`` command line: argument handling and calls, nothing else.
 
 Every user error (a bad spec, config, file or flag) ends in one message on stderr and
-exit code 2, without a traceback.
+exit code 2, without a traceback. SIGINT (Ctrl-C) and SIGTERM are handled from the first
+line of :func:`main` (:class:`lrlab.experiments.stopping.StopRequest`): a run stops after
+storing what finished, prints the resume line, and ``lrlab`` exits with 130 or 143.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -264,7 +267,9 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     is_flag=True,
     help="Refuse to run (exit 2) when a schedule's horizon does not fit the run (lrlab check).",
 )
+@click.pass_context
 def run(
+    ctx: click.Context,
     experiment: Path,
     out: Path | None,
     new: bool,
@@ -284,14 +289,21 @@ def run(
 ) -> None:
     """Run or resume EXPERIMENT (a TOML file); every trial goes to DIR/store.sqlite.
 
-    Finished trials are skipped on a rerun; Ctrl-C stops after storing what finished.
+    Finished trials are skipped on a rerun; Ctrl-C (or SIGTERM) stops after storing what
+    finished.
     """
-    from lrlab.experiments.jax_cache import use_compilation_cache
+    from lrlab.experiments.stopping import StopRequest, say_if_stopped
 
-    use_compilation_cache()  # before anything imports JAX
+    stop = ctx.obj if isinstance(ctx.obj, StopRequest) else StopRequest()
     chosen = _columns(columns)
-    from lrlab.experiments.memory import parse_memory
-    from lrlab.experiments.runner import run_experiment, run_on_ray
+    with say_if_stopped():
+        from lrlab.experiments.jax_cache import use_compilation_cache
+
+        use_compilation_cache()  # before anything imports JAX
+        from lrlab.experiments.memory import parse_memory
+        from lrlab.experiments.runner import run_experiment, run_on_ray
+
+        stop.check()  # a signal whose exception an import swallowed
 
     options = {"memory": parse_memory(memory) if memory is not None else None}
     if ray_address is not None:  # trials as Ray tasks (lrlab.experiments.engines.ray)
@@ -310,6 +322,7 @@ def run(
             seeds=seeds,
             yes=yes,
             strict=strict,
+            stop=stop,
         )
     else:
         summary = run_experiment(
@@ -322,12 +335,18 @@ def run(
             seeds=seeds,
             yes=yes,
             strict=strict,
+            stop=stop,
         )
-    from lrlab.reporting.tables import print_results  # after the run: a refusal comes first
+    done = summary.total - summary.counts.get("failed", 0)  # a stop while printing the table
+    with say_if_stopped(
+        f"stopped: {done} of {summary.total} trials are stored in {summary.out}; "
+        "run the same command to resume"
+    ):
+        from lrlab.reporting.tables import print_results  # after the run: a refusal comes first
 
-    table = _looked_at(summary.out)
-    print_results(table, columns=chosen, wide=wide)
-    _print_grow_command(table, summary.out, experiment)
+        table = _looked_at(summary.out)
+        print_results(table, columns=chosen, wide=wide)
+        _print_grow_command(table, summary.out, experiment)
 
 
 def _print_grow_command(table, directory: Path, experiment: Path | None = None) -> None:
@@ -360,11 +379,13 @@ def _looked_at(directory: Path, metric: str | None = None, baseline: str | None 
     from lrlab.analysis.results import results_from_store
     from lrlab.experiments.store import Store
 
-    with Store.open(directory) as store:
+    with Store.open_read_only(directory) as store:
         looks = store.record_look(dry_run=True)
     table = results_from_store(directory, metric=metric, baseline=baseline, looks=looks)
-    with Store.open(directory) as store:
-        store.record_look()
+    if os.access(directory, os.W_OK) and os.access(Store.file_in(directory), os.W_OK):
+        with Store.open(directory) as store:
+            store.record_look()
+    # a store on read-only media cannot count this look; its verdicts count it anyway (above)
     return table
 
 
@@ -610,12 +631,16 @@ def _write_lrs(experiment: Path, text: str, lrs: list[float]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning user errors into one message and exit 2."""
+    """Entry point: run the CLI, turning user errors into one message and exit 2, and
+    SIGINT/SIGTERM into ``lrlab: interrupted (SIG...)`` and exit 128 + the signal."""
+    from lrlab.experiments.stopping import StopRequest
+
+    stop = StopRequest().install()  # first: a signal during the imports below is a stop
     try:
-        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("lrlab: interrupted", err=True)
-        return 130
+        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False, obj=stop)
+        stop.check()  # a stop whose exception was swallowed, e.g. by a finalizer
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _interrupted(stop)
     except click.ClickException as err:
         hint = ""
         if err.ctx is not None and isinstance(err, click.UsageError):
@@ -625,10 +650,18 @@ def main(argv: list[str] | None = None) -> int:
     except LrlabError as err:
         click.echo(f"lrlab: error: {err}", err=True)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        click.echo("lrlab: interrupted", err=True)
-        return 130
+    finally:
+        stop.uninstall()
     return code if isinstance(code, int) else 0
+
+
+def _interrupted(stop) -> int:
+    """The last line of a stopped command, and its exit code (130 SIGINT, 143 SIGTERM)."""
+    import signal
+
+    signum = stop.signum or signal.SIGINT  # an Abort from a prompt: as Ctrl-C
+    click.echo(f"lrlab: interrupted ({signal.Signals(signum).name})", err=True)
+    return 128 + signum
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def plot_metric_curves(directory: Path, metric: str, output: Path) -> Path:
     from lrlab.experiments.store import Store
     from lrlab.reporting.figures import save_png
 
-    with Store.open(directory) as store:
+    with Store.open_read_only(directory) as store:
         labels = store.meta().get("labels", [])
         trials = store.trials("ok")
         epochs = store.epochs()

@@ -309,7 +309,7 @@ def results_from_store(
     from lrlab.experiments.store import Store
     from lrlab.experiments.trial import higher_is_better
 
-    with Store.open(directory) as store:
+    with Store.open_read_only(directory) as store:
         meta = store.meta()
         trials = store.trials()
         config = store.config()

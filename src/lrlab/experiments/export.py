@@ -4,7 +4,10 @@ or JSON (the experiment's metadata and every trial with its epochs).
 Per epoch (``--epochs``), ``lr`` stays the trial's lr and ``epoch_lr`` is the lr of the
 epoch's last update: every column name is unique.
 
-Non-finite numbers are written as empty CSV cells and JSON ``null``.
+Non-finite numbers are written as empty CSV cells and JSON ``null``. NUL characters are
+dropped from text. A CSV text cell that a spreadsheet would run as a formula (it begins
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is written with a leading
+``'``, as OWASP advises for CSV injection; numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from lrlab.experiments.store import Store
 
-__all__ = ["export_trials", "json_ready"]
+__all__ = ["FORMULA_STARTS", "export_trials", "json_ready", "text_cell"]
 
 _COLUMNS = [
     "key",
@@ -46,8 +49,8 @@ _COLUMNS = [
 def json_ready(value: Any) -> Any:
     """``value`` with non-finite floats as ``None`` and paths as strings (strict JSON).
 
-    >>> json_ready({"a": [1.0, float("nan")], "b": float("inf")})
-    {'a': [1.0, None], 'b': None}
+    >>> json_ready({"a": [1.0, float("nan")], "b": float("inf"), "c": "x\\x00y"})
+    {'a': [1.0, None], 'b': None, 'c': 'xy'}
     """
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -57,6 +60,8 @@ def json_ready(value: Any) -> Any:
         return [json_ready(v) for v in value]
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     return value
 
 
@@ -93,7 +98,7 @@ def export_trials(
 ) -> str:
     """The stored trials of ``directory`` as CSV or JSON text (see the module docstring):
     the experiment's configs, or with ``every`` also those removed from its file."""
-    with Store.open(directory) as store:
+    with Store.open_read_only(directory) as store:
         meta = store.meta()
         trials = store.trials(every=every)
         per_epoch = store.epochs()
@@ -142,22 +147,23 @@ def export_trials(
         writer = csv.DictWriter(
             buf, fieldnames=_COLUMNS + ["epoch", "epoch_lr", *names], lineterminator="\n"
         )
-        writer.writeheader()
+        _header(writer)
         for t in trials:
             base = _base_row(t)
             for r in per_epoch.get(t.key, []):
                 cells = {k: _cell(r.get(k)) for k in names}
-                writer.writerow({**base, "epoch": r["epoch"], "epoch_lr": _cell(r["lr"]), **cells})
+                row = {**base, "epoch": r["epoch"], "epoch_lr": _cell(r["lr"]), **cells}
+                writer.writerow(_guarded(row))
         return buf.getvalue()
     finals = sorted({k for t in trials for k in t.final})
     writer = csv.DictWriter(
         buf, fieldnames=_COLUMNS + [f"final_{k}" for k in finals], lineterminator="\n"
     )
-    writer.writeheader()
+    _header(writer)
     for t in trials:
         row = _base_row(t)
         row.update({f"final_{k}": _cell(t.final.get(k)) for k in finals})
-        writer.writerow(row)
+        writer.writerow(_guarded(row))
     return buf.getvalue()
 
 
@@ -167,3 +173,27 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return ""
     return value
+
+
+#: What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(text: str) -> str:
+    """``text`` safe in a spreadsheet: NUL dropped, a formula start escaped with ``'``.
+
+    >>> text_cell("=HYPERLINK(\\"http://x\\")"), text_cell("-1+2"), text_cell("cos\\x00ine")
+    ('\\'=HYPERLINK("http://x")', "'-1+2", 'cosine')
+    """
+    text = text.replace("\x00", "")
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _header(writer: csv.DictWriter) -> None:
+    """The header row, its names guarded like any text cell (metric names are text too)."""
+    writer.writerow({name: text_cell(name) for name in writer.fieldnames})
+
+
+def _guarded(row: dict[str, Any]) -> dict[str, Any]:
+    """Every text cell through :func:`text_cell` (numbers are written as numbers)."""
+    return {k: text_cell(v) if isinstance(v, str) else v for k, v in row.items()}

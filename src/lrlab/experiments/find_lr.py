@@ -48,7 +48,7 @@ def _load(source: Path):
     from lrlab.experiments.store import Store
 
     if source.is_dir():
-        with Store.open(source) as store:
+        with Store.open_read_only(source) as store:
             meta = store.meta()
         origin = str(meta.get("config_source") or "")
         text = str(meta.get("config_text") or "")

@@ -8,7 +8,12 @@ A model spec is written in lrlab's spec grammar and checked without importing Ke
   convolution blocks (conv, then max-pool) and dense layers; needs image data
   (``(h, w, c)`` rows, e.g. ``digits`` or ``keras:cifar10``);
 - ``package.module:function``: a function returning a Keras model; it is called with the
-  keyword arguments it accepts among ``input_shape``, ``n_outputs`` and ``task``.
+  keyword arguments it accepts among ``input_shape``, ``n_outputs`` and ``task``. It must
+  be a plain Python function of a user module (:func:`check_user_function`): a builtin
+  (``os:fork``), a standard-library function (``subprocess:run``), a class, or a function
+  needing another argument is refused before anything is called, and so is a model
+  function that returns anything but a Keras model. Naming a function runs its module's
+  code, like running a Python script.
 
 The output layer comes from the task: ``binary`` -> 1 unit with sigmoid and binary
 cross-entropy, ``multiclass`` -> ``n`` units with softmax and sparse categorical
@@ -28,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +48,7 @@ __all__ = [
     "INITS",
     "ModelError",
     "ModelSpec",
+    "check_user_function",
     "head_for",
     "parse_model",
 ]
@@ -190,7 +197,7 @@ def _call_function(spec: ModelSpec, input_shape, head: Head, task: str):
     kwargs = {k: v for k, v in offered.items() if takes_all or k in params}
     try:
         model = fn(**kwargs)
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() inside is an error of the function
         raise ModelError(f"{spec.text} raised {type(err).__name__}: {_first(err)}") from None
     if not isinstance(model, keras.Model):
         raise ModelError(
@@ -286,6 +293,50 @@ def _check_option(model: str, key: str, value: Any) -> Any:
 
 def _import_function(text: str, base: Path | None) -> Callable[..., Any]:
     try:
-        return resolve_function(text, base, what="model")
+        fn = resolve_function(text, base, what="model")
     except LrlabError as err:
         raise ModelError(str(err)) from None
+    check_user_function(fn, text, MODEL_ARGUMENTS)
+    return fn
+
+
+#: The keyword arguments a ``module:function`` model may take (it gets those it names).
+MODEL_ARGUMENTS = ("input_shape", "n_outputs", "task")
+
+
+def check_user_function(fn: Any, text: str, offered: tuple[str, ...]) -> None:
+    """Refuse ``fn`` (named ``text`` in the file) unless lrlab may call it with ``offered``.
+
+    It must be a plain Python function (``inspect.isfunction``: no builtin, class, method
+    or ``functools.partial``) defined in a module that is not Python's own (``sys``,
+    ``os``, ``subprocess``...; :data:`sys.stdlib_module_names`), and each parameter it
+    requires must be one of ``offered`` (passed by keyword). Nothing is called.
+
+    >>> import os
+    >>> check_user_function(os.fork, "os:fork", MODEL_ARGUMENTS)
+    Traceback (most recent call last):
+    ...
+    lrlab.experiments.models.ModelError: os:fork is not a Python function (it is a \
+builtin_function_or_method); name a function defined in your own module
+    """
+    if not inspect.isfunction(fn):
+        raise ModelError(
+            f"{text} is not a Python function (it is a {type(fn).__name__}); "
+            "name a function defined in your own module"
+        )
+    home = (getattr(fn, "__module__", None) or "").partition(".")[0]
+    if home in sys.stdlib_module_names or home in sys.builtin_module_names or home == "":
+        raise ModelError(
+            f"{text} comes from Python's own library ({home or 'no module'}), not from "
+            "your code; name a function defined in your own module"
+        )
+    for name, param in inspect.signature(fn).parameters.items():
+        required = param.default is inspect.Parameter.empty
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY and required:
+            raise ModelError(f"{text}: argument {name!r} is positional-only; make it a keyword")
+        keyword = param.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+        if keyword and required and name not in offered:
+            raise ModelError(
+                f"{text} needs argument {name!r}, which lrlab does not give; "
+                f"it may take {', '.join(offered)} (give the others defaults)"
+            )

@@ -401,6 +401,7 @@ def _baseline(config: ExperimentConfig, labels: list[str]) -> str:
     baseline = config.experiment.baseline
     if baseline is None:
         return labels[0]
+    baseline = baseline.replace("\x00", "")  # as in the labels
     if baseline in labels:
         return baseline
     raise ConfigError(
@@ -449,7 +450,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
                     parts.append(opt_label)
                 if lr is not None and len(lrs) > 1:
                     parts.append(f"lr={lr:g}")
-                label = " / ".join(parts)
+                label = " / ".join(parts).replace("\x00", "")  # NUL: invisible, breaks CSV
                 configs.append(
                     GridPoint(
                         label,

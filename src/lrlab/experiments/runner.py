@@ -14,7 +14,9 @@ Order of events (so that bad input never leaves anything behind):
    again); the engine trains the rest, pulled seed-major from the plan in chunks (each
    checked against the store), and every result is stored in one transaction as it
    arrives;
-5. Ctrl-C stops after storing what finished; running the same command resumes.
+5. Ctrl-C or SIGTERM stops after storing what finished (with a
+   :class:`~.stopping.StopRequest`, checked between steps even when a signal's exception
+   was swallowed); running the same command resumes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
+import sqlite3
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,11 +43,13 @@ from lrlab.experiments.growth import (
 )
 from lrlab.experiments.plan import Plan, build_plan, verify_model
 from lrlab.experiments.progress import RunProgress
+from lrlab.experiments.stopping import StopRequest, say_if_stopped
 from lrlab.experiments.store import LOCKNAME, DirectoryLock, Store, StoreError, library_versions
 from lrlab.experiments.trial import TrialResult
 
 __all__ = [
     "RunSummary",
+    "archive_store",
     "choose_engine",
     "default_out",
     "run_experiment",
@@ -72,8 +77,31 @@ class RunSummary:
 
 
 def default_out(config: ExperimentConfig) -> Path:
-    """``runs/<experiment file name>`` (relative to the working directory)."""
-    return Path("runs") / Path(config.source).stem
+    """``runs/<experiment file name>`` (relative to the working directory).
+
+    The name is the file's without ``.toml``, its outer dots and spaces stripped and any
+    control character or path separator replaced by ``_``: a file named ``...toml`` never
+    puts its store at ``runs/..``. A file with no usable name needs ``--out``.
+
+    >>> from types import SimpleNamespace as S
+    >>> default_out(S(source="exp/my sweep.toml")), default_out(S(source="..a/b.toml"))
+    (PosixPath('runs/my sweep'), PosixPath('runs/b'))
+    >>> default_out(S(source="...toml"))
+    Traceback (most recent call last):
+    ...
+    lrlab.errors.LrlabError: cannot name the experiment folder after '...toml'; give one with \
+--out DIR
+    """
+    name = Path(config.source).name
+    name = name.removesuffix(".toml") if name.endswith(".toml") else Path(name).stem
+    name = "".join("_" if c in "/\\" or not c.isprintable() else c for c in name)
+    name = name.strip(". ")
+    if not name:
+        raise LrlabError(
+            f"cannot name the experiment folder after {Path(config.source).name!r}; "
+            "give one with --out DIR"
+        )
+    return Path("runs") / name
 
 
 def choose_engine(
@@ -124,6 +152,7 @@ def run_experiment(
     seeds: int | None = None,
     yes: bool = False,
     strict: bool = False,
+    stop: StopRequest | None = None,
 ) -> RunSummary:
     """Run (or resume, or grow) the experiment in ``config`` into ``out``; see the module
     docstring.
@@ -133,12 +162,21 @@ def run_experiment(
     store); a plan of more than :data:`~lrlab.experiments.growth.TRIAL_LIMIT` trials needs
     ``yes``. The horizon findings of each config are printed first
     (:func:`check_horizons`); with ``strict`` any finding is an error, before anything
-    is written.
+    is written. ``stop``: checked between the steps of the run (a recorded signal raises
+    :class:`~.stopping.Stopped` at the next one).
     """
+    stop = stop or StopRequest()
     progress = RunProgress(quiet=quiet)
-    plan, folder = plan_run(config, out, new, seeds, yes, strict, progress)
+    with say_if_stopped():
+        plan, folder = plan_run(config, out, new, seeds, yes, strict, progress, stop)
     return run_plan(
-        plan, out=folder, new=new, engine=engine, progress=progress, engine_options=engine_options
+        plan,
+        out=folder,
+        new=new,
+        engine=engine,
+        progress=progress,
+        engine_options=engine_options,
+        stop=stop,
     )
 
 
@@ -150,11 +188,14 @@ def plan_run(
     yes: bool,
     strict: bool = False,
     progress: RunProgress | None = None,
+    stop: StopRequest | None = None,
 ) -> tuple[Plan, Path]:
     """The checked plan of a run and its folder: the file, its size, the data, the store's
     consent (grown seeds included) and the model, in that order (cheapest refusal first).
-    ``progress`` shows the long steps (loading data, checking the model)."""
+    ``progress`` shows the long steps (loading data, checking the model); ``stop`` is
+    checked after each."""
     progress = progress if progress is not None else RunProgress(quiet=True)
+    stop = stop or StopRequest()
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     folder = Path(out) if out else default_out(config)
@@ -167,8 +208,10 @@ def plan_run(
         plan = build_plan(config, check_model=False, seeds=chosen)
         check_horizons(plan, strict)
         precheck(plan, folder, new)  # quick refusals before the model check imports Keras
+    stop.check()
     with progress.doing(f"checking the model on {plan.dataset.n} rows"):
         verify_model(plan)
+    stop.check()
     return plan, folder
 
 
@@ -200,7 +243,7 @@ def precheck(plan: Plan, out: Path, new: bool) -> None:
         return
     _check_free(out)
     if Store.exists_in(out) and not new:
-        with Store.open(out) as store:
+        with Store.open_read_only(out) as store:
             reconcile(store, plan, out, apply=False)
 
 
@@ -220,35 +263,42 @@ def run_plan(
     on_result: Callable[[TrialResult], None] | None = None,
     engine_options: Mapping[str, Any] | None = None,
     progress: RunProgress | None = None,
+    stop: StopRequest | None = None,
 ) -> RunSummary:
     """Run a built plan into the folder ``out`` (locked for the duration).
 
     ``progress`` (default: a new one, silent when ``quiet``) shows the run on stderr; its
-    ``step`` goes to engines that take a ``progress`` option.
+    ``step`` goes to engines that take a ``progress`` option. ``stop`` is checked after
+    each stored trial and given to engines that take it (they check it between trials or
+    chunks).
     """
+    stop = stop or StopRequest()
     passed_over: list[str] = []
     progress = progress if progress is not None else RunProgress(quiet=quiet)
-    options = {**(engine_options or {}), "progress": progress.step}  # for engines that take it
-    chosen = choose_engine(engine, plan, passed_over, options)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise LrlabError(f"{out} is a file; give a folder to --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StoreError(f"cannot create {out}: {err.strerror}; choose another --out") from None
-    with DirectoryLock(out):
-        store = _open_store(plan, out, new)
+    options = {**(engine_options or {}), "progress": progress.step, "stop": stop}
+    with say_if_stopped():
+        chosen = choose_engine(engine, plan, passed_over, options)
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise LrlabError(f"{out} is a file; give a folder to --out")
         try:
-            return _run(plan, store, out, chosen, progress, on_result, passed_over)
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create {out}: {err.strerror}; choose another --out") from None
+    with DirectoryLock(out):
+        with say_if_stopped():
+            store = _open_store(plan, out, new)
+            stop.check()
+        try:
+            return _run(plan, store, out, chosen, progress, on_result, passed_over, stop)
         finally:
             store.close()
 
 
 def _open_store(plan: Plan, out: Path, new: bool) -> Store:
     if Store.exists_in(out):
-        store = Store.open(out)
         if not new:
+            store = Store.open(out)
             try:
                 reconcile(store, plan, out, apply=True)
                 store.set_meta(_experiment_meta(plan))
@@ -256,14 +306,7 @@ def _open_store(plan: Plan, out: Path, new: bool) -> Store:
                 store.close()
                 raise
             return store
-        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        store.close()
-        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        old = Store.file_in(out)
-        for suffix in ("", "-wal", "-shm"):
-            src = old.with_name(old.name + suffix)
-            if src.exists():
-                src.replace(out / f"store.{stamp}.sqlite{suffix}")
+        archive_store(out)
     store = Store.open(out, create=True)
     store.initialize(
         {
@@ -307,6 +350,35 @@ def _experiment_meta(plan: Plan) -> dict[str, Any]:
     }
 
 
+def archive_store(out: Path) -> Path:
+    """Move ``out/store.sqlite`` (and its ``-wal``/``-shm`` files) aside, for ``--new``.
+
+    The name is ``store.<UTC time>.sqlite``, with ``-2``, ``-3``... when that name is
+    taken (two ``--new`` in one second never overwrite each other). A store that cannot
+    be opened (truncated, random bytes) is archived as it is; a readable one has its
+    write-ahead log merged first, so the archive is one self-contained file.
+    """
+    old = Store.file_in(out)
+    wal = old.with_name(old.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:  # else the file is never opened
+        try:
+            with Store.open(out) as store:
+                store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except (StoreError, sqlite3.DatabaseError):
+            pass  # damaged: keep its bytes as they are
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    taken = {p.name for p in out.iterdir()}
+    name, n = f"store.{stamp}.sqlite", 1
+    while any(name + suffix in taken for suffix in ("", "-wal", "-shm")):
+        n += 1
+        name = f"store.{stamp}-{n}.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        src = old.with_name(old.name + suffix)
+        if src.exists():
+            src.replace(out / (name + suffix))
+    return out / name
+
+
 class _Best:
     """Running per-config means of the metric, for the progress line."""
 
@@ -334,7 +406,8 @@ def _run(
     engine: Engine,
     progress: RunProgress,
     on_result: Callable[[TrialResult], None] | None,
-    passed_over: Sequence[str] = (),
+    passed_over: Sequence[str],
+    stop: StopRequest,
 ) -> RunSummary:
     from rich.console import Console
 
@@ -368,10 +441,13 @@ def _run(
                 if on_result is not None:
                     on_result(result)
                 progress.advance(1, best.text())
+                stop.check()
+        stop.check()  # a signal whose exception was swallowed during the last trial
     except KeyboardInterrupt:
         progress.stop()
-        console.print(
-            f"stopped: {skipped + stored} of {total} trials are stored in {out}; "
+        done = _stored_count(store, plan, skipped + stored)
+        _say(
+            f"stopped: {done} of {total} trials are stored in {out}; "
             "run the same command to resume"
         )
         raise
@@ -391,6 +467,19 @@ def _unfinished_chunks(plan: Plan, store: Store):
             yield todo
 
 
+def _say(line: str) -> None:
+    """One line on stderr, even with --quiet, never wrapped (the resume line)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _stored_count(store: Store, plan: Plan, counted: int) -> int:
+    """The plan's trials in the store (a commit may have landed just before a signal)."""
+    try:
+        return count_stored(store, plan.labels, plan.seeds)
+    except (StoreError, sqlite3.Error):
+        return counted
+
+
 def run_on_ray(
     experiment: str | Path,
     *,
@@ -408,6 +497,7 @@ def run_on_ray(
     seeds: int | None = None,
     yes: bool = False,
     strict: bool = False,
+    stop: StopRequest | None = None,
 ) -> RunSummary:
     """``lrlab run EXPERIMENT --ray [ADDRESS]``: the local run, with trials as Ray tasks.
 
@@ -420,7 +510,8 @@ def run_on_ray(
 
     import_ray()
     check_options(task_cpus, task_gpus, max_retries, trials_per_task)
-    plan, folder = plan_run(experiment, out, new, seeds, yes, strict)
+    with say_if_stopped():
+        plan, folder = plan_run(experiment, out, new, seeds, yes, strict, stop=stop)
     wrapped = RayEngine(
         choose_engine(engine, plan, options=engine_options),
         task_cpus=task_cpus,
@@ -429,4 +520,4 @@ def run_on_ray(
         trials_per_task=trials_per_task,
     )
     with ray_session(address, num_cpus=num_cpus):
-        return run_plan(plan, out=folder, new=new, engine=wrapped, quiet=quiet)
+        return run_plan(plan, out=folder, new=new, engine=wrapped, quiet=quiet, stop=stop)

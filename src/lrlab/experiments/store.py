@@ -20,12 +20,15 @@ The folder is guarded by :class:`DirectoryLock` (an ``flock`` on ``DIR/.lrlab.lo
 released by the OS even after ``kill -9``): a second ``lrlab run`` on a folder in use
 refuses with a clear message.
 
-A report can be rebuilt from the store alone.
+A report can be rebuilt from the store alone. Readers (``lrlab report``, ``lrlab export``)
+open it with :meth:`Store.open_read_only`: SQLite's read-only URI, so a store on a
+read-only folder can be read and a file that is not a store is never given a schema.
+Rows edited by hand are checked as they are read: a field that is not what lrlab wrote
+is one line naming the store, the trial and the field.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import math
@@ -34,13 +37,21 @@ import socket
 import sqlite3
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lrlab.errors import LrlabError
 from lrlab.experiments.config import ExperimentConfig, config_from_dict
 from lrlab.experiments.config_errors import ConfigError
+from lrlab.experiments.store_rows import (
+    StoredTrial,
+    StoreError,
+    decode_json,
+    edited_error,
+    epoch_row,
+    stored_trial,
+)
 from lrlab.experiments.trial import TrialResult
 from lrlab.fileio import open_lock_file
 
@@ -58,6 +69,7 @@ FILENAME = "store.sqlite"
 LOCKNAME = ".lrlab.lock"
 SCHEMA_VERSION = 1
 FINAL_STATUSES = ("ok", "diverged")
+_NEW_HINT = " ('lrlab run --new' moves a damaged store aside and starts over)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -93,34 +105,8 @@ CREATE TABLE IF NOT EXISTS epochs (
 """
 
 
-class StoreError(LrlabError):
-    """The store is missing, locked, from another experiment, or cannot be written."""
-
-
 class LockedError(StoreError):
     """Another ``lrlab run`` holds the experiment folder."""
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredTrial:
-    """A trial as stored: its parameters, outcome and final metrics."""
-
-    key: str
-    config: str
-    schedule: str
-    spec: str
-    optimizer: str
-    lr: float | None
-    seed: int
-    params: dict[str, Any]
-    status: str
-    diverged_epoch: int | None
-    message: str | None
-    final: dict[str, float]
-    started: float
-    seconds: float
-    engine: str
-    versions: dict[str, str]
 
 
 def library_versions() -> dict[str, str]:
@@ -165,7 +151,7 @@ class Store:
         if not path.is_file():
             return False
         try:
-            conn = sqlite3.connect(path, timeout=30)
+            conn = _connect_read_only(path)
             try:
                 tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
                 if (
@@ -198,15 +184,52 @@ class Store:
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
             hint = "is it an lrlab store?" if "not a database" in str(err) else "check the disk"
+            hint += f"{_NEW_HINT}"
             raise StoreError(f"cannot open {path}: {err}; {hint}") from None
-        store = cls(path, conn)
-        version = store.meta().get("schema_version")
-        if version is not None and int(version) > SCHEMA_VERSION:
+        return cls(path, conn)._known_schema()
+
+    @classmethod
+    def open_read_only(cls, directory: str | Path) -> Store:
+        """Open ``DIR/store.sqlite`` to read it only (``report``, ``export``).
+
+        SQLite's read-only URI (``mode=ro``; ``immutable=1`` when the folder is not
+        writable, so SQLite needs no ``-shm`` file there): nothing is created, migrated
+        or written, and a file that is not an lrlab store is one line, left as it was.
+        """
+        path = cls.file_in(Path(directory))
+        if not path.is_file():
+            return cls.open(directory)  # the message for a folder without a store
+        try:
+            conn = _connect_read_only(path)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as err:
+            hint = f"is it an lrlab store?{_NEW_HINT}"
+            if not os.access(path.parent, os.W_OK):  # a log SQLite cannot open read-only
+                hint = "its folder is read-only: copy the whole folder somewhere writable"
+            raise StoreError(f"cannot read {path}: {err}; {hint}") from None
+        if not {"meta", "trials", "epochs"} <= tables:
             conn.close()
             raise StoreError(
-                f"{path} was written by a newer lrlab (schema {version}); upgrade lrlab"
+                f"{path} is not an lrlab store (it has no lrlab tables); "
+                "run 'lrlab run EXPERIMENT.toml --out DIR' to make one"
             )
-        return store
+        return cls(path, conn)._known_schema()
+
+    def _known_schema(self) -> Store:
+        """``self``, unless a newer lrlab (or a hand) wrote its schema version (closed then)."""
+        try:
+            version = self.meta().get("schema_version")
+            if version is None or (isinstance(version, int) and version <= SCHEMA_VERSION):
+                return self
+        except StoreError:
+            self.close()
+            raise
+        self.close()
+        if isinstance(version, int) and not isinstance(version, bool):
+            raise StoreError(
+                f"{self.path} was written by a newer lrlab (schema {version}); upgrade lrlab"
+            )
+        raise edited_error(self.path, "settings", "meta 'schema_version'", "is not an integer")
 
     def close(self) -> None:
         self._conn.close()
@@ -220,8 +243,8 @@ class Store:
     # -- meta ------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         """All metadata, JSON values decoded."""
-        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
-        return {k: json.loads(v) for k, v in rows}
+        rows = self._read("SELECT key, value FROM meta")
+        return {k: decode_json(self.path, "settings", f"meta {k!r}", v) for k, v in rows}
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata entries in one transaction."""
@@ -356,46 +379,23 @@ class Store:
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
-        rows = self._conn.execute(query + " ORDER BY stored, rowid", args).fetchall()
+        rows = self._read(query + " ORDER BY stored, rowid", args)
         meta = self.meta()
         if not every and "identity" in meta and meta.get("labels") is not None:
             current = set(meta["labels"])
             rows = [r for r in rows if r[1] in current]
-        return [
-            StoredTrial(
-                key=r[0],
-                config=r[1],
-                schedule=r[2],
-                spec=r[3],
-                optimizer=r[4],
-                lr=r[5],
-                seed=r[6],
-                params=json.loads(r[7]),
-                status=r[8],
-                diverged_epoch=r[9],
-                message=r[10],
-                final=json.loads(r[11]),
-                started=r[12],
-                seconds=r[13],
-                engine=r[14],
-                versions=json.loads(r[15]),
-            )
-            for r in rows
-        ]
+        return [stored_trial(self.path, r) for r in rows]
 
     def epochs(self, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, float]]]:
         """Per-epoch rows ``{"epoch", "lr", <metrics>...}`` of every (or the given) trial."""
-        rows = self._conn.execute(
-            "SELECT trial, epoch, lr, metrics FROM epochs ORDER BY trial, epoch"
-        ).fetchall()
+        rows = self._read("SELECT trial, epoch, lr, metrics FROM epochs ORDER BY trial, epoch")
         wanted = set(keys) if keys is not None else None
         out: dict[str, list[dict[str, float]]] = {}
         for trial, epoch, lr, metrics in rows:
             if wanted is not None and trial not in wanted:
                 continue
-            out.setdefault(trial, []).append(
-                {"epoch": epoch, "lr": lr if lr is not None else math.nan, **json.loads(metrics)}
-            )
+            row = epoch_row(self.path, trial, epoch, lr, metrics)
+            out.setdefault(trial, []).append(row)
         return out
 
     def finished_among(self, keys: Iterable[str]) -> set[str]:
@@ -463,6 +463,29 @@ class Store:
     # -- helpers ---------------------------------------------------------------------
     def _transaction(self):
         return _Transaction(self._conn)
+
+    def _read(self, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(query, args).fetchall()
+        except sqlite3.DatabaseError as err:  # a damaged file, a table dropped by hand
+            raise StoreError(
+                f"cannot read {self.path}: {err}; is it an lrlab store?{_NEW_HINT}"
+            ) from None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection.
+
+    With ``immutable=1`` too when the folder is not writable and holds no write-ahead log
+    to merge: SQLite then needs no ``-shm`` file beside the store. (A log left there is
+    read through ``mode=ro``, which needs its ``-shm`` file: immutable would ignore it.)
+    """
+    uri = "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    unmerged = wal.is_file() and wal.stat().st_size > 0
+    if not os.access(path.parent, os.W_OK) and not unmerged:
+        uri += "&immutable=1"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
 
 
 def _finite_or_none(x: Any) -> float | None:

@@ -246,7 +246,7 @@ def load_report_data(
     directory = Path(directory)
     if table is None:
         table = results_from_store(directory, metric=metric, baseline=baseline)
-    with Store.open(directory) as store:
+    with Store.open_read_only(directory) as store:
         meta = store.meta()
         trials = store.trials()
         epochs = store.epochs()

@@ -124,12 +124,12 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 2.5rem; padding-bot
 
 
 def esc(value: object) -> str:
-    """``value`` as HTML text (``& < > " '`` escaped).
+    """``value`` as HTML text (``& < > " '`` escaped, NUL characters dropped).
 
     >>> esc("<script>alert('x')</script>")
     '&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;'
     """
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value).replace("\x00", ""), quote=True)
 
 
 # --------------------------------------------------------------------------- pieces

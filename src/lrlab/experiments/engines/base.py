@@ -25,6 +25,7 @@ import abc
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from lrlab.experiments.stopping import StopRequest
 from lrlab.experiments.trial import Trial, TrialResult
 
 if TYPE_CHECKING:
@@ -41,6 +42,14 @@ class Engine(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    #: SIGINT/SIGTERM as a request to stop: engines that take a ``stop`` option set it,
+    #: and call :meth:`check_stop` between trials or chunks.
+    stop: StopRequest | None = None
+
+    def check_stop(self) -> None:
+        """Raise :class:`~lrlab.experiments.stopping.Stopped` if a stop was requested."""
+        if self.stop is not None:
+            self.stop.check()
 
     def unsupported(self, plan: Plan) -> str | None:
         """Why this engine cannot run ``plan`` (``None``: it can). ``auto`` uses this."""

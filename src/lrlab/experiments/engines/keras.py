@@ -35,6 +35,7 @@ from lrlab.experiments.datasets import Split, batch_order
 from lrlab.experiments.engines.base import Engine
 from lrlab.experiments.engines.keras_schedule_free import ScheduleFreeEvaluation
 from lrlab.experiments.optimizers import OPTIMIZERS
+from lrlab.experiments.stopping import StopRequest
 from lrlab.experiments.trial import Trial, TrialResult, final_metrics, first_bad_epoch
 
 __all__ = ["KerasEngine", "make_metrics", "make_optimizer"]
@@ -48,8 +49,13 @@ class KerasEngine(Engine):
     def describe(self) -> str:
         return "keras fit, one trial at a time"
 
+    def __init__(self, stop: StopRequest | None = None):
+        """``stop``: checked before each trial (a recorded signal stops the run there)."""
+        self.stop = stop
+
     def run(self, plan, trials: Sequence[Trial]) -> Iterator[TrialResult]:
         for trial in trials:
+            self.check_stop()
             started, t0 = time.time(), time.perf_counter()
             try:
                 epochs = fit_trial(plan, trial)

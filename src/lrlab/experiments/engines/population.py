@@ -39,6 +39,7 @@ from lrlab.experiments.engines.base import Engine
 from lrlab.experiments.engines.population_chunks import Population, PopulationCaches
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.memory import parse_memory
+from lrlab.experiments.stopping import StopRequest
 from lrlab.experiments.trial import OptimizerSettings, Trial, TrialResult, final_metrics
 from lrlab.schedules import Plateau
 
@@ -59,6 +60,7 @@ class PopulationEngine(Engine):
         memory: int | str | None = None,
         devices: int | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: StopRequest | None = None,
     ):
         """``memory``: the budget that sets the chunk size, in bytes (or a size such as
         ``"512MB"``, :func:`lrlab.experiments.memory.parse_memory`); ``None``: 1 GiB.
@@ -67,10 +69,12 @@ class PopulationEngine(Engine):
         e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` or
         ``JAX_NUM_CPU_DEVICES=2``).
         ``progress``: called with a line saying what the engine is doing (compiling, each
-        chunk of trials trained); ``None``: silent."""
+        chunk of trials trained); ``None``: silent.
+        ``stop``: checked before each group's compile and between chunks."""
         self.memory = parse_memory(memory)
         self.devices = devices
         self._devices = 1
+        self.stop = stop
         self.caches = PopulationCaches()
         self.progress = progress
         self._chunk: int | None = None
@@ -126,6 +130,7 @@ class PopulationEngine(Engine):
 
         prepared: list[tuple[list[Trial], Any]] = []
         for group in _optimizer_groups(trials).values():
+            self.check_stop()
             try:
                 population = Population(
                     **population_inputs(plan, group),
@@ -159,6 +164,7 @@ class PopulationEngine(Engine):
         try:
             if isinstance(population, Exception):
                 raise population
+            self.check_stop()
             compiling.result()
             self._say(f"training {len(trials)} trials x {plan.epochs} epochs")
             for index, result in population:
@@ -178,6 +184,7 @@ class PopulationEngine(Engine):
                         seconds=per_trial,
                         engine=self.name,
                     )
+                self.check_stop()  # before the next chunk is computed
                 started = time.time()
                 self._say(
                     f"{len(done)}/{len(trials)} trials x {plan.epochs} epochs trained "

@@ -1,0 +1,149 @@
+"""Rows of the store as values, every field checked as it is read.
+
+A store is a file anyone can open in a SQLite shell. A field that is not what lrlab
+wrote (JSON that does not parse, text in a metric, a seed or a time, an array where an
+object belongs) is one line naming the store, the trial and the field, instead of a
+``JSONDecodeError`` or ``TypeError`` deep inside a report:
+
+>>> from pathlib import Path
+>>> decode_json(Path("out/store.sqlite"), "trial 'a'", "final", "{oops")
+Traceback (most recent call last):
+...
+lrlab.experiments.store_rows.StoreError: out/store.sqlite: trial 'a': final is not valid \
+JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)); the \
+store was changed outside lrlab (restore it from a copy, or rerun with --new to start over)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from lrlab.errors import LrlabError
+
+__all__ = [
+    "StoreError",
+    "StoredTrial",
+    "decode_json",
+    "edited_error",
+    "epoch_row",
+    "stored_trial",
+]
+
+
+class StoreError(LrlabError):
+    """The store is missing, locked, from another experiment, or cannot be written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredTrial:
+    """A trial as stored: its parameters, outcome and final metrics."""
+
+    key: str
+    config: str
+    schedule: str
+    spec: str
+    optimizer: str
+    lr: float | None
+    seed: int
+    params: dict[str, Any]
+    status: str
+    diverged_epoch: int | None
+    message: str | None
+    final: dict[str, float]
+    started: float
+    seconds: float
+    engine: str
+    versions: dict[str, str]
+
+
+def stored_trial(path: Path, r: tuple[Any, ...]) -> StoredTrial:
+    """One ``trials`` row (the columns in :class:`StoredTrial`'s order), checked."""
+    where = f"trial {r[0]!r}"
+    for i, name in ((0, "key"), (1, "config"), (2, "schedule"), (3, "spec"), (4, "optimizer")):
+        _check(path, where, name, r[i], str)
+    _check(path, where, "lr", r[5], float, none=True)
+    _check(path, where, "seed", r[6], int)
+    _check(path, where, "diverged_epoch", r[9], int, none=True)
+    _check(path, where, "message", r[10], str, none=True)
+    _check(path, where, "started", r[12], float)
+    _check(path, where, "seconds", r[13], float)
+    _check(path, where, "engine", r[14], str)
+
+    def obj(i: int, field: str) -> dict[str, Any]:
+        return _object(path, where, field, decode_json(path, where, field, r[i]))
+
+    final = obj(11, "final")
+    for name, value in final.items():
+        _check(path, where, f"final.{name}", value, float, none=True)
+    return StoredTrial(
+        key=r[0],
+        config=r[1],
+        schedule=r[2],
+        spec=r[3],
+        optimizer=r[4],
+        lr=r[5],
+        seed=r[6],
+        params=obj(7, "params"),
+        status=r[8],
+        diverged_epoch=r[9],
+        message=r[10],
+        final=final,
+        started=r[12],
+        seconds=r[13],
+        engine=r[14],
+        versions=obj(15, "versions"),
+    )
+
+
+def epoch_row(path: Path, trial: str, epoch: Any, lr: Any, metrics: Any) -> dict[str, float]:
+    """One ``epochs`` row as ``{"epoch", "lr", <metrics>...}`` (no lr stored: NaN), checked."""
+    where = f"trial {trial!r}, epoch {epoch!r}"
+    _check(path, where, "epoch", epoch, int)
+    _check(path, where, "lr", lr, float, none=True)
+    values = _object(path, where, "metrics", decode_json(path, where, "metrics", metrics))
+    for name, value in values.items():
+        _check(path, where, f"metrics.{name}", value, float, none=True)
+    return {"epoch": epoch, "lr": lr if lr is not None else math.nan, **values}
+
+
+def decode_json(path: Path, where: str, field: str, text: Any) -> Any:
+    """``json.loads(text)``, or the one-line error naming ``where`` and ``field``."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise edited_error(path, where, field, f"is not valid JSON ({err})") from None
+
+
+def edited_error(path: Path, where: str, field: str, problem: str) -> StoreError:
+    """The one line for a field of ``path`` that lrlab did not write so."""
+    return StoreError(
+        f"{path}: {where}: {field} {problem}; the store was changed outside lrlab "
+        "(restore it from a copy, or rerun with --new to start over)"
+    )
+
+
+def _check(
+    path: Path, where: str, field: str, value: Any, kind: type, *, none: bool = False
+) -> None:
+    """``value`` is a ``kind`` (``float`` takes ints too; ``bool`` is neither)."""
+    if value is None and none:
+        return
+    kinds = (int, float) if kind is float else (kind,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        what = {str: "text", int: "an integer", float: "a number"}[kind]
+        raise edited_error(path, where, field, f"is {_short(value)}, not {what}")
+
+
+def _object(path: Path, where: str, field: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise edited_error(path, where, field, f"is {_short(value)}, not a JSON object")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
