@@ -122,7 +122,7 @@ def test_report_and_export_read_a_store_on_a_read_only_folder(stored, tmp_path):
     before = listing(folder)
     writable = {
         "csv": lrlab("export", folder).stdout,
-        "json": lrlab("export", folder, "--format", "json").stdout,
+        "json": lrlab("export", folder, "--all", "--format", "json").stdout,
         "table": lrlab("report", folder, "--format", "json").stdout,
     }
     assert listing(folder) == before  # reading a writable folder changes nothing either
@@ -301,7 +301,8 @@ def test_csv_export_guards_formulas_and_keeps_numbers(stored, tmp_path):
             "final = json_set(final, '$.val_loss', -1.5) "
             "WHERE rowid = 1"
         )
-    text = lrlab("export", folder).stdout
+    # the edited label is no config of the file any more: --all exports it too
+    text = lrlab("export", folder, "--all").stdout
     assert "\x00" not in text
     rows = list(csv.DictReader(io.StringIO(text)))
     first = rows[0]
@@ -311,9 +312,10 @@ def test_csv_export_guards_formulas_and_keeps_numbers(stored, tmp_path):
     assert first["final_val_loss"] == "-1.5"  # a number stays a number
     assert float(first["lr"] or 0) >= 0 and float(first["seconds"]) > 0
     assert all(not v.startswith("'") for r in rows[1:] for v in r.values())  # untouched rows
-    per_epoch = list(csv.DictReader(io.StringIO(lrlab("export", folder, "--epochs").stdout)))
+    epochs_csv = lrlab("export", folder, "--all", "--epochs").stdout
+    per_epoch = list(csv.DictReader(io.StringIO(epochs_csv)))
     assert per_epoch[0]["config"] == '\'=HYPERLINK("http://x")'
-    assert "\\u0000" not in lrlab("export", folder, "--format", "json").stdout
+    assert "\\u0000" not in lrlab("export", folder, "--all", "--format", "json").stdout
     report = lrlab("report", folder, "--html", tmp_path / "r.html")
     assert report.returncode == 0, report.stderr
     assert "\x00" not in (tmp_path / "r.html").read_text()
@@ -357,13 +359,13 @@ def good(input_shape, n_outputs):
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        ("sys:exit", "sys:exit is not a Python function (it is a builtin_function_or_method)"),
-        ("signal:pause", "signal:pause is not a Python function"),
-        ("os:fork", "os:fork is not a Python function"),
-        ("builtins:print", "builtins:print is not a Python function"),
-        ("subprocess:run", "comes from Python's own library (subprocess)"),
-        ("usermodels:rmtree", "comes from Python's own library (shutil)"),
-        ("usermodels:Net", "usermodels:Net is not a Python function (it is a type)"),
+        ("sys:exit", "model sys:exit: sys is part of Python's standard library"),
+        ("signal:pause", "signal is part of Python's standard library"),
+        ("os:fork", "os is part of Python's standard library"),
+        ("builtins:print", "builtins is part of Python's standard library"),
+        ("subprocess:run", "subprocess is part of Python's standard library"),
+        ("usermodels:rmtree", "usermodels:rmtree is shutil:rmtree, imported into usermodels"),
+        ("usermodels:Net", "usermodels:Net is a class, not a function"),
         ("usermodels:needs_width", "needs argument 'width', which lrlab does not give"),
     ],
 )
@@ -384,7 +386,7 @@ def test_a_model_target_that_is_not_a_user_function_is_refused_uncalled(
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        ("sys:exit", "sys:exit is not a Python function"),
+        ("sys:exit", "model sys:exit: sys is part of Python's standard library"),
         ("usermodels:not_a_model", "returned int, not a keras.Model; return the model"),
         ("usermodels:quits", "usermodels:quits raised SystemExit"),
     ],

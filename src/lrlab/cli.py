@@ -347,6 +347,7 @@ def run(
         table = _looked_at(summary.out)
         print_results(table, columns=chosen, wide=wide)
         _print_grow_command(table, summary.out, experiment)
+        stop.check()  # a stop whose exception a finalizer or an import swallowed
 
 
 def _print_grow_command(table, directory: Path, experiment: Path | None = None) -> None:

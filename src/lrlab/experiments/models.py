@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -305,31 +304,19 @@ MODEL_ARGUMENTS = ("input_shape", "n_outputs", "task")
 
 
 def check_user_function(fn: Any, text: str, offered: tuple[str, ...]) -> None:
-    """Refuse ``fn`` (named ``text`` in the file) unless lrlab may call it with ``offered``.
+    """Refuse ``fn`` (named ``text`` in the file) unless lrlab may call it with ``offered``:
+    each parameter it requires must be one of ``offered`` (passed by keyword). Nothing is
+    called. That ``fn`` is a plain function of the user's own module (no builtin, class,
+    partial, nothing from Python's own library) is :func:`~.functions.resolve_function`'s
+    check, made before this one.
 
-    It must be a plain Python function (``inspect.isfunction``: no builtin, class, method
-    or ``functools.partial``) defined in a module that is not Python's own (``sys``,
-    ``os``, ``subprocess``...; :data:`sys.stdlib_module_names`), and each parameter it
-    requires must be one of ``offered`` (passed by keyword). Nothing is called.
-
-    >>> import os
-    >>> check_user_function(os.fork, "os:fork", MODEL_ARGUMENTS)
+    >>> def needs_width(input_shape, width): ...
+    >>> check_user_function(needs_width, "mymod:needs_width", MODEL_ARGUMENTS)
     Traceback (most recent call last):
     ...
-    lrlab.experiments.models.ModelError: os:fork is not a Python function (it is a \
-builtin_function_or_method); name a function defined in your own module
+    lrlab.experiments.models.ModelError: mymod:needs_width needs argument 'width', which \
+lrlab does not give; it may take input_shape, n_outputs, task (give the others defaults)
     """
-    if not inspect.isfunction(fn):
-        raise ModelError(
-            f"{text} is not a Python function (it is a {type(fn).__name__}); "
-            "name a function defined in your own module"
-        )
-    home = (getattr(fn, "__module__", None) or "").partition(".")[0]
-    if home in sys.stdlib_module_names or home in sys.builtin_module_names or home == "":
-        raise ModelError(
-            f"{text} comes from Python's own library ({home or 'no module'}), not from "
-            "your code; name a function defined in your own module"
-        )
     for name, param in inspect.signature(fn).parameters.items():
         required = param.default is inspect.Parameter.empty
         if param.kind is inspect.Parameter.POSITIONAL_ONLY and required:

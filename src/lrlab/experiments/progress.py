@@ -51,11 +51,13 @@ class RunProgress:
         self._t0 = time.perf_counter()
         self._bar: Any = None
         self._task: Any = None
+        self._held: list[str] = []  # finished steps, said once the run goes on
 
     def step(self, text: str) -> None:
         """A long step begins (or an engine reports where it is): say so."""
         if self.quiet:
             return
+        self.release()
         if self._bar is not None:
             self._bar.update(self._task, description=text)
         elif self.live:
@@ -66,8 +68,9 @@ class RunProgress:
     @contextlib.contextmanager
     def doing(self, text: str) -> Iterator[None]:
         """A long step before the trials (loading data, checking the model): a transient
-        spinner with ``text`` on a terminal while it runs, then ``text (1.2s)`` once it is
-        done. A step that fails adds no line: the error stays the only one."""
+        spinner with ``text`` on a terminal while it runs, then ``text (1.2s)`` once the
+        run goes on (the next step or the trials). A run refused before that prints none
+        of its steps: its error stays the only line."""
         if self.quiet:
             yield
             return
@@ -79,11 +82,13 @@ class RunProgress:
                 yield
         else:
             yield
-        self._line(f"{text} ({time.perf_counter() - t0:.1f}s)")
+        self._held.append(f"{text} ({time.perf_counter() - t0:.1f}s)")
 
     def start(self, total: int, best: str) -> None:
         """Trials begin: ``total`` to run."""
         self.total, self.done, self._t0 = total, 0, time.perf_counter()
+        if not self.quiet:
+            self.release()
         if not self.live or not total:
             return
         from rich.console import Console
@@ -127,6 +132,12 @@ class RunProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+    def release(self) -> None:
+        """The run goes on: say the steps finished so far (see :meth:`doing`)."""
+        held, self._held = self._held, []
+        for text in held:
+            self._line(text)
 
     def _line(self, text: str) -> None:
         print(text.rstrip(), file=self.stream, flush=True)

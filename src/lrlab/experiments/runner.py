@@ -415,21 +415,22 @@ def _run(
     total = plan.n_trials
     skipped = count_stored(store, plan.labels, plan.seeds)
     todo = total - skipped
-    best = _Best(plan)
-    for t in store.trials():
-        best.add(t.config, t.status, t.final)
-    counts = {"ok": 0, "diverged": 0, "failed": 0}
-    console.print(
-        f"[bold]{plan.config.title}[/]: {total} trials "
-        f"({len(plan.labels)} configs x {len(plan.seeds)} seeds), {skipped} already "
-        f"stored, {todo} to run with {engine.describe()} -> {out}"
-    )
-    for note in passed_over:
-        console.print(f"  (auto: {note})", markup=False)
-    versions = library_versions()
     stored = 0
-    progress.start(todo, best.text())
-    try:
+    try:  # a stop from here on says how many trials are stored
+        best = _Best(plan)
+        for t in store.trials():
+            best.add(t.config, t.status, t.final)
+        counts = {"ok": 0, "diverged": 0, "failed": 0}
+        progress.release()  # the steps that led here (loading data, checking the model)
+        console.print(
+            f"[bold]{plan.config.title}[/]: {total} trials "
+            f"({len(plan.labels)} configs x {len(plan.seeds)} seeds), {skipped} already "
+            f"stored, {todo} to run with {engine.describe()} -> {out}"
+        )
+        for note in passed_over:
+            console.print(f"  (auto: {note})", markup=False)
+        versions = library_versions()
+        progress.start(todo, best.text())
         for chunk in _unfinished_chunks(plan, store):
             for result in engine.run(plan, chunk):
                 store.add(result, versions)

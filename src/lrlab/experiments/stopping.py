@@ -77,6 +77,7 @@ class StopRequest:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
         self._collecting = False
+        self._retries: list[threading.Timer] = []  # asks again, pending
 
     def install(self) -> StopRequest:
         if threading.current_thread() is not threading.main_thread():
@@ -89,6 +90,7 @@ class StopRequest:
         return self
 
     def uninstall(self) -> None:
+        self._cancel_retries()  # none may interrupt what runs after (atexit: JAX's clean-up)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
@@ -102,10 +104,16 @@ class StopRequest:
     def check(self) -> None:
         """Raise :class:`Stopped` if a stop was requested (call between units of work)."""
         if self.signum is not None:
+            self._cancel_retries()  # the stop is on its way: no need to ask again
             raise Stopped(self.signum)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"signum": None, "_previous": {}, "_collecting": False}
+        return {"signum": None, "_previous": {}, "_collecting": False, "_retries": []}
+
+    def _cancel_retries(self) -> None:
+        retries, self._retries = self._retries, []
+        for retry in retries:
+            retry.cancel()
 
     # -- the handler -----------------------------------------------------------------
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -116,8 +124,10 @@ class StopRequest:
         if self._collecting or _cannot_raise_in(frame):
             retry = threading.Timer(_RETRY_SECONDS, _thread.interrupt_main, (signum,))
             retry.daemon = True
+            self._retries.append(retry)
             retry.start()
             return
+        self._cancel_retries()
         raise Stopped(self.signum)
 
     def _gc_phase(self, phase: str, info: dict[str, Any]) -> None:
