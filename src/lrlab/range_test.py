@@ -10,12 +10,14 @@ stop, and the suggested lrs. :func:`lrlab.keras.find_lr` drives a Keras model wi
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 from collections.abc import Callable
 
 import numpy as np
 
 from lrlab.errors import LrlabError
+from lrlab.fileio import write_atomic
 from lrlab.schedules import LrRange
 
 __all__ = [
@@ -86,8 +88,10 @@ class RangeTest:
             if value is not None:
                 ax.axvline(value, linestyle=style, color="gray", label=f"{label}: {value:.3g}")
         ax.legend()
-        if path is not None:
-            fig.savefig(path, dpi=120, bbox_inches="tight")
+        if path is not None:  # the one safe writer: no links followed, no half-written file
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+            write_atomic(path, buffer.getvalue())
         return fig
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from lrlab.analysis.pairwise import format_p
 from lrlab.analysis.ranks import RankComparison
+from lrlab.reporting.style import save_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -82,5 +83,5 @@ def critical_difference_plot(
             solid_capstyle="round",
         )
     if path is not None:
-        fig.savefig(path, dpi=120)
+        save_png(fig, path, dpi=120)  # the one safe writer: no links followed, no half file
     return fig
