@@ -24,7 +24,12 @@ from lrlab.schedules.horizon import Horizon
 from lrlab.schedules.serialize import format_spec
 from lrlab.schedules.serialize import to_dict as schedule_to_dict
 
-__all__ = ["FieldType", "Ops", "ReactiveSchedule", "Schedule", "ops_for"]
+__all__ = ["NO_HORIZON", "FieldType", "Ops", "ReactiveSchedule", "Schedule", "ops_for"]
+
+
+#: ``horizon = NO_HORIZON`` in a schedule class: it decays with no end (declared, not
+#: forgotten: the base's own default is a different object, which a test tells apart).
+NO_HORIZON = property(lambda self: None, doc="None: this schedule decays with no end.")
 
 
 # --------------------------------------------------------------------------- xp shim
@@ -341,8 +346,9 @@ class Schedule:
     def horizon(self) -> Horizon | None:
         """Where the schedule ends or how it cycles (:class:`Horizon`), None without an end.
 
-        Every registered class declares its own (a test checks); this default, None, is
-        what a class that declares nothing gets, so the horizon check skips it.
+        Every registered class declares its own (a test checks): a decay with no end says
+        so with ``horizon = NO_HORIZON``; this default, None, is what a class that declares
+        nothing gets, so the horizon check skips it.
         """
         return None
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from lrlab.schedules.base import Ops, Schedule, ops_for
+from lrlab.schedules.base import NO_HORIZON, Ops, Schedule, ops_for
 from lrlab.schedules.horizon import Horizon
 from lrlab.schedules.registry import register
 
@@ -83,9 +83,7 @@ class TimeDecay(Schedule):
     def peak(self) -> float:
         return self.lr
 
-    @property
-    def horizon(self) -> None:
-        return None  # decays with no end
+    horizon = NO_HORIZON
 
     def _value(self, t, ops: Ops):
         if not self.cumulative:
@@ -158,9 +156,7 @@ class _KerasProgressDecay(Schedule):
     def peak(self) -> float:
         return self.lr
 
-    @property
-    def horizon(self) -> None:
-        return None  # decays with no end
+    horizon = NO_HORIZON
 
     def _progress(self, t, ops: Ops):
         if self.staircase:
@@ -247,9 +243,7 @@ class ExpDecay(Schedule):
     def peak(self) -> float:
         return self.lr
 
-    @property
-    def horizon(self) -> None:
-        return None  # decays with no end
+    horizon = NO_HORIZON
 
     def _value(self, t, ops: Ops):
         return self.lr * ops.exp(-self.k * t)
@@ -288,9 +282,7 @@ class StepDecay(Schedule):
     def peak(self) -> float:
         return self.lr
 
-    @property
-    def horizon(self) -> None:
-        return None  # decays with no end
+    horizon = NO_HORIZON
 
     def _value(self, t, ops: Ops):
         return self.lr * ops.power(self.drop, ops.floor_div(t + self.offset, self.every))
@@ -527,9 +519,7 @@ class InverseSqrt(Schedule):
     def peak(self) -> float:
         return self.lr
 
-    @property
-    def horizon(self) -> None:
-        return None  # decays with no end
+    horizon = NO_HORIZON
 
     def _value(self, t, ops: Ops):
         tau = self.effective_timescale
