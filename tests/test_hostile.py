@@ -412,6 +412,13 @@ def _catches(pid: int, signum: int) -> bool:
     return bool(int(mask, 16) >> (signum - 1) & 1)
 
 
+def _as_from_a_shell() -> None:
+    """The child's SIGINT and SIGTERM at their defaults, as a shell starts a command (the
+    test process's own dispositions, whatever an earlier test left, are not inherited)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _stop_at(exp: Path, out: Path, signum: int, moment: str, delay: float):
     """``lrlab run`` stopped by ``signum``: ``delay`` s after start (``first``), after
     lrlab's handlers are in place (``startup``), or after the first stored trial (``mid``)."""
@@ -422,6 +429,7 @@ def _stop_at(exp: Path, out: Path, signum: int, moment: str, delay: float):
         text=True,
         env=ENV,
         cwd=ROOT,
+        preexec_fn=_as_from_a_shell,
     )
     deadline = time.monotonic() + 300
     if moment == "startup":
@@ -507,6 +515,7 @@ def test_stop_request_never_raises_inside_a_finalizer():
     print "Exception ignored" and drop it."""
     from lrlab.experiments.stopping import Stopped, StopRequest
 
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts
     stop = StopRequest().install()
     seen: list[str] = []
 
@@ -526,4 +535,6 @@ def test_stop_request_never_raises_inside_a_finalizer():
         assert seen == ["not raised inside __del__"] and stop.signum == signal.SIGINT
     finally:
         stop.uninstall()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        restored = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, before)
+    assert restored is signal.default_int_handler
