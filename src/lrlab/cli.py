@@ -103,6 +103,19 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
 
 
 # --------------------------------------------------------------------------- experiments
+def _table_options(command):
+    """``--wide`` and ``--columns``: which columns of the results table are printed."""
+    command = click.option(
+        "--columns",
+        default=None,
+        metavar="NAMES",
+        help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
+    )(command)
+    return click.option("--wide", is_flag=True, help="Every column of the results table.")(
+        command
+    )
+
+
 @cli.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -155,13 +168,7 @@ def migrate(files: tuple[Path, ...], as_text: bool | None, show_diff: bool, writ
     show_default=True,
     help="Reruns of a Ray task whose worker died.",
 )
-@click.option("--wide", is_flag=True, help="Every column of the results table.")
-@click.option(
-    "--columns",
-    default=None,
-    metavar="NAMES",
-    help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
-)
+@_table_options
 @click.option(
     "--strict",
     is_flag=True,
@@ -337,13 +344,7 @@ def runs(folder: Path) -> None:
     default=None,
     help="Also write the report's figures as PNG files into this folder.",
 )
-@click.option("--wide", is_flag=True, help="Every column of the results table.")
-@click.option(
-    "--columns",
-    default=None,
-    metavar="NAMES",
-    help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
-)
+@_table_options
 def report(
     directories: tuple[Path, ...],
     metric: str | None,
