@@ -13,7 +13,8 @@ Order of events (so that bad input never leaves anything behind):
 4. trials already stored as ``ok`` or ``diverged`` are skipped (``failed`` ones run
    again); the engine trains the rest, pulled seed-major from the plan in chunks (each
    checked against the store), and every result is stored in one transaction as it
-   arrives;
+   arrives (the results of a population chunk, final together, in one transaction:
+   :func:`final_together`);
 5. Ctrl-C or SIGTERM stops after storing what finished (with a
    :class:`~.stopping.StopRequest`, checked between steps even when a signal's exception
    was swallowed); running the same command resumes.
@@ -26,7 +27,7 @@ import datetime as _dt
 import math
 import sqlite3
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "archive_store",
     "choose_engine",
     "default_out",
+    "final_together",
     "run_experiment",
     "run_on_ray",
     "run_plan",
@@ -269,7 +271,7 @@ def run_plan(
 
     ``progress`` (default: a new one, silent when ``quiet``) shows the run on stderr; its
     ``step`` goes to engines that take a ``progress`` option. ``stop`` is checked after
-    each stored trial and given to engines that take it (they check it between trials or
+    each stored trial (or group of trials final together) and given to engines that take it (they check it between trials or
     chunks).
     """
     stop = stop or StopRequest()
@@ -432,16 +434,17 @@ def _run(
         versions = library_versions()
         progress.start(todo, best.text())
         for chunk in _unfinished_chunks(plan, store):
-            for result in engine.run(plan, chunk):
-                store.add(result, versions)
-                stored += 1
-                counts[result.status] += 1
-                best.add(result.trial.config, result.status, result.final)
-                if result.status == "failed":
-                    console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
-                if on_result is not None:
-                    on_result(result)
-                progress.advance(1, best.text())
+            for batch in final_together(engine.run(plan, chunk)):
+                store.add_all(batch, versions)
+                stored += len(batch)
+                for result in batch:
+                    counts[result.status] += 1
+                    best.add(result.trial.config, result.status, result.final)
+                    if result.status == "failed":
+                        console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
+                    if on_result is not None:
+                        on_result(result)
+                progress.advance(len(batch), best.text())
                 stop.check()
         stop.check()  # a signal whose exception was swallowed during the last trial
     except KeyboardInterrupt:
@@ -456,6 +459,29 @@ def _run(
     if counts["diverged"] or counts["failed"]:
         console.print(f"{counts['diverged']} diverged, {counts['failed']} failed")
     return RunSummary(out, engine.name, total, skipped, stored, counts)
+
+
+def final_together(results: Iterable[TrialResult]) -> Iterator[list[TrialResult]]:
+    """``results`` in the groups that became final together, as their engine announced
+    them (``TrialResult.final_with_next``): each group is stored in one transaction.
+
+    A group is handed on as soon as its last result arrives, never held while the engine
+    trains the next ones; an engine that stops before a group is complete hands on what
+    came.
+
+    >>> from types import SimpleNamespace as R
+    >>> got = final_together([R(final_with_next=n) for n in (0, 2, 1, 0, 0)])
+    >>> [len(group) for group in got]
+    [1, 3, 1]
+    """
+    group: list[TrialResult] = []
+    for result in results:
+        group.append(result)
+        if result.final_with_next <= 0:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def _unfinished_chunks(plan: Plan, store: Store):

@@ -11,10 +11,11 @@
 - ``epochs``: one row per trial and epoch: the lr of the epoch's last update and the
   epoch's metrics (JSON, Keras names).
 
-Each finished trial is written in one transaction (trial row and its epochs together), so
-a crash at any moment leaves every trial either complete or absent. A trial that is
-``ok`` or ``diverged`` is final: writing it again is refused. A ``failed`` trial is
-replaced when it is run again (a resumed run retries failures).
+Each finished trial is written in one transaction (trial row and its epochs together), or
+with the trials that finished at the same time (a population chunk: one commit for all,
+:meth:`Store.add_all`), so a crash at any moment leaves every trial either complete or
+absent. A trial that is ``ok`` or ``diverged`` is final: writing it again is refused. A
+``failed`` trial is replaced when it is run again (a resumed run retries failures).
 
 The folder is guarded by :class:`DirectoryLock` (an ``flock`` on ``DIR/.lrlab.lock``,
 released by the OS even after ``kill -9``): a second ``lrlab run`` on a folder in use
@@ -31,14 +32,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import socket
 import sqlite3
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,10 @@ from lrlab.experiments.store_rows import (
     decode_json,
     edited_error,
     epoch_row,
+    epoch_values,
     stored_trial,
+    to_json,
+    trial_values,
 )
 from lrlab.experiments.trial import TrialResult
 from lrlab.fileio import open_lock_file
@@ -121,11 +124,6 @@ def library_versions() -> dict[str, str]:
             pass
     out["keras_backend"] = os.environ.get("KERAS_BACKEND", "")
     return out
-
-
-def _dumps(data: Any) -> str:
-    """JSON with NaN/inf kept (Python's json reads them back)."""
-    return json.dumps(data, sort_keys=True, allow_nan=True)
 
 
 class Store:
@@ -253,7 +251,7 @@ class Store:
                 self._conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [(k, _dumps(v)) for k, v in values.items()],
+                    [(k, to_json(v)) for k, v in values.items()],
                 )
         except sqlite3.OperationalError as err:
             raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
@@ -309,56 +307,45 @@ class Store:
         return {r[0] for r in rows}
 
     def add(self, result: TrialResult, versions: dict[str, str] | None = None) -> None:
-        """Store one finished trial and its epochs in one transaction.
+        """Store one finished trial and its epochs in one transaction (:meth:`add_all`)."""
+        self.add_all([result], versions)
+
+    def add_all(
+        self, results: Sequence[TrialResult], versions: dict[str, str] | None = None
+    ) -> None:
+        """Store finished trials and their epochs in one transaction: all of them or none.
+
+        Trials that finish together (a population chunk) cost one commit (one ``fsync``
+        of the log) instead of one each; each trial is still whole or absent after a crash.
+        A stored ``failed`` trial of the same key is replaced.
 
         Raises:
-            StoreError: the trial is already stored as final, or the disk refuses the write.
+            StoreError: a trial is already stored as final, or given twice (nothing of
+                ``results`` is stored then), or the disk refuses the write.
         """
-        t = result.trial
+        keys = [r.trial.key for r in results]
+        if len(set(keys)) < len(keys):
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise StoreError(f"trial {twice!r} is given twice in one write")
+        now, versions_text = time.time(), to_json(versions or {})
         try:
             with self._transaction():
-                row = self._conn.execute(
-                    "SELECT status FROM trials WHERE key = ?", (t.key,)
-                ).fetchone()
-                if row is not None and row[0] in FINAL_STATUSES:
-                    raise StoreError(f"trial {t.key!r} is already stored ({row[0]})")
-                if row is not None:
-                    self._conn.execute("DELETE FROM trials WHERE key = ?", (t.key,))
-                self._conn.execute(
+                stored = self._statuses(keys)
+                final = [k for k in keys if stored.get(k) in FINAL_STATUSES]
+                if final:
+                    raise StoreError(f"trial {final[0]!r} is already stored ({stored[final[0]]})")
+                self._conn.executemany(
+                    "DELETE FROM trials WHERE key = ?", [(k,) for k in keys if k in stored]
+                )
+                self._conn.executemany(
                     "INSERT INTO trials (key, config, schedule, spec, optimizer, lr, seed, "
                     "params, status, diverged_epoch, message, final, started, seconds, engine, "
                     "versions, stored) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        t.key,
-                        t.config,
-                        t.schedule_label,
-                        t.spec,
-                        t.optimizer_label,
-                        t.lr,
-                        t.seed,
-                        _dumps(t.params()),
-                        result.status,
-                        result.diverged_epoch,
-                        result.message,
-                        _dumps(result.final),
-                        result.started,
-                        result.seconds,
-                        result.engine,
-                        _dumps(versions or {}),
-                        time.time(),
-                    ),
+                    [trial_values(r, versions_text, now) for r in results],
                 )
                 self._conn.executemany(
                     "INSERT INTO epochs (trial, epoch, lr, metrics) VALUES (?, ?, ?, ?)",
-                    [
-                        (
-                            t.key,
-                            int(e["epoch"]),
-                            _finite_or_none(e.get("lr")),
-                            _dumps({k: v for k, v in e.items() if k not in ("epoch", "lr")}),
-                        )
-                        for e in result.epochs
-                    ],
+                    [row for r in results for row in epoch_values(r)],
                 )
         except sqlite3.OperationalError as err:
             raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
@@ -400,16 +387,19 @@ class Store:
 
     def finished_among(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are stored as final (one query per 500 keys: a chunk's check)."""
+        return {k for k, status in self._statuses(keys).items() if status in FINAL_STATUSES}
+
+    def _statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        """The stored status of each of ``keys`` that is stored (one query per 500 keys)."""
         keys = list(keys)
-        found: set[str] = set()
+        found: dict[str, str] = {}
         for i in range(0, len(keys), 500):
             part = keys[i : i + 500]
             rows = self._conn.execute(
-                f"SELECT key FROM trials WHERE status IN ('ok', 'diverged') "
-                f"AND key IN ({','.join('?' * len(part))})",
+                f"SELECT key, status FROM trials WHERE key IN ({','.join('?' * len(part))})",
                 part,
             ).fetchall()
-            found.update(r[0] for r in rows)
+            found.update(rows)
         return found
 
     def finished_pairs(self) -> list[tuple[str, int]]:
@@ -446,7 +436,7 @@ class Store:
                     self._conn.execute(
                         "UPDATE trials SET key = ?, config = ?, schedule = ?, optimizer = ?, "
                         "params = ? WHERE key = ?",
-                        (new_key, new, schedule, optimizer, _dumps(data), key),
+                        (new_key, new, schedule, optimizer, to_json(data), key),
                     )
                     self._conn.execute(
                         "UPDATE epochs SET trial = ? WHERE trial = ?", (new_key, key)
@@ -486,13 +476,6 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     if not os.access(path.parent, os.W_OK) and not unmerged:
         uri += "&immutable=1"
     return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
-
-
-def _finite_or_none(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 class _Transaction:

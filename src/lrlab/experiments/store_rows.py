@@ -1,4 +1,4 @@
-"""Rows of the store as values, every field checked as it is read.
+"""Rows of the store as values, every field checked as it is read (and the rows written).
 
 A store is a file anyone can open in a SQLite shell. A field that is not what lrlab
 wrote (JSON that does not parse, text in a metric, a seed or a time, an array where an
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import LrlabError
+from lrlab.experiments.trial import TrialResult
 
 __all__ = [
     "StoreError",
@@ -30,7 +31,10 @@ __all__ = [
     "decode_json",
     "edited_error",
     "epoch_row",
+    "epoch_values",
     "stored_trial",
+    "to_json",
+    "trial_values",
 ]
 
 
@@ -108,6 +112,62 @@ def epoch_row(path: Path, trial: str, epoch: Any, lr: Any, metrics: Any) -> dict
     for name, value in values.items():
         _check(path, where, f"metrics.{name}", value, float, none=True)
     return {"epoch": epoch, "lr": lr if lr is not None else math.nan, **values}
+
+
+def to_json(data: Any) -> str:
+    """JSON with NaN/inf kept (Python's json reads them back), keys sorted.
+
+    >>> to_json({"b": float("nan"), "a": 1})
+    '{"a": 1, "b": NaN}'
+    """
+    return json.dumps(data, sort_keys=True, allow_nan=True)
+
+
+def trial_values(result: TrialResult, versions: str, stored: float) -> tuple[Any, ...]:
+    """The ``trials`` row of ``result`` (the schema's columns in order; ``versions`` as
+    JSON, ``stored`` the time it is written)."""
+    t = result.trial
+    return (
+        t.key,
+        t.config,
+        t.schedule_label,
+        t.spec,
+        t.optimizer_label,
+        t.lr,
+        t.seed,
+        to_json(t.params()),
+        result.status,
+        result.diverged_epoch,
+        result.message,
+        to_json(result.final),
+        result.started,
+        result.seconds,
+        result.engine,
+        versions,
+        stored,
+    )
+
+
+def epoch_values(result: TrialResult) -> list[tuple[Any, ...]]:
+    """The ``epochs`` rows of ``result``: trial key, epoch, the lr (NULL when not finite:
+    read back as NaN) and the other metrics as JSON."""
+    key = result.trial.key
+    return [
+        (
+            key,
+            int(e["epoch"]),
+            _finite_or_none(e.get("lr")),
+            to_json({k: v for k, v in e.items() if k not in ("epoch", "lr")}),
+        )
+        for e in result.epochs
+    ]
+
+
+def _finite_or_none(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def decode_json(path: Path, where: str, field: str, text: Any) -> Any:

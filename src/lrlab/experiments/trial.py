@@ -173,6 +173,10 @@ class TrialResult:
     started: float = 0.0
     seconds: float = 0.0
     engine: str = ""
+    #: How many of the results the engine yields right after this one became final at the
+    #: same time (the rest of a population chunk): the runner stores them together, in one
+    #: transaction. 0: none (stored now, with the ones before it that announced it).
+    final_with_next: int = dataclasses.field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -6,7 +6,8 @@ live in :mod:`lrlab.experiments.trial`.
 An engine is free to train trials one at a time (the Keras engine) or many at once (a
 population engine may batch a whole chunk and yield its results together). The runner
 stores each result in one transaction as it arrives, so an engine should yield as soon as
-a result is final. Contract:
+a result is final; results that become final together announce the ones that follow
+(``TrialResult.final_with_next``) and are stored in one transaction. Contract:
 
 - every trial given yields exactly one result, in any order;
 - a trial whose loss becomes NaN/inf is ``status="diverged"`` with ``diverged_epoch`` (the

@@ -183,6 +183,7 @@ class PopulationEngine(Engine):
                         started=started,
                         seconds=per_trial,
                         engine=self.name,
+                        final_with_next=len(index) - 1 - j,  # a chunk: one store transaction
                     )
                 self.check_stop()  # before the next chunk is computed
                 started = time.time()
