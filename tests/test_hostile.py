@@ -8,7 +8,8 @@ the right thing, and leaves every store as it was or consistent.
 - an experiment file named ``...toml`` never puts its store at ``runs/..``;
 - CSV export guards spreadsheet formulas, and NUL never reaches a label, CSV, JSON or HTML;
 - a ``module:function`` model must be a user's plain function returning a Keras model;
-- SIGINT and SIGTERM at any moment stop the run with the resume line and exit 130/143.
+- SIGINT and SIGTERM at any moment stop the run with the resume line and exit 130/143;
+- SIGKILL inside a population chunk's transaction leaves none of the chunk; the run resumes.
 
 Every test here failed on the main branch before these guarantees were built.
 """
@@ -538,3 +539,71 @@ def test_stop_request_never_raises_inside_a_finalizer():
         restored = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, before)
     assert restored is signal.default_int_handler
+
+
+# --------------------------------------------------------------------------- a kill mid-group
+KILLED_IN_THE_SECOND_GROUP = """
+import os, signal, sys
+from lrlab.cli import main
+from lrlab.experiments.store import Store
+
+add_all, groups = Store.add_all, []
+
+
+def dying_add_all(self, results, versions=None):  # the 2nd group dies on its 3rd epoch row
+    groups.append([r.trial.key for r in results])
+    if len(groups) == 2:
+        rows = []
+
+        def trace(sql):
+            rows.append(sql) if sql.startswith("INSERT INTO epochs") else None
+            if len(rows) == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        self._conn.set_trace_callback(trace)
+    return add_all(self, results, versions)
+
+
+Store.add_all = dying_add_all
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _trials(out: Path) -> dict[str, tuple[str, str, list]]:
+    with sqlite3.connect(out / "store.sqlite") as conn:
+        rows = conn.execute("SELECT key, status, final FROM trials ORDER BY rowid").fetchall()
+        epochs = conn.execute("SELECT trial, epoch, lr, metrics FROM epochs").fetchall()
+    return {k: (s, f, sorted(e[1:] for e in epochs if e[0] == k)) for k, s, f in rows}
+
+
+def test_a_kill_inside_a_population_chunks_transaction_then_resume(tmp_path):
+    """The population engine's chunk (one optimizer group here) is stored in one
+    transaction: SIGKILL halfway through writing the second one leaves the first group
+    whole and none of the second; the same command then trains exactly the second group
+    and the store equals an uninterrupted run's."""
+    text = experiment_text(seeds=2, engine="population").replace(
+        'sgd = { type = "sgd", momentum = 0.8 }',
+        'sgd = { type = "sgd", momentum = 0.8 }\nadam = { type = "adam" }',
+    )
+    exp = tmp_path / "exp.toml"
+    exp.write_text(text)
+    clean = lrlab("run", exp, "--out", tmp_path / "clean", "-q")
+    assert clean.returncode == 0, clean.stderr
+    reference = _trials(tmp_path / "clean")
+    out = tmp_path / "out"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_THE_SECOND_GROUP, "run", str(exp), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    first = _consistent(out)  # every stored trial whole (2 epochs), no orphan epochs
+    assert len(first) == 4 and all("sgd" in k for k in first)  # the sgd group, whole
+    resumed = lrlab("run", exp, "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "4 already stored, 4 to run" in resumed.stderr
+    assert _trials(out).keys() == reference.keys()
+    assert _trials(out) == reference

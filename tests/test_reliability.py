@@ -252,7 +252,7 @@ from lrlab.cli import main
 from lrlab.experiments.store import Store
 
 HOW, NTH = sys.argv[1], int(sys.argv[2])  # inside|after N: die in the Nth add; full: no room
-add, initialize, calls = Store.add, Store.initialize, []
+add_all, initialize, calls = Store.add_all, Store.initialize, []
 
 
 class Dying:
@@ -275,11 +275,11 @@ class Dying:
         return out
 
 
-def dying_add(self, result, versions=None):
-    calls.append(result.trial.key)
+def dying_add_all(self, results, versions=None):  # the Keras engine: one trial a write
+    calls.append([r.trial.key for r in results])
     if not isinstance(self._conn, Dying):
         self._conn = Dying(self._conn)
-    return add(self, result, versions)
+    return add_all(self, results, versions)
 
 
 def small_initialize(self, values):  # SQLite's own size limit: one more page, then full
@@ -291,7 +291,7 @@ def small_initialize(self, values):  # SQLite's own size limit: one more page, t
 if HOW == "full":
     Store.initialize = small_initialize
 else:
-    Store.add = dying_add
+    Store.add_all = dying_add_all
 sys.exit(main(sys.argv[3:]))
 """
 

@@ -1,4 +1,5 @@
-"""The SQLite store: one transaction per trial, exactly once, NaN-safe, and the folder lock."""
+"""The SQLite store: one transaction per trial (or per group of trials final together),
+exactly once, NaN-safe, whole or absent after a crash, and the folder lock."""
 
 from __future__ import annotations
 
@@ -89,6 +90,79 @@ def test_a_failed_write_leaves_nothing_half_stored(tmp_path):
         assert store.count() == 0 and store.epochs() == {}
         store.add(result(trial(0)))
         assert store.count() == 1
+
+
+def statements(store: Store) -> list[str]:
+    """The SQL ``store`` runs from now on (SQLite's trace callback), first words only."""
+    seen: list[str] = []
+    store._conn.set_trace_callback(lambda sql: seen.append(" ".join(sql.split()[:3])))
+    return seen
+
+
+def test_trials_final_together_are_written_in_one_transaction(tmp_path):
+    with Store.open(tmp_path, create=True) as store:
+        store.add(TrialResult(trial(3), "failed", message="RuntimeError: boom"))
+        seen = statements(store)
+        store.add_all([result(trial(s), epochs=5) for s in range(4)], {"keras": "3"})
+        assert seen.count("BEGIN IMMEDIATE") == 1 and seen.count("COMMIT") == 1
+        assert seen.count("INSERT INTO trials") == 4  # one statement, run once per trial
+        assert [(t.key, t.status) for t in store.trials()] == [
+            (f"constant|seed={s}", "ok") for s in range(4)  # the failed seed 3 replaced
+        ]
+        assert {k: len(rows) for k, rows in store.epochs().items()} == {
+            f"constant|seed={s}": 5 for s in range(4)
+        }
+        assert store.trials()[0].versions == {"keras": "3"}
+
+
+def test_a_group_with_a_final_trial_or_a_key_twice_stores_none_of_it(tmp_path):
+    with Store.open(tmp_path, create=True) as store:
+        store.add(result(trial(1)))
+        with pytest.raises(StoreError, match=r"trial 'constant\|seed=1' is already stored \(ok\)"):
+            store.add_all([result(trial(0)), result(trial(1)), result(trial(2))])
+        with pytest.raises(StoreError, match=r"trial 'constant\|seed=5' is given twice"):
+            store.add_all([result(trial(5)), result(trial(6)), result(trial(5))])
+        assert store.count() == 1 and list(store.epochs()) == ["constant|seed=1"]
+        store.add_all([result(trial(0)), result(trial(2))])
+        assert store.count() == 3
+
+
+KILLED_IN_A_GROUP = """
+import os, signal, sys
+from lrlab.experiments.store import Store
+sys.path.insert(0, sys.argv[2])
+from test_store import result, trial
+
+with Store.open(sys.argv[1], create=True) as store:
+    store.add_all([result(trial(s)) for s in range(3)])  # committed
+    epochs = []
+
+    def die_on_the_fifth_epoch_row(sql):  # 3 trial rows and 4 epoch rows are in
+        epochs.append(sql) if sql.startswith("INSERT INTO epochs") else None
+        if len(epochs) == 5:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    store._conn.set_trace_callback(die_on_the_fifth_epoch_row)
+    store.add_all([result(trial(s)) for s in range(3, 6)])
+"""
+
+
+def test_a_kill_inside_a_groups_transaction_leaves_none_of_the_group(tmp_path):
+    """SIGKILL halfway through writing a group's epochs (its trial rows written): the
+    group is absent, the trials committed before are whole, and writing it again works."""
+    here = os.path.dirname(__file__)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_A_GROUP, str(tmp_path), here], capture_output=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with Store.open(tmp_path) as store:
+        assert store.integrity_ok()
+        assert [t.key for t in store.trials()] == [f"constant|seed={s}" for s in range(3)]
+        assert {k: len(v) for k, v in store.epochs().items()} == {
+            f"constant|seed={s}": 3 for s in range(3)
+        }
+        store.add_all([result(trial(s)) for s in range(3, 6)])  # the group, run again
+        assert store.finished_keys() == {f"constant|seed={s}" for s in range(6)}
 
 
 def test_nan_and_inf_survive(tmp_path):
