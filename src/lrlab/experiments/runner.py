@@ -271,8 +271,8 @@ def run_plan(
 
     ``progress`` (default: a new one, silent when ``quiet``) shows the run on stderr; its
     ``step`` goes to engines that take a ``progress`` option. ``stop`` is checked after
-    each stored trial (or group of trials final together) and given to engines that take it (they check it between trials or
-    chunks).
+    each stored trial (or group of trials final together) and given to engines that take
+    it (they check it between trials or chunks).
     """
     stop = stop or StopRequest()
     passed_over: list[str] = []

@@ -53,7 +53,6 @@ from lrlab.experiments.store_rows import (
     epoch_values,
     stored_trial,
     to_json,
-    trial_values,
 )
 from lrlab.experiments.trial import TrialResult
 from lrlab.fileio import open_lock_file
@@ -341,11 +340,11 @@ class Store:
                     "INSERT INTO trials (key, config, schedule, spec, optimizer, lr, seed, "
                     "params, status, diverged_epoch, message, final, started, seconds, engine, "
                     "versions, stored) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [trial_values(r, versions_text, now) for r in results],
+                    [_trial_row(r, versions_text, now) for r in results],
                 )
                 self._conn.executemany(
                     "INSERT INTO epochs (trial, epoch, lr, metrics) VALUES (?, ?, ?, ?)",
-                    [row for r in results for row in epoch_values(r)],
+                    [row for r in results for row in epoch_values(r.trial.key, r.epochs)],
                 )
         except sqlite3.OperationalError as err:
             raise StoreError(f"cannot write {self.path}: {err}; check the disk") from None
@@ -476,6 +475,31 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     if not os.access(path.parent, os.W_OK) and not unmerged:
         uri += "&immutable=1"
     return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+
+
+def _trial_row(result: TrialResult, versions: str, stored: float) -> tuple[Any, ...]:
+    """The ``trials`` row of ``result`` (the schema's columns in order; ``versions`` as
+    JSON, ``stored`` the time it is written)."""
+    t = result.trial
+    return (
+        t.key,
+        t.config,
+        t.schedule_label,
+        t.spec,
+        t.optimizer_label,
+        t.lr,
+        t.seed,
+        to_json(t.params()),
+        result.status,
+        result.diverged_epoch,
+        result.message,
+        to_json(result.final),
+        result.started,
+        result.seconds,
+        result.engine,
+        versions,
+        stored,
+    )
 
 
 class _Transaction:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import LrlabError
-from lrlab.experiments.trial import TrialResult
 
 __all__ = [
     "StoreError",
@@ -34,7 +33,6 @@ __all__ = [
     "epoch_values",
     "stored_trial",
     "to_json",
-    "trial_values",
 ]
 
 
@@ -126,35 +124,13 @@ def to_json(data: Any) -> str:
     return _ENCODER.encode(data)
 
 
-def trial_values(result: TrialResult, versions: str, stored: float) -> tuple[Any, ...]:
-    """The ``trials`` row of ``result`` (the schema's columns in order; ``versions`` as
-    JSON, ``stored`` the time it is written)."""
-    t = result.trial
-    return (
-        t.key,
-        t.config,
-        t.schedule_label,
-        t.spec,
-        t.optimizer_label,
-        t.lr,
-        t.seed,
-        to_json(t.params()),
-        result.status,
-        result.diverged_epoch,
-        result.message,
-        to_json(result.final),
-        result.started,
-        result.seconds,
-        result.engine,
-        versions,
-        stored,
-    )
+def epoch_values(key: str, epochs: list[dict[str, float]]) -> list[tuple[Any, ...]]:
+    """The ``epochs`` rows of trial ``key``: key, epoch, the lr (NULL when not finite: read
+    back as NaN) and the other metrics as JSON.
 
-
-def epoch_values(result: TrialResult) -> list[tuple[Any, ...]]:
-    """The ``epochs`` rows of ``result``: trial key, epoch, the lr (NULL when not finite:
-    read back as NaN) and the other metrics as JSON."""
-    key = result.trial.key
+    >>> epoch_values("a", [{"epoch": 1, "lr": float("inf"), "loss": 0.5}])
+    [('a', 1, None, '{"loss": 0.5}')]
+    """
     return [
         (
             key,
@@ -162,7 +138,7 @@ def epoch_values(result: TrialResult) -> list[tuple[Any, ...]]:
             _finite_or_none(e.get("lr")),
             to_json({k: v for k, v in e.items() if k not in ("epoch", "lr")}),
         )
-        for e in result.epochs
+        for e in epochs
     ]
 
 
