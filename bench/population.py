@@ -23,7 +23,11 @@ Measured in one run of this script:
   GFLOP/s (model FLOPs: 3x the forward matmul FLOPs per training row, 1x per validation
   row) as a share of the matmul;
 - ``lrlab run`` end to end on the 500-trial grid (100 with ``--quick``): a fresh process
-  doing imports, the plan, compilation, training and one store transaction per trial.
+  doing imports, the plan, compilation (JAX's persistent cache: a second run loads it),
+  training and storing (one transaction per chunk of trials); and the same command with
+  ``--engine keras`` on the first 10 trials, extrapolated to the grid (its time plus the
+  other trials at the mean stored seconds of its trials after the first), for the
+  end-to-end ratio.
 
 Usage::
 
@@ -140,9 +144,10 @@ def population_worker(n: int, epochs: int, memory: str | None) -> dict:
     }
 
 
-def end_to_end(n: int, epochs: int) -> tuple[float, int]:
-    """Wall time of ``lrlab run`` (a fresh process: imports, plan, compile, training, store
-    writes) on the seed 002 grid of ``n`` trials, and the trials it stored."""
+def end_to_end(n: int, epochs: int, engine: str = "population") -> tuple[float, list[float]]:
+    """Wall time of ``lrlab run --engine ENGINE`` (a fresh process: imports, plan, compile,
+    training, store writes) on the first ``n`` trials of the seed 002 grid, and the stored
+    trials' seconds (each trial's own training time, as the engine measured it)."""
     import tempfile
 
     from lrlab.experiments.store import Store
@@ -181,12 +186,12 @@ constant = "constant(0.1)"
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "lrlab.cli", "run", str(path), "-o", str(out), "-q"]
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        done = subprocess.run([*cmd, "--engine", engine], capture_output=True, text=True)
         seconds = time.perf_counter() - t0
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1])
         with Store.open(out) as store:
-            return seconds, store.count()
+            return seconds, [t.seconds for t in store.trials()]
 
 
 def keras_rate(plan, trials, count: int) -> tuple[float, float]:
@@ -374,11 +379,24 @@ def main() -> None:
             f"{r['chunk']:>6} {r['rss_mb']:>6.0f} MB"
         )
     e2e = 100 if args.quick else 500
-    seconds, stored = end_to_end(e2e, args.epochs)
     print()
+    print(f"load average before the end-to-end runs: {os.getloadavg()[0]:.1f}")
+    seconds, stored = end_to_end(e2e, args.epochs)
     print(
         f"lrlab run, {e2e}-trial seed 002 grid end to end (fresh process: imports, plan, "
-        f"compile, training, {stored} trials stored): {seconds:.1f} s"
+        f"compile, training, {len(stored)} trials stored): {seconds:.1f} s"
+    )
+    few = 10
+    keras_seconds, keras_stored = end_to_end(few, args.epochs, engine="keras")
+    steady = keras_stored[1:] or keras_stored  # the first trial also loads the programs
+    per_trial = sum(steady) / len(steady)
+    keras_e2e = keras_seconds + (e2e - len(keras_stored)) * per_trial
+    print(
+        f"lrlab run --engine keras, the first {len(keras_stored)} trials end to end: "
+        f"{keras_seconds:.1f} s ({per_trial:.2f} s per stored trial after the first); "
+        "extrapolated to "
+        f"{e2e} trials (+ {e2e - len(keras_stored)} x {per_trial:.2f} s): {keras_e2e:.0f} s"
+        f" -> the population engine is {keras_e2e / seconds:.0f}x the Keras engine end to end"
     )
     print()
     print(
