@@ -538,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     from lrlab.experiments.stopping import StopRequest
 
     stop = StopRequest().install()  # first: a signal during the imports below is a stop
+    if argv is None:  # lrlab is the process (the console script, python -m lrlab.cli)
+        _collect_less_often()
     try:
         code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False, obj=stop)
         stop.check()  # a stop whose exception was swallowed, e.g. by a finalizer
@@ -554,9 +556,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     finally:
         stop.uninstall()
-        if argv is None:  # lrlab is the process (the console script, python -m lrlab.cli)
+        if argv is None:
             _before_exit()
     return code if isinstance(code, int) else 0
+
+
+def _collect_less_often() -> None:
+    """Collect young objects every 10,000 allocations instead of Python's 700: importing
+    Keras, JAX and SciPy makes millions of lasting objects, which the default pace walks
+    again and again (a tenth of a short run). Garbage is collected all the same."""
+    import gc
+
+    gc.set_threshold(10_000)
 
 
 def _before_exit() -> None:
