@@ -51,7 +51,14 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv"
+DATA = next(  # shared/data beside the checkout (a worktree sits one level deeper)
+    (
+        path
+        for parent in Path(__file__).resolve().parents
+        if (path := parent / "shared" / "data" / "ionosphere.csv").exists()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "ionosphere.csv",
+)
 LRS = [0.01, 0.03, 0.1, 0.3, 1.0]
 HIDDEN = 34
 

@@ -29,6 +29,7 @@ Ray is imported only when used; without it, ``--ray`` is a one-line error that n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -336,12 +337,15 @@ class RayEngine(Engine):
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
                 for ref in ready:
                     unit = pending.pop(ref)
+                    fresh = []
                     for result in self._collect(ray, ref, unit):
                         key = result.trial.key
                         if key in done or key not in wanted:
                             continue  # a duplicate (or foreign) result is never stored
                         done.add(key)
-                        yield result
+                        fresh.append(result)
+                    for i, result in enumerate(fresh):  # a task's results: one transaction
+                        yield dataclasses.replace(result, final_with_next=len(fresh) - 1 - i)
         finally:
             for ref in pending:
                 with contextlib.suppress(Exception):
