@@ -210,6 +210,23 @@ def test_duplicate_and_foreign_results_never_reach_the_store(session, plan, tmp_
     assert set(stored(tmp_path / "ray")) == {t.key for t in plan.trials}
 
 
+def test_each_tasks_fresh_results_are_stored_in_one_transaction(
+    session, plan, tmp_path, monkeypatch
+):
+    """The results a task returns arrive together: one write each, duplicates left out."""
+    groups: list[list[str]] = []
+    add_all = Store.add_all
+
+    def recording(self, results, versions=None):
+        groups.append(sorted(r.trial.key for r in results))
+        return add_all(self, results, versions)
+
+    monkeypatch.setattr(Store, "add_all", recording)
+    run_plan(plan, out=tmp_path / "ray", engine=RayEngine(Twice(), trials_per_task=2), quiet=True)
+    units = [sorted(t.key for t in u) for u in task_units(Twice(), plan.trials, 2)]
+    assert sorted(groups) == sorted(units)
+
+
 class FirstFastRestSlow(Engine):
     """Trial 0 returns once another task is running; every other trial sleeps 2 minutes
     (leaving ``<pid>.pid`` in ``folder``)."""
