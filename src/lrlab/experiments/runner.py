@@ -444,7 +444,7 @@ def _run(
                         console.print(f"[red]failed[/] {result.trial.key}: {result.message}")
                     if on_result is not None:
                         on_result(result)
-                progress.advance(len(batch), best.text())
+                    progress.advance(1, best.text())
                 stop.check()
         stop.check()  # a signal whose exception was swallowed during the last trial
     except KeyboardInterrupt:
