@@ -65,6 +65,9 @@ AUTO_ORDER = ("population", "keras")
 #: Trials pulled from the plan (and checked against the store) at a time.
 CHUNK = 10_000
 
+#: At most this many trials final together are stored in one transaction.
+GROUP_LIMIT = 1_000
+
 
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
@@ -461,23 +464,28 @@ def _run(
     return RunSummary(out, engine.name, total, skipped, stored, counts)
 
 
-def final_together(results: Iterable[TrialResult]) -> Iterator[list[TrialResult]]:
+def final_together(
+    results: Iterable[TrialResult], limit: int = GROUP_LIMIT
+) -> Iterator[list[TrialResult]]:
     """``results`` in the groups that became final together, as their engine announced
-    them (``TrialResult.final_with_next``): each group is stored in one transaction.
+    them (``TrialResult.final_with_next``), at most ``limit`` to a group (the results a
+    transaction holds in memory): each group is stored in one transaction.
 
     A group is handed on as soon as its last result arrives, never held while the engine
     trains the next ones; an engine that stops before a group is complete hands on what
     came.
 
     >>> from types import SimpleNamespace as R
-    >>> got = final_together([R(final_with_next=n) for n in (0, 2, 1, 0, 0)])
-    >>> [len(group) for group in got]
+    >>> announced = [R(final_with_next=n) for n in (0, 2, 1, 0, 0)]
+    >>> [len(group) for group in final_together(announced)]
     [1, 3, 1]
+    >>> [len(group) for group in final_together(announced, limit=2)]
+    [1, 2, 1, 1]
     """
     group: list[TrialResult] = []
     for result in results:
         group.append(result)
-        if result.final_with_next <= 0:
+        if result.final_with_next <= 0 or len(group) >= limit:
             yield group
             group = []
     if group:
