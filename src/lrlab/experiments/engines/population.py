@@ -3,8 +3,10 @@
 A trial here is exactly a Keras-engine trial (same model, initial weights, batch order,
 per-update lr, loss and metrics); what changes is how it runs. This module is the
 :class:`~lrlab.experiments.engines.base.Engine` adapter: it groups a plan's trials by
-optimizer configuration (the only thing that changes the program within one
-experiment), turns each group into the inputs of a
+optimizer *structure* (the type and the flags that change the program,
+:class:`~.population_optim.OptimizerStructure`; the only thing that changes it within
+one experiment: lrs, schedules and numeric hyperparameters such as momentum or betas
+are per-trial data), turns each group into the inputs of a
 :class:`~.population_chunks.Population` (from the same plan methods the Keras engine
 uses), prepares every group, compiles them in parallel threads, then trains group after
 group and yields each chunk's :class:`TrialResult` s as soon as they are final.
@@ -47,7 +49,7 @@ __all__ = ["PopulationEngine", "population_inputs"]
 
 
 class PopulationEngine(Engine):
-    """Train a plan's trials in vectorized populations (one group per optimizer config).
+    """Train a plan's trials in vectorized populations (one group per optimizer structure).
 
     Results are the Keras engine's (same rows, statuses and final metrics); a trial's
     ``seconds`` is its chunk's wall time divided by the chunk's trial count.
@@ -124,7 +126,7 @@ class PopulationEngine(Engine):
         )
 
     def run(self, plan: Any, trials: Sequence[Trial]) -> Iterator[TrialResult]:
-        """Prepare every group (one per optimizer config), compile them in parallel threads
+        """Prepare every group (one per optimizer structure), compile them in parallel threads
         (XLA compiles one program per core), then train group after group."""
         from concurrent.futures import ThreadPoolExecutor
 
@@ -219,12 +221,25 @@ def _is_conv(layer: Any) -> bool:
     return any(name.startswith("Base") and "Conv" in name for name in names)
 
 
-def _optimizer_groups(trials: Sequence[Trial]) -> dict[OptimizerSettings, list[Trial]]:
-    """The trials by optimizer configuration (one program each), in first-seen order."""
-    groups: dict[OptimizerSettings, list[Trial]] = {}
+def _optimizer_groups(trials: Sequence[Trial]) -> dict[Any, list[Trial]]:
+    """The trials by optimizer structure (one program each), in first-seen order: trials
+    whose optimizers differ only in numbers (momentum, betas, epsilon, ...) are one group.
+    A configuration the engine cannot take is a group of its own (refused when run)."""
+    keys: dict[OptimizerSettings, Any] = {}
+    groups: dict[Any, list[Trial]] = {}
     for trial in trials:
-        groups.setdefault(trial.optimizer, []).append(trial)
+        if trial.optimizer not in keys:
+            keys[trial.optimizer] = _structure(trial)
+        groups.setdefault(keys[trial.optimizer], []).append(trial)
     return groups
+
+
+def _structure(trial: Trial) -> Any:
+    """The trial's optimizer structure, or its settings if the engine cannot take them."""
+    try:
+        return KerasOptimizer.from_config(_optimizer_config(trial)).structure
+    except LrlabError:
+        return trial.optimizer
 
 
 def _optimizer_config(trial: Trial) -> dict[str, Any]:
@@ -238,7 +253,7 @@ def _plateau(trial: Trial) -> Plateau | None:
 
 def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
     """:class:`~.population_chunks.Population`'s arguments for ``trials`` of ``plan`` (one
-    optimizer config).
+    optimizer structure; each trial's own numbers).
 
     Everything comes from the same plan methods the Keras engine uses (split, lr table,
     model build, batch order, loss and metrics), so a trial means the same in both.
@@ -262,7 +277,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
     return {
         "build_model": lambda seed: plan.model.build(ds.input_shape, ds.task, ds.n_classes, seed),
         "splits": splits,
-        "optimizer": _optimizer_config(trials[0]),
+        "optimizer": [_optimizer_config(t) for t in trials],
         "lr": np.stack([plan.lr_table(t) for t in trials]).astype(np.float32),
         "init_seeds": [t.init_seed for t in trials],
         "order_seeds": [t.order_seed for t in trials],

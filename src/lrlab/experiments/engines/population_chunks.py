@@ -1,6 +1,6 @@
 """Running a population chunk by chunk: inputs stacked, memory budgeted, results gathered.
 
-The trials of a *group* (same model, optimizer configuration, data shape, batch size and
+The trials of a *group* (same model, optimizer structure, data shape, batch size and
 epochs) share one :class:`~.population_program.PopulationProgram`. Per trial a group
 takes the lr of every update (an ``[N, steps]`` table, e.g. from
 ``schedule.curve(steps)``), the seed of its initial weights (``build_model(seed)``), the
@@ -35,7 +35,7 @@ import numpy as np
 
 from lrlab.controllers.plateau import PlateauParams
 from lrlab.errors import LrlabError
-from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.engines.population_optim import KerasOptimizer, per_trial_numbers
 from lrlab.experiments.engines.population_program import (
     PLATEAU_FIELDS,
     ProgramCache,
@@ -305,7 +305,7 @@ class Population:
         build_model: Callable[[int], Any],
         splits: Sequence[Any],
         *,
-        optimizer: KerasOptimizer | dict[str, Any],
+        optimizer: KerasOptimizer | dict[str, Any] | Sequence[KerasOptimizer | dict[str, Any]],
         lr: np.ndarray,
         init_seeds: Sequence[int],
         order_seeds: Sequence[int],
@@ -327,10 +327,14 @@ class Population:
 
         if batch_order is None:
             from lrlab.experiments.datasets import batch_order
-        if not isinstance(optimizer, KerasOptimizer):
-            optimizer = KerasOptimizer.from_config(optimizer)
         lr = np.asarray(lr, dtype=np.float32)
         n = len(init_seeds)
+        optimizers = [
+            o if isinstance(o, KerasOptimizer) else KerasOptimizer.from_config(o)
+            for o in (optimizer if isinstance(optimizer, list | tuple) else [optimizer] * n)
+        ]
+        if len(optimizers) != n:
+            raise ValueError(f"{len(optimizers)} optimizers for {n} trials: give one or N")
         if lr.ndim != 2 or lr.shape[0] != n or len(order_seeds) != n or n == 0:
             raise ValueError(
                 f"lr must be [N, steps] and the seeds N long (N > 0); got lr {lr.shape}, "
@@ -359,8 +363,9 @@ class Population:
         template, self.tv, self.ntv = initial_weights(
             build_model, init_seeds, cache_key, caches.weights
         )
+        self.hyper = per_trial_numbers(optimizers, self.tv[0].dtype if self.tv else np.float32)
         self.program = caches.programs.get(
-            template, optimizer, loss, metrics, shape, device_count(devices)
+            template, optimizers[0].structure, loss, metrics, shape, device_count(devices)
         )
         self.plateaus = plateau_table(plateaus, monitors, self.program.names)
 
@@ -413,6 +418,7 @@ class Population:
             put(self.order_idx[padded].astype(np.int32)),
             put(self.table_idx[padded].astype(np.int32)),
             {k: put(v) for k, v in _take(self.plateaus, padded).items()},
+            {k: put(v) for k, v in _take(self.hyper, padded).items()},
             (*data, jax.device_put(self.orders, shared), jax.device_put(self.tables, shared)),
         )
 
@@ -444,6 +450,7 @@ class Population:
             i32,
             i32,
             plateau,
+            {k: spec(v, size) for k, v in self.hyper.items()},
             (*data, spec(self.orders), spec(self.tables)),
         )
 
@@ -494,14 +501,16 @@ def _split_bytes(splits: Sequence[Any]) -> int:
 
 
 def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], **kwargs):
-    """Train ``N`` trials of one model and optimizer configuration as one JAX program.
+    """Train ``N`` trials of one model and optimizer structure as one JAX program.
 
     Args:
         build_model: ``seed -> keras.Model`` (built); called once per distinct init seed.
         splits: objects with ``x_train, y_train, x_val, y_val`` (one, or one per distinct
             data split; all of the same shapes), targets as the loss expects them.
         optimizer: a :class:`~.population_optim.KerasOptimizer` or an experiment-file
-            table (``{"type": "sgd", "momentum": 0.8}``).
+            table (``{"type": "sgd", "momentum": 0.8}``), or a list of ``N`` of them, one
+            per trial, of one structure (they may differ in numbers: momentum, betas,
+            epsilon, ... are per-trial data of one program).
         lr: ``[N, epochs * steps_per_epoch]``, the lr of every update of every trial.
         init_seeds, order_seeds: per trial, the seed given to ``build_model`` and the seed
             of the batch order (``batch_order(seed, epoch, n_train)``, default

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
-from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
 
 __all__ = ["PLATEAU_FIELDS", "PopulationProgram", "ProgramCache", "ProgramShape"]
 
@@ -59,17 +59,19 @@ class ProgramShape:
 class PopulationProgram:
     """The jitted, vmapped training of one group (reused across its chunks).
 
-    ``run(tv, ntv, split, order, table, plateau, data)`` (vmapped over the first six, one
-    row per trial) returns per trial the ``[epochs, len(names)]`` metric values, the lr of
-    each epoch's last update, the plateau scale after each epoch and the 1-based epoch of
-    divergence (0: none). ``data`` is shared: ``(x_train, y_train, x_val, y_val)`` stacked
-    over the chunk's splits, the batch orders and the lr tables. With ``devices > 1`` the
+    ``run(tv, ntv, split, order, table, plateau, hyper, data)`` (vmapped over the first
+    seven, one row per trial; ``hyper``: the optimizer's numbers,
+    :func:`~.population_optim.per_trial_numbers`) returns per trial the
+    ``[epochs, len(names)]`` metric values, the lr of each epoch's last update, the
+    plateau scale after each epoch and the 1-based epoch of divergence (0: none).
+    ``data`` is shared: ``(x_train, y_train, x_val, y_val)`` stacked over the chunk's
+    splits, the batch orders and the lr tables. With ``devices > 1`` the
     trial axis is split over that many devices (:meth:`_sharded`; a chunk is then a
     multiple of ``devices`` trials); every trial computes the same numbers either way.
     """
 
     def __init__(
-        self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
+        self, model, optimizer: OptimizerStructure, loss, metrics, shape: ProgramShape, devices=1
     ):
         import jax
 
@@ -147,7 +149,7 @@ class PopulationProgram:
             for m, v in zip(self.metrics, mvars, strict=True)
         ]
 
-    def _trial(self, tv, ntv, split, order, table, plateau, data):
+    def _trial(self, tv, ntv, split, order, table, plateau, hyper, data):
         import jax
         import jax.numpy as jnp
 
@@ -166,7 +168,7 @@ class PopulationProgram:
             x, y = X[split, rows], Y[split, rows]
             (loss, (y_pred, ntv_new)), grads = grad_fn(c["tv"], c["ntv"], x, y, True)
             lr = lr_at(c["t"]) * c["plateau"].scale
-            tv_new, opt_new = opt.apply(grads, c["tv"], c["opt"], lr, c["t"])
+            tv_new, opt_new = opt.apply(grads, c["tv"], c["opt"], lr, c["t"], hyper)
             size = rows.shape[0]
             c = dict(
                 c,
@@ -208,7 +210,7 @@ class PopulationProgram:
             if rem:
                 c, _ = step(c, rows[nb * B :])
             train = [c["loss_sum"] / s.n_train, *self._metric_results(c["metrics"])]
-            evaluated = opt.evaluation_params(c["tv"], c["opt"])  # schedule-free: x
+            evaluated = opt.evaluation_params(c["tv"], c["opt"], hyper)  # schedule-free: x
             values = jnp.stack(train + evaluate(evaluated, c["ntv"]))
             bad = ~jnp.isfinite(values[0]) | ~jnp.isfinite(values[len(train)])
             diverged = jnp.where((c["diverged"] == 0) & bad, e + 1, c["diverged"])
@@ -225,7 +227,7 @@ class PopulationProgram:
         carry = {
             "tv": tv,
             "ntv": ntv,
-            "opt": opt.init(tv),
+            "opt": opt.init(tv, hyper),
             "t": jnp.zeros((), jnp.int32),
             "last_lr": jnp.zeros((), dtype),
             "loss_sum": jnp.zeros((), jnp.float32),
@@ -236,11 +238,11 @@ class PopulationProgram:
         carry, (values, lrs, scales) = jax.lax.scan(epoch, carry, jnp.arange(s.epochs))
         return values, lrs, scales, carry["diverged"]
 
-    def _run(self, tv, ntv, split, order, table, plateau, data):
+    def _run(self, tv, ntv, split, order, table, plateau, hyper, data):
         import jax
 
-        trial = jax.vmap(self._trial, in_axes=(0, 0, 0, 0, 0, 0, None))
-        return trial(tv, ntv, split, order, table, plateau, data)
+        trial = jax.vmap(self._trial, in_axes=(0, 0, 0, 0, 0, 0, 0, None))
+        return trial(tv, ntv, split, order, table, plateau, hyper, data)
 
     def mesh(self):
         """The first :attr:`devices` devices as a one-axis mesh (axis ``trials``)."""
@@ -260,7 +262,7 @@ class PopulationProgram:
         return jax.shard_map(
             self._run,
             mesh=self.mesh(),
-            in_specs=(trials,) * 6 + (shared,),
+            in_specs=(trials,) * 7 + (shared,),
             out_specs=trials,
             check_vma=False,
         )
@@ -310,18 +312,29 @@ class ProgramCache:
     """Programs by structure, so the same structure coming again is compiled once.
 
     The key is the model's architecture without layer names and seeds (each build numbers
-    its layers anew), the optimizer, the loss and metrics (names included: they name the
-    results) and the shapes; anything that cannot be serialized gets a fresh program.
-    The ``limit`` most recent programs are kept.
+    its layers anew), the optimizer's :class:`~.population_optim.OptimizerStructure` (its
+    numbers are per-trial data, so a grid over momentum or betas shares one program), the
+    loss and metrics (names included: they name the results) and the shapes; anything
+    that cannot be serialized gets a fresh program. The ``limit`` most recent programs
+    are kept; :attr:`built` counts the programs made.
     """
 
     def __init__(self, limit: int = 8):
         self.limit = limit
+        self.built = 0
         self._programs: dict[str, PopulationProgram] = {}
 
     def get(
-        self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
+        self,
+        model,
+        optimizer: OptimizerStructure | KerasOptimizer,
+        loss,
+        metrics,
+        shape: ProgramShape,
+        devices=1,
     ) -> PopulationProgram:
+        if isinstance(optimizer, KerasOptimizer):
+            optimizer = optimizer.structure
         try:
             parts = [
                 _nameless(model.get_config()),
@@ -332,10 +345,12 @@ class ProgramCache:
                 [parts, repr(optimizer), repr(shape), devices], sort_keys=True, default=repr
             )
         except Exception:
+            self.built += 1
             return PopulationProgram(model, optimizer, loss, metrics, shape, devices)
         if key not in self._programs:
             while len(self._programs) >= self.limit:
                 self._programs.pop(next(iter(self._programs)))
+            self.built += 1
             self._programs[key] = PopulationProgram(model, optimizer, loss, metrics, shape, devices)
         return self._programs[key]
 
