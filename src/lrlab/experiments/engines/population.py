@@ -125,6 +125,10 @@ class PopulationEngine(Engine):
             "uses it anyway"
         )
 
+    def batches(self, trials: Sequence[Trial]) -> list[list[Trial]]:
+        """One population per optimizer structure (:func:`_optimizer_groups`)."""
+        return list(_optimizer_groups(trials).values())
+
     def run(self, plan: Any, trials: Sequence[Trial]) -> Iterator[TrialResult]:
         """Prepare every group (one per optimizer structure), compile them in parallel threads
         (XLA compiles one program per core), then train group after group."""
