@@ -138,7 +138,7 @@ class PopulationEngine(Engine):
                     caches=self.caches,
                     devices=self.devices,
                 )
-                population.program.lower(population.abstract_args())
+                population.lower()
                 prepared.append((group, population))
             except Exception as err:  # e.g. an input the engine cannot take: 'failed'
                 prepared.append((group, err))
@@ -147,7 +147,7 @@ class PopulationEngine(Engine):
         self._say(f"compiling {programs} population program(s) ({len(trials)} trials)")
         try:
             compiles = [
-                pool.submit(p.program.compiled, p.abstract_args())
+                pool.submit(p.compile)
                 if isinstance(p, Population)
                 else None
                 for _, p in prepared
