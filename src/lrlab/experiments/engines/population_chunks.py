@@ -62,6 +62,7 @@ __all__ = [
     "train_population",
 ]
 
+
 class PopulationUnsupported(LrlabError):
     """Something the population engine cannot run (the message says to use the keras engine)."""
 

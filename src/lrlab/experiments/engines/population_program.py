@@ -141,7 +141,6 @@ class PopulationProgram:
     def __init__(
         self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
     ):
-        import jax
 
         self.devices = max(1, int(devices))
         self.model = model
@@ -234,9 +233,10 @@ class PopulationProgram:
         scan = next(e for e in jaxpr.eqns if e.primitive.name == "scan")
         first = scan.params["num_consts"]
         scanned = scan.invars[first : first + scan.params["num_carry"]]
-        one = [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args[0]], [
-            jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args[1]
-        ]
+        one = (
+            [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args[0]],
+            [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args[1]],
+        )
         per_trial = jax.eval_shape(self._init, *one)
         leaves, tree = jax.tree.flatten(per_trial)
         axes = [
