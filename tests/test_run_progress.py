@@ -89,3 +89,25 @@ def test_a_long_population_chunk_reports_between_its_epochs(tmp_path):
     first_trial = next(i for i, ln in enumerate(lines) if ln.startswith("trials "))
     assert lines.index(news[-1][0]) < first_trial  # trials are stored once all epochs are done
     assert "\r" not in r.stderr and "\x1b" not in r.stderr
+
+
+def test_on_a_terminal_an_engine_step_is_the_bars_description():
+    """A live bar (stderr a terminal) shows the engine's latest news in its last column;
+    a stored trial clears it."""
+    import io
+
+    from lrlab.experiments.progress import RunProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    progress = RunProgress(stream=Terminal())
+    progress.start(4, "")
+    news = "population: 12/40 trial-epochs (30%), best so far: cosine val_accuracy=0.9712"
+    progress.step(news)
+    assert progress._bar.tasks[0].description == news
+    progress.advance(1, "best: cosine val_accuracy=0.9700 (n=1)")
+    assert progress._bar.tasks[0].description == ""
+    assert progress._bar.tasks[0].completed == 1
+    progress.stop()
