@@ -255,7 +255,7 @@ class PopulationProgram:
 
         mesh = self.mesh()
         return jax.tree.map(
-            lambda axis: NamedSharding(mesh, PartitionSpec("trials" if axis == 0 else None)),
+            lambda axis: NamedSharding(mesh, PartitionSpec(*(("trials",) if axis == 0 else ()))),
             self._axes,
             is_leaf=lambda x: x is None,
         )
