@@ -69,8 +69,10 @@ class PopulationEngine(Engine):
         all of them; JAX gives a CPU one device unless asked for more before it starts,
         e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` or
         ``JAX_NUM_CPU_DEVICES=2``).
-        ``progress``: called with a line saying what the engine is doing (compiling, each
-        chunk of trials trained); ``None``: silent.
+        ``progress``: called with a line saying what the engine is doing (preparing and
+        compiling each program, with the time it took; between the calls of a long chunk
+        of trials the trial-epochs done and the best trial so far; each chunk trained);
+        ``None``: silent.
         ``stop``: checked before each group's compile and between chunks."""
         self.memory = parse_memory(memory)
         self.devices = devices

@@ -142,7 +142,6 @@ class PopulationProgram:
     def __init__(
         self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
     ):
-
         self.devices = max(1, int(devices))
         self.model = model
         self.optimizer = optimizer
