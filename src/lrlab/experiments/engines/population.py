@@ -13,6 +13,7 @@ group and yields each chunk's :class:`TrialResult` s as soon as they are final.
 - :mod:`.population_chunks`: memory budget, chunks, results (and ``train_population``,
   the array-level API);
 - :mod:`.population_optim`: Keras' optimizers as pure JAX functions.
+- :mod:`.population_caches`: what is kept between runs (programs, weights, batch orders).
 
 The engine object owns what is kept between its runs (compiled programs, initial
 weights, batch orders: a :class:`~.population_chunks.PopulationCaches`); a copy sent to
