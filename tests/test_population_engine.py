@@ -224,6 +224,72 @@ def test_chunks_and_split_groups_do_not_change_results(split, monkeypatch):
     assert not np.allclose(alone.history["loss"][0], whole.history["loss"][0])
 
 
+def test_epochs_per_call_changes_no_number_and_compiles_once(split, monkeypatch):
+    """A chunk trained one epoch a call (its state carried on the device from call to call)
+    equals one call for all epochs, bit for bit (plateau, divergence, Nadam's shared
+    ``u_product``), with one executable for every call and both chunks of trials; between
+    calls the caller hears each epoch's latest values."""
+    from lrlab.experiments.engines.population_chunks import Population, PopulationCaches
+
+    monkeypatch.setattr(chunks, "chunk_size", lambda n, per_trial, memory: 2)
+    blowup = np.full(steps(split), 0.05)
+    blowup[12:] = np.inf  # trial 1 diverges in epoch 2
+    tables = [np.full(steps(split), 0.02), blowup, np.full(steps(split), 0.01)]
+    plateau = Plateau(factor=0.5, patience=0, mode="max")
+    kwargs = dict(
+        optimizer={"type": "nadam"},
+        lr=np.asarray(tables),
+        init_seeds=[4, 5, 6],
+        order_seeds=[4, 5, 6],
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+        plateaus=[plateau, None, plateau],
+        monitors=["val_accuracy"] * 3,
+    )
+    results, news = {}, []
+    for per_call in (1, EPOCHS):
+        caches = PopulationCaches()
+        population = Population(
+            build_mlp, [split], **kwargs, caches=caches, epochs_per_call=per_call
+        )
+        parts = list(population.run(news.append if per_call == 1 else None))
+        assert [len(index) for index, _ in parts] == [2, 1]  # the last chunk padded
+        assert len(population.program._executables) == 1
+        # what no trial's data reaches stays one value for all, as in one scan over epochs
+        axes = population.program._axes
+        assert axes["t"] is None and axes["opt"]["u_product"] is None and axes["tv"][0] == 0
+        results[per_call] = train_population(
+            build_mlp, [split], **kwargs, caches=caches, epochs_per_call=per_call
+        )
+        assert len(population.program._executables) == 1  # the rerun compiled nothing
+    one, whole = results[1], results[EPOCHS]
+    assert one.diverged_epoch.tolist() == whole.diverged_epoch.tolist() == [0, 2, 0]
+    assert (one.scale < 1).any()  # the plateau acted
+    for name, values in whole.history.items():
+        np.testing.assert_array_equal(one.history[name], values, err_msg=name)
+    np.testing.assert_array_equal(one.lr, whole.lr)
+    np.testing.assert_array_equal(one.scale, whole.scale)
+    # news after every call of each chunk: the epochs so far and each trial's latest values
+    assert [(n.index.tolist(), n.epochs, n.of) for n in news] == [
+        ([0, 1], 1, 3),
+        ([0, 1], 2, 3),
+        ([0, 1], 3, 3),
+        ([2], 1, 3),
+        ([2], 2, 3),
+        ([2], 3, 3),
+    ]
+    for n in news:  # NaN from the epoch a trial diverged in (trial 1, epoch 2) on
+        expected = one.history["val_accuracy"][n.index, n.epochs - 1].astype(np.float64)
+        gone = one.diverged_epoch[n.index]
+        expected[(gone > 0) & (gone <= n.epochs)] = np.nan
+        np.testing.assert_array_equal(n.latest["val_accuracy"], expected)
+    assert math.isfinite(news[0].latest["loss"][1]) and math.isnan(news[1].latest["loss"][1])
+    with pytest.raises(ValueError, match="epochs_per_call must divide epochs"):
+        Population(build_mlp, [split], **kwargs, epochs_per_call=2)
+
+
 # --------------------------------------------------------------------------- plateau
 @jax.jit
 def _plateau_scan(metrics, lrs, params):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lrlab.errors import LrlabError
-from lrlab.experiments.engines.population_optim import DEFAULTS, KerasOptimizer
+from lrlab.experiments.engines.population_optim import DEFAULTS, KerasOptimizer, per_trial_numbers
 
 CASES = {
     "sgd": {"type": "sgd"},
@@ -123,3 +123,88 @@ def test_schedule_free_evaluates_at_the_average_of_its_z_sequence():
         zs.append(np.asarray(state["momentum"]))
     np.testing.assert_allclose(opt.evaluation_params(w, state), np.mean(zs, axis=0), rtol=1e-5)
     assert not np.allclose(np.asarray(w), np.mean(zs, axis=0), rtol=1e-3)  # y is not x
+
+
+# Trials whose configurations differ only in numbers (a grid over momentum or betas) share
+# one structure; under jax.vmap each brings its own row of numbers.
+MIXED = {
+    "sgd-momentum": [{"type": "sgd", "momentum": m} for m in (0.5, 0.9, 0.99)],
+    "sgd-nesterov-weight_decay": [
+        {"type": "sgd", "momentum": m, "nesterov": True, "weight_decay": wd}
+        for m, wd in ((0.5, 0.01), (0.9, 0.003))
+    ],
+    "adam-beta_2": [{"type": "adam", "beta_2": b} for b in (0.99, 0.999, 0.98)],
+    "adamw-betas": [{"type": "adamw", "beta_1": 0.8, "weight_decay": 0.01}, {"type": "adamw"}],
+    "rmsprop": [
+        {"type": "rmsprop", "rho": r, "momentum": m, "epsilon": e}
+        for r, m, e in ((0.8, 0.5, 1e-7), (0.95, 0.9, 1e-3))
+    ],
+    "adagrad": [{"type": "adagrad", "initial_accumulator_value": v} for v in (0.1, 0.5)],
+    "adadelta": [{"type": "adadelta", "rho": r} for r in (0.95, 0.9)],
+    "nadam": [{"type": "nadam", "beta_1": b} for b in (0.9, 0.8)],
+    "adamax": [{"type": "adamax", "beta_1": b, "beta_2": c} for b, c in ((0.9, 0.999), (0.7, 0.9))],
+    "lion": [{"type": "lion", "beta_1": b} for b in (0.9, 0.5)],
+    "schedulefreeadamw": [
+        {"type": "schedulefreeadamw", "beta_1": b, "warmup_steps": w}
+        for b, w in ((0.9, 4), (0.8, 2))
+    ],
+}
+
+
+@pytest.mark.parametrize("configs", list(MIXED.values()), ids=list(MIXED))
+def test_a_vmapped_group_of_numbers_gives_each_trial_kerass_numbers_exactly(configs):
+    """One structure, per-trial numbers: every trial's weights after every update are
+    exactly Keras' for its own configuration (so ``1 - beta`` is Keras' float64 one)."""
+    import jax
+
+    opts = [KerasOptimizer.from_config(c) for c in configs]
+    assert len({o.structure for o in opts}) == 1
+    numbers = per_trial_numbers(opts, np.float32)
+    assert all(v.shape == (len(opts),) and v.dtype == np.float32 for v in numbers.values())
+    structure = opts[0].structure
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (4,)]
+    start = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    grads = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(6)]
+    lrs = [0.1, 0.05, 0.2, 0.01, 0.1, 0.3]
+
+    references = []
+    for opt in opts:
+        variables = [keras.Variable(w) for w in start]
+        reference = opt.keras(learning_rate=lrs[0])
+        reference.build(variables)
+        references.append((reference, variables))
+    n = len(opts)
+    params = [jnp.asarray(np.stack([w] * n)) for w in start]
+    state = jax.vmap(structure.init)(params, numbers)
+    apply = jax.vmap(structure.apply, in_axes=(0, 0, 0, None, None, 0))
+    for t, (g, lr) in enumerate(zip(grads, lrs, strict=True)):
+        for reference, variables in references:
+            reference.learning_rate.assign(lr)
+            reference.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
+        stacked = [jnp.asarray(np.stack([x] * n)) for x in g]
+        params, state = apply(stacked, params, state, lr, t, numbers)
+        for i, (_, variables) in enumerate(references):
+            for mine, theirs in zip(params, variables, strict=True):
+                np.testing.assert_array_equal(
+                    np.asarray(mine[i]), keras.ops.convert_to_numpy(theirs), err_msg=f"{i}/{t}"
+                )
+
+
+def test_structure_is_what_changes_the_program():
+    def structure(**config):
+        return KerasOptimizer.from_config(config).structure
+
+    assert structure(type="sgd", momentum=0.5) == structure(type="sgd", momentum=0.9)
+    assert structure(type="sgd") != structure(type="sgd", momentum=0.9)  # a momentum slot
+    assert structure(type="sgd", nesterov=True) == structure(type="sgd")  # no momentum
+    assert structure(type="sgd", weight_decay=0.1) != structure(type="sgd")
+    assert structure(type="adam", beta_2=0.99) == structure(type="adam", epsilon=1e-3)
+    assert structure(type="adam", amsgrad=True) != structure(type="adam")
+    assert structure(type="rmsprop", centered=True) != structure(type="rmsprop")
+    sf = "schedulefreeadamw"
+    assert structure(type=sf, warmup_steps=3) == structure(type=sf, warmup_steps=9)
+    assert structure(type=sf, warmup_steps=3) != structure(type=sf)
+    with pytest.raises(LrlabError, match="one optimizer structure") as info:
+        per_trial_numbers([KerasOptimizer.from_config({"type": t}) for t in ("sgd", "adam")], "f4")
+    assert "\n" not in str(info.value)

@@ -281,6 +281,38 @@ def test_population_chunks_on_ray_match_a_local_population_run(session, tmp_path
     assert stored(tmp_path / "ray") == stored(tmp_path / "local")
 
 
+def test_a_population_task_is_a_local_population_one_per_optimizer_structure():
+    from lrlab.experiments.trial import OptimizerSettings, Trial
+    from lrlab.schedules import Constant
+
+    def trial(i, **optimizer):
+        settings = OptimizerSettings.from_dict(optimizer)
+        return Trial(
+            f"c{i}|seed=0",
+            "c",
+            "c",
+            Constant(0.1),
+            None,
+            "val_loss",
+            "o",
+            settings,
+            None,
+            0,
+            0,
+            0,
+            0,
+        )
+
+    # momentum 0.5 and 0.9 differ only in numbers (one program); nesterov changes it
+    trials = [
+        trial(0, type="sgd", momentum=0.5),
+        trial(1, type="sgd", momentum=0.9),
+        trial(2, type="sgd", momentum=0.9, nesterov=True),
+    ]
+    units = task_units(get_engine("population"), trials)
+    assert [[t.key for t in u] for u in units] == [["c0|seed=0", "c1|seed=0"], ["c2|seed=0"]]
+
+
 def test_cli_ray_address_runs_on_that_cluster(session, local, tmp_path):
     address = ray.get_runtime_context().gcs_address
     exp = write_experiment(tmp_path)

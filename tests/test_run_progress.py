@@ -18,10 +18,16 @@ def test_a_log_gets_plain_lines_for_steps_and_trials(tmp_path):
     assert re.fullmatch(r"checking the model on 351 rows \(\d+\.\ds\)", lines[1])
     assert lines[2].startswith("exp: 4 trials (2 configs x 2 seeds), 0 already stored, 4 to run")
     assert lines[2].endswith("-> out")  # one line, however long: no wrapping at 80 columns
-    assert lines[3:5] == [
-        "compiling 1 population program(s) (4 trials)",
-        "training 4 trials x 2 epochs",
+    steps = [
+        r"preparing population program 1/1 \(sgd, 4 trials\): initial weights \(2 seeds\), tracing",
+        r"prepared population program 1/1 in \d+\.\ds \(initial weights and inputs \d+\.\ds, "
+        r"tracing \d+\.\ds\): chunks of 4 trials, 2 epochs a call",  # short: one call
+        r"compiling 1 population program\(s\) \(4 trials\)",
+        r"compiled population program 1/1 in \d+\.\ds",
+        r"training 4 trials x 2 epochs",
     ]
+    assert all(re.fullmatch(p, ln) for p, ln in zip(steps, lines[3:8], strict=True)), lines[3:8]
+    assert not [ln for ln in lines if ln.startswith("population:")]  # one call: no news
     trials = [ln for ln in lines if ln.startswith("trials ")]
     assert [ln.split()[1] for ln in trials] == ["1/4", "2/4", "3/4", "4/4"]
     pattern = r"trials \d/4 \(\d+%\) \d:\d\d:\d\d best: \w+ val_accuracy=0\.\d{4} \(n=\d\)"
@@ -34,3 +40,74 @@ def test_quiet_shows_nothing(tmp_path):
     (tmp_path / "exp.toml").write_text(EXP.replace("seeds = 2", "seeds = 1"))
     r = lrlab_cli("run", "exp.toml", "-o", "out", "-q", cwd=tmp_path)
     assert r.returncode == 0 and r.stderr == ""
+
+
+LONG = """
+[experiment]
+seeds = 4
+engine = "population"
+
+[data]
+dataset = "csv:{data}"
+validation = 0.33
+
+[model]
+spec = 'mlp(hidden=[256, 256])'
+
+[training]
+epochs = 24
+batch_size = 47
+
+[optimizers]
+sgd = {{ type = "sgd", momentum = 0.8 }}
+
+[schedules]
+constant = "constant(0.05)"
+time_decay = "time_decay(0.05, decay=0.002)"
+"""
+
+
+def test_a_long_population_chunk_reports_between_its_epochs(tmp_path):
+    """8 trials x 24 epochs of a 34-256-256-1 MLP (1.2e10 multiply-adds, over the one-call
+    limit): 8 calls of 3 epochs, each one line with the trial-epochs done and the best
+    trial so far, all before the chunk's trials are stored."""
+    from datafiles import IONOSPHERE_CSV
+
+    (tmp_path / "exp.toml").write_text(LONG.format(data=IONOSPHERE_CSV))
+    r = lrlab_cli("run", "exp.toml", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert any(ln.endswith("chunks of 8 trials, 3 epochs a call") for ln in lines), lines
+    pattern = (
+        r"population: (\d+)/192 trial-epochs \((\d+)%\), "
+        r"best so far: (constant|time_decay) val_accuracy=(0\.\d{4}|1\.0000)"
+    )
+    news = [re.fullmatch(pattern, ln) for ln in lines if ln.startswith("population:")]
+    assert all(news) and len(news) == 8, lines
+    assert [int(m[1]) for m in news] == list(range(24, 193, 24))
+    assert [int(m[2]) for m in news] == [100 * k // 8 for k in range(1, 9)]
+    first_trial = next(i for i, ln in enumerate(lines) if ln.startswith("trials "))
+    assert lines.index(news[-1][0]) < first_trial  # trials are stored once all epochs are done
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr
+
+
+def test_on_a_terminal_an_engine_step_is_the_bars_description():
+    """A live bar (stderr a terminal) shows the engine's latest news in its last column;
+    a stored trial clears it."""
+    import io
+
+    from lrlab.experiments.progress import RunProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    progress = RunProgress(stream=Terminal())
+    progress.start(4, "")
+    news = "population: 12/40 trial-epochs (30%), best so far: cosine val_accuracy=0.9712"
+    progress.step(news)
+    assert progress._bar.tasks[0].description == news
+    progress.advance(1, "best: cosine val_accuracy=0.9700 (n=1)")
+    assert progress._bar.tasks[0].description == ""
+    assert progress._bar.tasks[0].completed == 1
+    progress.stop()

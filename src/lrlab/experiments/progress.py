@@ -5,7 +5,8 @@
 news (compiling, a chunk trained) goes to :meth:`RunProgress.step`; trained trials
 advance it with :meth:`RunProgress.advance`. An engine gets the step announcer as an
 optional callback (``progress=`` in its options, ``None``: silent), so it can say what it
-is doing between results, e.g. the population engine after each chunk of trials.
+is doing between results, e.g. the population engine between the epochs of a chunk of
+trials (trial-epochs done, :func:`counted`, and the best trial so far).
 
 On a terminal the bar is rich's (trials done / to run, elapsed, eta, the best config so
 far) and a step shows in its description. When stderr is not a terminal (a log file, a
@@ -36,7 +37,17 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-__all__ = ["RunProgress"]
+__all__ = ["RunProgress", "counted"]
+
+
+def counted(done: int, total: int, unit: str = "") -> str:
+    """``done/total unit (share%)``, thousands separated (no share when ``total`` is 0).
+
+    >>> counted(12_000, 25_000, "trial-epochs"), counted(4, 4), counted(3, 0)
+    ('12,000/25,000 trial-epochs (48%)', '4/4 (100%)', '3/0')
+    """
+    share = f" ({100 * done // total}%)" if total else ""
+    return f"{done:,}/{total:,}{' ' + unit if unit else ''}{share}"
 
 
 class RunProgress:
@@ -123,10 +134,9 @@ class RunProgress:
         if self._bar is not None:
             self._bar.update(self._task, advance=n, best=best, description="")
             return
-        share = f" ({100 * self.done // self.total}%)" if self.total else ""
         seconds = int(time.perf_counter() - self._t0)
         elapsed = f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-        self._line(f"trials {self.done}/{self.total}{share} {elapsed} {best}")
+        self._line(f"trials {counted(self.done, self.total)} {elapsed} {best}")
 
     def stop(self) -> None:
         if self._bar is not None:

@@ -61,6 +61,13 @@ class Engine(abc.ABC):
         measured to be slower there than the next one); ``None``: no reason."""
         return None
 
+    def batches(self, trials: Sequence[Trial]) -> list[list[Trial]] | None:
+        """The sets of trials this engine trains together (a vectorized engine's
+        populations, e.g. one per optimizer structure), or ``None`` when it trains trials
+        one at a time. A distributed runner keeps each set in one task, so that the
+        results equal a local run's."""
+        return None
+
     def describe(self) -> str:
         """A few words for the progress line, e.g. ``keras fit, one trial at a time``."""
         return self.name

@@ -1,6 +1,6 @@
 """Running a population chunk by chunk: inputs stacked, memory budgeted, results gathered.
 
-The trials of a *group* (same model, optimizer configuration, data shape, batch size and
+The trials of a *group* (same model, optimizer structure, data shape, batch size and
 epochs) share one :class:`~.population_program.PopulationProgram`. Per trial a group
 takes the lr of every update (an ``[N, steps]`` table, e.g. from
 ``schedule.curve(steps)``), the seed of its initial weights (``build_model(seed)``), the
@@ -35,16 +35,22 @@ import numpy as np
 
 from lrlab.controllers.plateau import PlateauParams
 from lrlab.errors import LrlabError
-from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.engines.population_caches import (
+    OrderCache,
+    PopulationCaches,
+    WeightCache,
+)
+from lrlab.experiments.engines.population_optim import KerasOptimizer, per_trial_numbers
 from lrlab.experiments.engines.population_program import (
     PLATEAU_FIELDS,
-    ProgramCache,
     ProgramShape,
+    epochs_per_call,
 )
 from lrlab.experiments.memory import parse_memory
 from lrlab.schedules import Plateau
 
 __all__ = [
+    "EpochsDone",
     "OrderCache",
     "Population",
     "PopulationCaches",
@@ -59,6 +65,7 @@ __all__ = [
     "plateau_table",
     "train_population",
 ]
+
 
 class PopulationUnsupported(LrlabError):
     """Something the population engine cannot run (the message says to use the keras engine)."""
@@ -96,71 +103,17 @@ class PopulationResult:
         return out
 
 
-# --------------------------------------------------------------------------- caches
-class WeightCache:
-    """Initial weights by ``(model key, seed)`` and one template model per key.
+@dataclasses.dataclass(frozen=True)
+class EpochsDone:
+    """News from a chunk of trials between its calls: trials ``index`` (as
+    :meth:`Population.run` yields them) have trained ``epochs`` of their ``of`` epochs;
+    ``latest[name][j]`` is trial ``index[j]``'s value of ``name`` after its latest epoch
+    (NaN once the trial diverged)."""
 
-    The oldest weights go first once they hold more than ``limit`` bytes in total.
-    """
-
-    def __init__(self, limit: int = 256 << 20):
-        self.limit = limit
-        self._weights: dict[tuple[Any, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        self._templates: dict[Any, Any] = {}
-        self._total = 0
-
-    def template(self, key: Any) -> Any:
-        return self._templates.get(key)
-
-    def get(self, key: Any, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        return self._weights.get((key, seed))
-
-    def remember(self, key: Any, seed: int, weights, model) -> None:
-        """Keep ``weights`` for ``(key, seed)`` (and ``model`` as the key's template)."""
-        self._templates.setdefault(key, model)
-        self._weights[(key, seed)] = weights
-        self._total += _nbytes(weights)
-        while self._total > self.limit and len(self._weights) > 1:
-            self._total -= _nbytes(self._weights.pop(next(iter(self._weights))))
-
-
-def _nbytes(weights) -> int:
-    return sum(a.nbytes for part in weights for a in part)
-
-
-class OrderCache:
-    """``[epochs, n]`` batch orders by ``(batch_order, seed, epochs, n)``, up to ``limit`` bytes.
-
-    >>> cache = OrderCache()
-    >>> cache.get(lambda seed, epoch, n: np.arange(n)[::-1], 0, 2, 3).tolist()
-    [[2, 1, 0], [2, 1, 0]]
-    """
-
-    def __init__(self, limit: int = 64 << 20):
-        self.limit = limit
-        self._orders: dict[tuple[Any, int, int, int], np.ndarray] = {}
-
-    def get(
-        self, batch_order: Callable[[int, int, int], np.ndarray], seed: int, epochs: int, n: int
-    ) -> np.ndarray:
-        key = (batch_order, seed, epochs, n)
-        orders = self._orders
-        if key not in orders:
-            while orders and (len(orders) + 1) * epochs * n * 4 > self.limit:
-                orders.pop(next(iter(orders)))
-            orders[key] = np.stack([batch_order(seed, e, n) for e in range(epochs)]).astype(
-                np.int32
-            )
-        return orders[key]
-
-
-@dataclasses.dataclass
-class PopulationCaches:
-    """What is kept between calls: compiled programs, initial weights, batch orders."""
-
-    programs: ProgramCache = dataclasses.field(default_factory=ProgramCache)
-    weights: WeightCache = dataclasses.field(default_factory=WeightCache)
-    orders: OrderCache = dataclasses.field(default_factory=OrderCache)
+    index: np.ndarray
+    epochs: int
+    of: int
+    latest: dict[str, np.ndarray]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -305,7 +258,7 @@ class Population:
         build_model: Callable[[int], Any],
         splits: Sequence[Any],
         *,
-        optimizer: KerasOptimizer | dict[str, Any],
+        optimizer: KerasOptimizer | dict[str, Any] | Sequence[KerasOptimizer | dict[str, Any]],
         lr: np.ndarray,
         init_seeds: Sequence[int],
         order_seeds: Sequence[int],
@@ -322,15 +275,20 @@ class Population:
         cache_key: Any = None,
         caches: PopulationCaches | None = None,
         devices: int | None = 1,
+        epochs_per_call: int | None = None,
     ):
         import keras
 
         if batch_order is None:
             from lrlab.experiments.datasets import batch_order
-        if not isinstance(optimizer, KerasOptimizer):
-            optimizer = KerasOptimizer.from_config(optimizer)
         lr = np.asarray(lr, dtype=np.float32)
         n = len(init_seeds)
+        optimizers = [
+            o if isinstance(o, KerasOptimizer) else KerasOptimizer.from_config(o)
+            for o in (optimizer if isinstance(optimizer, list | tuple) else [optimizer] * n)
+        ]
+        if len(optimizers) != n:
+            raise ValueError(f"{len(optimizers)} optimizers for {n} trials: give one or N")
         if lr.ndim != 2 or lr.shape[0] != n or len(order_seeds) != n or n == 0:
             raise ValueError(
                 f"lr must be [N, steps] and the seeds N long (N > 0); got lr {lr.shape}, "
@@ -359,8 +317,9 @@ class Population:
         template, self.tv, self.ntv = initial_weights(
             build_model, init_seeds, cache_key, caches.weights
         )
+        self.hyper = per_trial_numbers(optimizers, self.tv[0].dtype if self.tv else np.float32)
         self.program = caches.programs.get(
-            template, optimizer, loss, metrics, shape, device_count(devices)
+            template, optimizers[0].structure, loss, metrics, shape, device_count(devices)
         )
         self.plateaus = plateau_table(plateaus, monitors, self.program.names)
 
@@ -381,6 +340,8 @@ class Population:
         )
         memory_left = max(budget - self.per_group * split_bytes, budget // 4)
         self.size = per_device(chunk_size(n, per_trial, memory_left), self.program.devices)
+        work = self.program.chunk_work(self.tv, self.size)
+        self.per_call = _per_call(epochs, epochs_per_call, work)
 
     # -- shapes and arguments ------------------------------------------------------
     def _groups(self) -> Iterator[tuple[dict[int, int], list[int]]]:
@@ -413,6 +374,7 @@ class Population:
             put(self.order_idx[padded].astype(np.int32)),
             put(self.table_idx[padded].astype(np.int32)),
             {k: put(v) for k, v in _take(self.plateaus, padded).items()},
+            {k: put(v) for k, v in _take(self.hyper, padded).items()},
             (*data, jax.device_put(self.orders, shared), jax.device_put(self.tables, shared)),
         )
 
@@ -444,11 +406,29 @@ class Population:
             i32,
             i32,
             plateau,
+            {k: spec(v, size) for k, v in self.hyper.items()},
             (*data, spec(self.orders), spec(self.tables)),
         )
 
     # -- running ---------------------------------------------------------------------
+    def lower(self) -> None:
+        """Trace and lower the program for this population's chunks (main thread)."""
+        self.program.lower(self.abstract_args(), self.per_call)
+
+    def compile(self) -> float:
+        """Compile the program for this population's chunks; the seconds it took (0 when
+        it was compiled before). Threads may call it."""
+        return self.program.compiled(self.abstract_args(), self.per_call)[1]
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, PopulationResult]]:
+        return self.run()
+
+    def run(
+        self, on_epochs: Callable[[EpochsDone], None] | None = None
+    ) -> Iterator[tuple[np.ndarray, PopulationResult]]:
+        """Train chunk by chunk and yield ``(trial_indices, result)`` per chunk of trials
+        (see :func:`iter_population`); ``on_epochs`` hears of each call's epochs as soon as
+        they are trained (the last one's too, before the chunk's result)."""
         import jax
 
         size, program = self.size, self.program
@@ -466,14 +446,22 @@ class Population:
                 padded = np.concatenate([index, np.full(size - len(index), index[0])])
                 args = self._args(padded, local, data)
                 t0 = time.perf_counter()
-                compiled, compile_seconds = program.compiled(args)
-                values, lrs, scales, diverged = (np.array(a) for a in compiled(*args))
+                executables, compile_seconds = program.compiled(args, self.per_call)
                 k = len(index)
+                values, lrs, scales = [], [], []
+                for part in program.train(executables, args):
+                    values.append(np.array(part.values)[:k])
+                    lrs.append(np.array(part.lrs)[:k])
+                    scales.append(np.array(part.scales)[:k])
+                    diverged = np.array(part.diverged)[:k]
+                    if on_epochs is not None:
+                        on_epochs(self._news(index, part.epochs_done, values[-1], diverged))
+                history = np.concatenate(values, axis=1)
                 result = PopulationResult(
-                    history={name: values[:k, :, j] for j, name in enumerate(program.names)},
-                    lr=lrs[:k],
-                    scale=scales[:k],
-                    diverged_epoch=diverged[:k],
+                    history={name: history[:, :, j] for j, name in enumerate(program.names)},
+                    lr=np.concatenate(lrs, axis=1),
+                    scale=np.concatenate(scales, axis=1),
+                    diverged_epoch=diverged,
                     chunk_size=size,
                     chunks=1,
                     compile_seconds=compile_seconds,
@@ -486,6 +474,28 @@ class Population:
                         result.lr[j, d:] = np.nan
                 yield index, result
 
+    def _news(
+        self, index: np.ndarray, epochs_done: int, values: np.ndarray, diverged: np.ndarray
+    ) -> EpochsDone:
+        latest = values[:, -1, :].astype(np.float64)
+        latest[diverged > 0] = np.nan
+        names = self.program.names
+        return EpochsDone(
+            index=index,
+            epochs=epochs_done,
+            of=self.program.shape.epochs,
+            latest={name: latest[:, j] for j, name in enumerate(names)},
+        )
+
+
+def _per_call(epochs: int, asked: int | None, work: float) -> int:
+    """Epochs a call trains: ``asked`` (a divisor of ``epochs``) or :func:`epochs_per_call`."""
+    if asked is None:
+        return epochs_per_call(epochs, work)
+    if asked < 1 or epochs % asked:
+        raise ValueError(f"epochs_per_call must divide epochs ({epochs}), got {asked}")
+    return int(asked)
+
 
 def _split_bytes(splits: Sequence[Any]) -> int:
     """Bytes of one split's arrays (all splits have the same shapes)."""
@@ -494,14 +504,16 @@ def _split_bytes(splits: Sequence[Any]) -> int:
 
 
 def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], **kwargs):
-    """Train ``N`` trials of one model and optimizer configuration as one JAX program.
+    """Train ``N`` trials of one model and optimizer structure as one JAX program.
 
     Args:
         build_model: ``seed -> keras.Model`` (built); called once per distinct init seed.
         splits: objects with ``x_train, y_train, x_val, y_val`` (one, or one per distinct
             data split; all of the same shapes), targets as the loss expects them.
         optimizer: a :class:`~.population_optim.KerasOptimizer` or an experiment-file
-            table (``{"type": "sgd", "momentum": 0.8}``).
+            table (``{"type": "sgd", "momentum": 0.8}``), or a list of ``N`` of them, one
+            per trial, of one structure (they may differ in numbers: momentum, betas,
+            epsilon, ... are per-trial data of one program).
         lr: ``[N, epochs * steps_per_epoch]``, the lr of every update of every trial.
         init_seeds, order_seeds: per trial, the seed given to ``build_model`` and the seed
             of the batch order (``batch_order(seed, epoch, n_train)``, default
@@ -517,6 +529,9 @@ def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], *
         cache_key: identifies ``build_model`` so initial weights are reused across calls.
         caches: a :class:`PopulationCaches` to reuse programs, weights and batch orders
             from (and keep them for) other calls; default: nothing is kept.
+        epochs_per_call: epochs one call of the program trains (a divisor of ``epochs``;
+            default :func:`~.population_program.epochs_per_call` of the chunk's work);
+            the numbers do not depend on it.
 
     Returns:
         A :class:`PopulationResult` for the ``N`` trials, in their order.

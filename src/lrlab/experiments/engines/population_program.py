@@ -9,6 +9,11 @@ dropout seed), optimizer slots, metric accumulators and the plateau state are th
 state; ``jax.vmap`` maps the trial over a chunk and ``jax.jit`` compiles it once per
 argument shapes (:class:`PopulationProgram`, kept by a :class:`ProgramCache`).
 
+A call trains ``per_call`` epochs (:func:`epochs_per_call`, a divisor of the epochs) and
+hands its scanned state to the next call on the device, so the caller hears from a chunk
+of trials between its epochs (progress, the best so far) while one executable serves
+every call: the numbers are the same as with one call for all epochs, bit for bit.
+
 Plateau: the state (:class:`~lrlab.controllers.plateau.PlateauArrays`) moves at each
 epoch end on the trial's monitored metric by
 :func:`~lrlab.controllers.plateau.plateau_transition` (``xp=jax.numpy``, the trial's
@@ -26,14 +31,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
-from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
 
-__all__ = ["PLATEAU_FIELDS", "PopulationProgram", "ProgramCache", "ProgramShape"]
+__all__ = [
+    "PLATEAU_FIELDS",
+    "ChunkExecutables",
+    "EpochChunk",
+    "PopulationProgram",
+    "ProgramCache",
+    "ProgramShape",
+    "epochs_per_call",
+]
 
 #: the per-trial plateau arguments the program takes (a dict of arrays, one row per
 #: trial): ``enabled`` (False: the scale stays 1), ``monitor`` (an index into the epoch's
@@ -56,23 +70,79 @@ class ProgramShape:
         return -(-self.n_train // self.batch_size)
 
 
+#: the work (multiply-adds) under which a chunk of trials trains all its epochs in one call:
+#: about a second on one CPU core (a 34-64-1 MLP population trains ~7e9 a second on two)
+SHORT_CHUNK_WORK = 1e10
+#: the number of calls a longer chunk of trials aims at (one progress report each)
+CALLS_PER_CHUNK = 8
+
+
+def epochs_per_call(epochs: int, work: float) -> int:
+    """How many epochs one call of the program trains, for a chunk of trials whose whole
+    training is ``work`` multiply-adds (:meth:`PopulationProgram.chunk_work`).
+
+    Under :data:`SHORT_CHUNK_WORK` (about a second of CPU) there is nothing to report in
+    between: all ``epochs`` at once. Else the divisor of ``epochs`` whose number of calls
+    is nearest :data:`CALLS_PER_CHUNK` (by ratio; the fewer calls on a tie): a divisor, so
+    every call has the same length and one compiled executable serves them all.
+
+    >>> epochs_per_call(30, 1e8), epochs_per_call(100, 1e12), epochs_per_call(30, 1e12)
+    (30, 10, 3)
+    >>> epochs_per_call(7, 1e12), epochs_per_call(2, 1e12), epochs_per_call(1, 1e12)
+    (1, 1, 1)
+    """
+    if work < SHORT_CHUNK_WORK:
+        return epochs
+    divisors = [k for k in range(1, epochs + 1) if epochs % k == 0]
+    return min(divisors, key=lambda k: (abs(np.log(epochs / k / CALLS_PER_CHUNK)), -k))
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkExecutables:
+    """A program compiled for one chunk shape: ``init(tv, ntv, hyper) -> carry`` and
+    ``run(carry, epochs, *rest) -> (carry, outputs)`` for ``per_call`` epochs a call."""
+
+    init: Any
+    run: Any
+    per_call: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochChunk:
+    """One call's outputs for a chunk of trials (device arrays, one row per trial):
+    ``values`` ``[trials, per_call, len(names)]``, the lr of each epoch's last update and
+    the plateau scale after each epoch (``[trials, per_call]``), and the 1-based epoch of
+    divergence so far (0: none); ``epochs_done`` counts the epochs trained up to here."""
+
+    epochs_done: int
+    values: Any
+    lrs: Any
+    scales: Any
+    diverged: Any
+
+
 class PopulationProgram:
     """The jitted, vmapped training of one group (reused across its chunks).
 
-    ``run(tv, ntv, split, order, table, plateau, data)`` (vmapped over the first six, one
-    row per trial) returns per trial the ``[epochs, len(names)]`` metric values, the lr of
-    each epoch's last update, the plateau scale after each epoch and the 1-based epoch of
-    divergence (0: none). ``data`` is shared: ``(x_train, y_train, x_val, y_val)`` stacked
-    over the chunk's splits, the batch orders and the lr tables. With ``devices > 1`` the
+    A trial's training state (parameters, non-trainable state, optimizer slots, update
+    count, plateau state, divergence epoch: :meth:`_init`) is carried from call to call
+    on the device. ``init(tv, ntv, hyper)`` makes it (``hyper``: the optimizer's numbers,
+    one row per trial, :func:`~.population_optim.per_trial_numbers`); ``run(carry, epochs,
+    split, order, table, plateau, hyper, data)`` trains the epochs numbered ``epochs`` (a
+    shared ``[per_call]`` vector, so one executable serves every call; carry and the next
+    five are vmapped, one row per trial) and returns the new carry and, per trial, the ``[per_call,
+    len(names)]`` metric values, the lr of each epoch's last update, the plateau scale
+    after each epoch and the 1-based epoch of divergence (0: none). ``data`` is shared:
+    ``(x_train, y_train, x_val, y_val)`` stacked over the chunk's splits, the batch orders
+    and the lr tables. :meth:`train` runs a chunk call by call. With ``devices > 1`` the
     trial axis is split over that many devices (:meth:`_sharded`; a chunk is then a
-    multiple of ``devices`` trials); every trial computes the same numbers either way.
+    multiple of ``devices`` trials); every trial computes the same numbers either way, and
+    however many epochs a call trains.
     """
 
     def __init__(
-        self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
+        self, model, optimizer: OptimizerStructure, loss, metrics, shape: ProgramShape, devices=1
     ):
-        import jax
-
         self.devices = max(1, int(devices))
         self.model = model
         self.optimizer = optimizer
@@ -82,7 +152,9 @@ class PopulationProgram:
         self.shape = shape
         self.names = ["loss", *[m.name for m in self.metrics]]
         self.names += [f"val_{n}" for n in self.names]
-        self.run = jax.jit(self._run if self.devices == 1 else self._sharded())
+        self._axes: Any = None  # the carry's trial axes (:meth:`_carry_axes`), once known
+        self.init: Any = None  # jitted once the axes are known (:meth:`_jit`)
+        self.run: Any = None
         self._executables: dict[str, Any] = {}
         self._lowered: dict[str, Any] = {}
         self._compile_seconds: dict[str, float] = {}
@@ -94,22 +166,129 @@ class PopulationProgram:
 
         return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), args))
 
-    def lower(self, args) -> None:
-        """Trace and lower for ``args``' shapes (Python work: call it from the main thread)."""
-        key = self._key(args)
+    def lower(self, args, per_call: int) -> None:
+        """Trace and lower for ``args``' shapes, ``per_call`` epochs a call (Python work:
+        call it from the main thread)."""
+        key = self._key(args) + f"/{per_call}"
         if key not in self._executables and key not in self._lowered:
-            self._lowered[key] = self.run.lower(*args)
+            self._lowered[key] = self._lower(args, per_call)
 
-    def compiled(self, args) -> tuple[Any, float]:
-        """The executable for ``args``' shapes and, the first time it is asked for, the
-        seconds its compilation took (XLA's compile releases the GIL: threads may call it)."""
-        key = self._key(args)
+    def compiled(self, args, per_call: int) -> tuple[ChunkExecutables, float]:
+        """The executables for ``args``' shapes and ``per_call`` epochs a call and, the
+        first time they are asked for, the seconds their compilation took (XLA's compile
+        releases the GIL: threads may call it)."""
+        key = self._key(args) + f"/{per_call}"
         if key not in self._executables:
             t0 = time.perf_counter()
-            lowered = self._lowered.pop(key, None) or self.run.lower(*args)
-            self._executables[key] = lowered.compile()
+            lowered = self._lowered.pop(key, None) or self._lower(args, per_call)
+            init, run = (part.compile() for part in lowered)
+            self._executables[key] = ChunkExecutables(init, run, per_call)
             self._compile_seconds[key] = time.perf_counter() - t0
         return self._executables[key], self._compile_seconds.pop(key, 0.0)
+
+    def _lower(self, args, per_call: int) -> tuple[Any, Any]:
+        """The init and the run lowered for ``args``' shapes (the first call's arguments:
+        the carry as the init makes it, epochs ``0 .. per_call - 1``)."""
+        import jax
+
+        self._jit(args)
+        _, _, *rest = args
+        carry = jax.eval_shape(self.init, *_init_args(args))
+        shardings = self._carry_shardings()
+        if shardings is not None:
+            carry = jax.tree.map(
+                lambda a, where: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=where),
+                carry,
+                shardings,
+            )
+        epochs = self._epoch_numbers(0, per_call, abstract=True)
+        return self.init.lower(*_init_args(args)), self.run.lower(carry, epochs, *rest)
+
+    def _jit(self, args) -> None:
+        """Jit the init and the run, once the carry's trial axes are known from ``args``.
+        The carry is donated: each call's new state takes the old one's memory."""
+        import jax
+
+        if self.run is not None:
+            return
+        self._axes = self._carry_axes(args)
+        init = jax.vmap(self._init, out_axes=self._axes)
+        self.init = jax.jit(init, out_shardings=self._carry_shardings())
+        run = self._run if self.devices == 1 else self._sharded()
+        self.run = jax.jit(run, donate_argnums=0)
+
+    def _carry_axes(self, args) -> Any:
+        """Per leaf of the carry, 0 (one row per trial) or ``None`` (one value all trials
+        share), as ``jax.lax.scan`` under ``jax.vmap`` decides for a scan over all the
+        epochs at once: a leaf no per-trial input reaches (the update count ``t``, Nadam's
+        ``u_product``) stays shared, so a call computes exactly what that one scan did.
+        Read from the shapes of the scan's carry in the traced one-scan program."""
+        import jax
+        import jax.numpy as jnp
+
+        def whole(*args):
+            return self._trial(self._init(*_init_args(args)), jnp.arange(1), *args[2:])[0]
+
+        in_axes = (0,) * (len(args) - 1) + (None,)
+        jaxpr = jax.make_jaxpr(jax.vmap(whole, in_axes=in_axes))(*args).jaxpr
+        scan = next(e for e in jaxpr.eqns if e.primitive.name == "scan")
+        first = scan.params["num_consts"]
+        scanned = scan.invars[first : first + scan.params["num_carry"]]
+        one = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), _init_args(args)
+        )
+        per_trial = jax.eval_shape(self._init, *one)
+        leaves, tree = jax.tree.flatten(per_trial)
+        axes = [
+            0 if len(v.aval.shape) > len(leaf.shape) else None
+            for v, leaf in zip(scanned, leaves, strict=True)
+        ]
+        return jax.tree.unflatten(tree, axes)
+
+    def _carry_shardings(self) -> Any:
+        """Where the carry's leaves go with ``devices > 1`` (``None``: the default device)."""
+        if self.devices == 1:
+            return None
+        import jax
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        mesh = self.mesh()
+        return jax.tree.map(
+            lambda axis: NamedSharding(mesh, PartitionSpec(*(("trials",) if axis == 0 else ()))),
+            self._axes,
+            is_leaf=lambda x: x is None,
+        )
+
+    def _epoch_numbers(self, first: int, per_call: int, abstract: bool = False):
+        """The 0-based epochs ``first, ..., first + per_call - 1`` (shared by every trial)."""
+        import jax
+
+        shared = None
+        if self.devices > 1:
+            from jax.sharding import NamedSharding, PartitionSpec
+
+            shared = NamedSharding(self.mesh(), PartitionSpec())
+        if abstract:
+            return jax.ShapeDtypeStruct((per_call,), np.int32, sharding=shared)
+        return jax.device_put(np.arange(first, first + per_call, dtype=np.int32), shared)
+
+    def train(self, executables: ChunkExecutables, args) -> Iterator[EpochChunk]:
+        """Train one chunk of trials: the initial state, then ``epochs / per_call`` calls,
+        each carrying the state (on the device) into the next; yields each call's
+        :class:`EpochChunk` as soon as the next call is queued, so the device never waits
+        for the caller to look at the numbers."""
+        _, _, *rest = args
+        carry = executables.init(*_init_args(args))
+        per_call, pending = executables.per_call, None
+        for first in range(0, self.shape.epochs, per_call):
+            carry, (values, lrs, scales, diverged) = executables.run(
+                carry, self._epoch_numbers(first, per_call), *rest
+            )
+            if pending is not None:
+                yield pending
+            pending = EpochChunk(first + per_call, values, lrs, scales, diverged)
+        if pending is not None:
+            yield pending
 
     # -- one trial ----------------------------------------------------------------
     def _forward_loss(self, tv, ntv, x, y, training: bool):
@@ -147,7 +326,26 @@ class PopulationProgram:
             for m, v in zip(self.metrics, mvars, strict=True)
         ]
 
-    def _trial(self, tv, ntv, split, order, table, plateau, data):
+    def _init(self, tv, ntv, hyper):
+        """One trial's state before its first epoch (what :meth:`_trial` carries)."""
+        import jax
+        import jax.numpy as jnp
+
+        dtype = jax.tree.leaves(tv)[0].dtype if tv else jnp.float32
+        return {
+            "tv": jax.tree.map(jnp.copy, tv),  # its own buffers: the carry is donated
+            "ntv": jax.tree.map(jnp.copy, ntv),
+            "opt": self.optimizer.init(tv, hyper),
+            "t": jnp.zeros((), jnp.int32),
+            "last_lr": jnp.zeros((), dtype),
+            "loss_sum": jnp.zeros((), jnp.float32),
+            "metrics": self._metric_init(),
+            "diverged": jnp.zeros((), jnp.int32),
+            "plateau": PlateauArrays.initial(jnp),
+        }
+
+    def _trial(self, carry, epochs, split, order, table, plateau, hyper, data):
+        """The epochs ``epochs`` (0-based numbers) of one trial from state ``carry``."""
         import jax
         import jax.numpy as jnp
 
@@ -157,7 +355,7 @@ class PopulationProgram:
         rem = s.n_train - nb * B
         grad_fn = jax.value_and_grad(self._forward_loss, has_aux=True)
         opt = self.optimizer
-        dtype = jax.tree.leaves(tv)[0].dtype if tv else jnp.float32
+        dtype = carry["last_lr"].dtype
 
         def lr_at(t):
             return tables[table, jnp.minimum(t, tables.shape[1] - 1)].astype(dtype)
@@ -166,7 +364,7 @@ class PopulationProgram:
             x, y = X[split, rows], Y[split, rows]
             (loss, (y_pred, ntv_new)), grads = grad_fn(c["tv"], c["ntv"], x, y, True)
             lr = lr_at(c["t"]) * c["plateau"].scale
-            tv_new, opt_new = opt.apply(grads, c["tv"], c["opt"], lr, c["t"])
+            tv_new, opt_new = opt.apply(grads, c["tv"], c["opt"], lr, c["t"], hyper)
             size = rows.shape[0]
             c = dict(
                 c,
@@ -208,7 +406,7 @@ class PopulationProgram:
             if rem:
                 c, _ = step(c, rows[nb * B :])
             train = [c["loss_sum"] / s.n_train, *self._metric_results(c["metrics"])]
-            evaluated = opt.evaluation_params(c["tv"], c["opt"])  # schedule-free: x
+            evaluated = opt.evaluation_params(c["tv"], c["opt"], hyper)  # schedule-free: x
             values = jnp.stack(train + evaluate(evaluated, c["ntv"]))
             bad = ~jnp.isfinite(values[0]) | ~jnp.isfinite(values[len(train)])
             diverged = jnp.where((c["diverged"] == 0) & bad, e + 1, c["diverged"])
@@ -222,25 +420,15 @@ class PopulationProgram:
             return c, (values, c["last_lr"], state.scale)
 
         params = PlateauParams(*(plateau[k] for k in PlateauParams._fields))
-        carry = {
-            "tv": tv,
-            "ntv": ntv,
-            "opt": opt.init(tv),
-            "t": jnp.zeros((), jnp.int32),
-            "last_lr": jnp.zeros((), dtype),
-            "loss_sum": jnp.zeros((), jnp.float32),
-            "metrics": self._metric_init(),
-            "diverged": jnp.zeros((), jnp.int32),
-            "plateau": PlateauArrays.initial(jnp),
-        }
-        carry, (values, lrs, scales) = jax.lax.scan(epoch, carry, jnp.arange(s.epochs))
-        return values, lrs, scales, carry["diverged"]
+        carry, (values, lrs, scales) = jax.lax.scan(epoch, carry, epochs)
+        return carry, (values, lrs, scales, carry["diverged"])
 
-    def _run(self, tv, ntv, split, order, table, plateau, data):
+    def _run(self, carry, epochs, split, order, table, plateau, hyper, data):
         import jax
 
-        trial = jax.vmap(self._trial, in_axes=(0, 0, 0, 0, 0, 0, None))
-        return trial(tv, ntv, split, order, table, plateau, data)
+        in_axes = (self._axes, None, 0, 0, 0, 0, 0, None)
+        trial = jax.vmap(self._trial, in_axes=in_axes, out_axes=(self._axes, 0))
+        return trial(carry, epochs, split, order, table, plateau, hyper, data)
 
     def mesh(self):
         """The first :attr:`devices` devices as a one-axis mesh (axis ``trials``)."""
@@ -257,13 +445,27 @@ class PopulationProgram:
         from jax.sharding import PartitionSpec
 
         trials, shared = PartitionSpec("trials"), PartitionSpec()
+        carry = jax.tree.map(
+            lambda axis: trials if axis == 0 else shared,
+            self._axes,
+            is_leaf=lambda x: x is None,
+        )
         return jax.shard_map(
             self._run,
             mesh=self.mesh(),
-            in_specs=(trials,) * 6 + (shared,),
-            out_specs=trials,
+            in_specs=(carry, shared, *(trials,) * 5, shared),
+            out_specs=(carry, trials),
             check_vma=False,
         )
+
+    def chunk_work(self, tv, size: int) -> float:
+        """The multiply-adds of a chunk of ``size`` trials over all epochs, for
+        :func:`epochs_per_call`: a trial's parameter count (``tv`` has a leading trial axis)
+        per example, three times for a training example (forward and backward) and once for
+        a validation one (exact for dense layers; convolutions, reusing weights, do more)."""
+        s = self.shape
+        params = sum(int(np.prod(a.shape[1:])) for a in tv)
+        return float(size) * s.epochs * (3 * s.n_train + s.n_val) * params
 
     # -- memory --------------------------------------------------------------------
     def trial_bytes(self, tv, ntv, sample_x, sample_y) -> int:
@@ -310,18 +512,29 @@ class ProgramCache:
     """Programs by structure, so the same structure coming again is compiled once.
 
     The key is the model's architecture without layer names and seeds (each build numbers
-    its layers anew), the optimizer, the loss and metrics (names included: they name the
-    results) and the shapes; anything that cannot be serialized gets a fresh program.
-    The ``limit`` most recent programs are kept.
+    its layers anew), the optimizer's :class:`~.population_optim.OptimizerStructure` (its
+    numbers are per-trial data, so a grid over momentum or betas shares one program), the
+    loss and metrics (names included: they name the results) and the shapes; anything
+    that cannot be serialized gets a fresh program. The ``limit`` most recent programs
+    are kept; :attr:`built` counts the programs made.
     """
 
     def __init__(self, limit: int = 8):
         self.limit = limit
+        self.built = 0
         self._programs: dict[str, PopulationProgram] = {}
 
     def get(
-        self, model, optimizer: KerasOptimizer, loss, metrics, shape: ProgramShape, devices=1
+        self,
+        model,
+        optimizer: OptimizerStructure | KerasOptimizer,
+        loss,
+        metrics,
+        shape: ProgramShape,
+        devices=1,
     ) -> PopulationProgram:
+        if isinstance(optimizer, KerasOptimizer):
+            optimizer = optimizer.structure
         try:
             parts = [
                 _nameless(model.get_config()),
@@ -332,12 +545,21 @@ class ProgramCache:
                 [parts, repr(optimizer), repr(shape), devices], sort_keys=True, default=repr
             )
         except Exception:
+            self.built += 1
             return PopulationProgram(model, optimizer, loss, metrics, shape, devices)
         if key not in self._programs:
             while len(self._programs) >= self.limit:
                 self._programs.pop(next(iter(self._programs)))
+            self.built += 1
             self._programs[key] = PopulationProgram(model, optimizer, loss, metrics, shape, devices)
         return self._programs[key]
+
+
+def _init_args(args) -> tuple[Any, Any, Any]:
+    """What the init takes of a program's arguments ``(tv, ntv, split, order, table,
+    plateau, hyper, data)``: the weights, the non-trainable state and the optimizer's
+    numbers (e.g. adagrad's initial accumulator)."""
+    return args[0], args[1], args[6]
 
 
 def _nameless(value: Any) -> Any:

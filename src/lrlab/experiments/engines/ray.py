@@ -204,8 +204,9 @@ def task_units(
 ) -> list[list[Trial]]:
     """How ``trials`` are divided into Ray tasks (each task trains one unit).
 
-    A vectorized engine (``population``) gets one unit per optimizer configuration --
-    exactly the population it forms in a local run, so the results match -- and
+    A vectorized engine (``population``) gets one unit per population it forms in a local
+    run (:meth:`~lrlab.experiments.engines.base.Engine.batches`: one per optimizer
+    structure), so the results match, and
     ``trials_per_task`` splits those further (a narrower population than the local one,
     so XLA may round differently in the last digits). Any other engine gets
     ``trials_per_task`` trials per unit (default 1), in plan order.
@@ -220,13 +221,10 @@ def task_units(
     >>> [len(u) for u in task_units(KerasEngine(), trials, trials_per_task=2)]
     [2, 1]
     """
-    if engine.name != "population":
+    units = engine.batches(trials)
+    if units is None:
         n = trials_per_task or 1
         return [list(trials[i : i + n]) for i in range(0, len(trials), n)]
-    groups: dict[Any, list[Trial]] = {}
-    for trial in trials:
-        groups.setdefault(trial.optimizer, []).append(trial)
-    units = list(groups.values())
     if trials_per_task is not None:
         units = [
             u[i : i + trials_per_task] for u in units for i in range(0, len(u), trials_per_task)
