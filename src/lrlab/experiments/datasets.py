@@ -220,7 +220,7 @@ def select_classes(ds: Dataset, classes: Sequence[str | int], task: str = "auto"
     >>> select_classes(load_dataset("digits"), [5, 12])
     Traceback (most recent call last):
     ...
-    lrlab.experiments.datasets.DatasetError: classes: digits has no class '12'; its classes \
+    lrlab.experiments.tabular.DatasetError: classes: digits has no class '12'; its classes \
 are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
     """
     if ds.task == "regression":
