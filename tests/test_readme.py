@@ -41,6 +41,7 @@ ELSEWHERE = {  # sections whose console blocks another test replays (tests/readm
     "Does the horizon fit the run? `lrlab check`": "tests/test_horizon_check_cli.py",
     "Statistics": "tests/test_verdict_table.py",
     "Your own schedule: a Python function": "tests/test_function_schedules.py",
+    "Transfer learning: the lr of a new head on a frozen base (seed 004)": "tests/test_transfer.py",
 }
 BLOCKS = readme_blocks()
 CHAPTERS = sorted(

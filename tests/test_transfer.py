@@ -360,3 +360,22 @@ def test_the_example_runs_through_the_cli_as_a_user_runs_it(tmp_path):
     again = run()
     assert again.returncode == 0 and "pre-trained" not in again.stdout + again.stderr
     assert "0 to run" in again.stdout + again.stderr or "already stored" in again.stdout
+
+
+# --------------------------------------------------------------------------- README
+README_SECTION = "Transfer learning: the lr of a new head on a frozen base (seed 004)"
+
+
+@pytest.mark.skipif(shutil.which("column") is None, reason="the README uses column")
+def test_readme_transfer_section_prints_what_it_shows(tmp_path):
+    """The README's full run (10 seeds, 120 trials), from a copy of the example's files:
+    its table is what ``lrlab report`` prints."""
+    from readme_console import console_blocks, console_env, readme_section, replay
+
+    blocks = console_blocks(readme_section(README_SECTION))
+    assert len(blocks) == 1 and len(blocks[0]) == 2
+    work = tmp_path / "work"
+    (work / "examples").mkdir(parents=True)
+    for name in ("seed004_transfer.toml", "seed004_transfer.py"):
+        shutil.copy(EXAMPLES / name, work / "examples" / name)
+    replay(blocks, work, {**console_env(tmp_path), "LRLAB_CACHE": str(tmp_path / "cache")})
