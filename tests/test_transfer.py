@@ -321,6 +321,35 @@ def test_bases_with_different_weights_get_their_own_features():
     assert out["build_model"](1).input_shape == (None, 72)  # the head, on 6x6x2 features
 
 
+def test_the_digest_tells_bases_apart_by_weights_and_layers_not_by_names():
+    def build(activation="relu", seed=0):
+        init = keras.initializers.GlorotUniform(seed=seed)
+        conv = keras.layers.Conv2D(2, 3, activation=activation, kernel_initializer=init)
+        conv.trainable = False
+        return split_model(_seq(conv, *_head())).digest
+
+    assert build() == build()  # a second build: other layer names, the same base
+    assert build() != build(seed=1)
+    assert build() != build(activation="tanh")  # the same weights, another function
+
+
+def test_features_do_not_travel_with_a_pickled_engine():
+    import pickle
+
+    model = _seq(keras.layers.Conv2D(2, 3, trainable=False), *_head())
+
+    class Split:
+        x_train = np.ones((3, 8, 8, 1), np.float32)
+        x_val = np.zeros((2, 8, 8, 1), np.float32)
+        y_train, y_val = np.zeros(3, np.int32), np.zeros(2, np.int32)
+
+    features = BaseFeatures()
+    head, split = features.shortcut(model, Split())
+    assert split.x_train.shape == (3, 72) and head.input_shape == (None, 72)
+    assert len(features._features) == 1
+    assert pickle.loads(pickle.dumps(features))._features == {}
+
+
 # --------------------------------------------------------------------------- the example
 def test_the_example_runs_through_the_cli_as_a_user_runs_it(tmp_path):
     """The example's files copied to a folder, made small (2 seeds, 2 lrs, 2 epochs), run

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,7 +61,7 @@ class FrozenSplit:
 
     base: Any
     head: Any
-    digest: str  # sha256 of the base's weights: equal digests, equal features
+    digest: str  # sha256 of the base's layers and weights: equal digests, equal features
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """The base's outputs for rows ``x`` (inference mode, :data:`FEATURE_BATCH` at a time)."""
@@ -123,6 +124,11 @@ class BaseFeatures:
     def __init__(self, limit: int = 16):
         self.limit = limit
         self._features: dict[tuple[int, int, str], tuple[Any, FeatureSplit]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (an engine sent to a Ray worker) without the features: the copy computes
+        its own (the keys are identities of this process's arrays)."""
+        return {"limit": self.limit, "_features": {}}
 
     def get(self, frozen: FrozenSplit, split: Any) -> FeatureSplit:
         key = (id(split.x_train), id(split.x_val), frozen.digest)
@@ -277,7 +283,16 @@ def _nondeterministic(layer: Any) -> str | None:
 
 
 def _digest(base: Any) -> str:
+    """sha256 of the base's layers (class and configuration, names left out: they differ
+    between builds of the same model) and weights."""
+    import keras
+
     h = hashlib.sha256()
+    for layer in base._flatten_layers(include_self=False, recursive=True):
+        if not isinstance(layer, keras.Model | keras.layers.InputLayer):
+            config = {k: v for k, v in layer.get_config().items() if k != "name"}
+            h.update(type(layer).__name__.encode())
+            h.update(json.dumps(config, sort_keys=True, default=str).encode())
     for v in base.weights:
         a = np.ascontiguousarray(np.asarray(v.value))
         h.update(f"{a.shape}{a.dtype}".encode())
