@@ -107,6 +107,82 @@ def _assert_rows_equal(got: list[dict], want: list[dict], what: str) -> None:
             assert mine[name] == pytest.approx(value, rel=1e-5, abs=1e-6), (what, name)
 
 
+# --------------------------------------------------------------------------- classes
+BASE_FILE = """
+[data]
+dataset = "digits"
+{data}
+[model]
+spec = "mlp(hidden=[4])"
+[training]
+epochs = 1
+batch_size = 32
+[schedules]
+c = "constant(0.1)"
+"""
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("classes = [5, 12]", "data.classes: digits has no class '12'; its classes are 0, 1, "),
+        ("classes = [5]", "data.classes: must list at least two different class names"),
+        ('classes = [5, "5"]', "data.classes: must list at least two different class names"),
+        ("classes = 5", "data.classes: must list at least two different class names"),
+        ("classes = [5, 6, 7]\ntask = 'binary'", "data.classes: task 'binary' needs 2 classes"),
+    ],
+)
+def test_bad_classes_are_one_line_errors(tmp_path, data, message):
+    from lrlab.experiments.config import ConfigError, load_config
+    from lrlab.experiments.plan import build_plan
+
+    (tmp_path / "exp.toml").write_text(BASE_FILE.format(data=data))
+    with pytest.raises(ConfigError) as err:
+        build_plan(load_config(tmp_path / "exp.toml"))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_bad_class_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    (tmp_path / "exp.toml").write_text(BASE_FILE.format(data="classes = [5, 12]"))
+    done = subprocess.run(
+        [sys.executable, "-m", "lrlab.cli", "run", "exp.toml", "--out", "out"],
+        cwd=tmp_path,
+        env=dict(os.environ, KERAS_BACKEND="jax"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "lrlab: error: exp.toml: data.classes: digits has no class '12'; its classes are "
+        "0, 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_classes_select_rows_relabel_them_and_filter_a_holdout(tmp_path):
+    from lrlab.experiments.config import load_config
+    from lrlab.experiments.plan import build_plan
+
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 80), ("hold", 40)):
+        x = rng.normal(size=(n, 3)).astype(np.float32)
+        np.savez(tmp_path / f"{name}.npz", x=x, y=np.arange(n) % 4)
+    (tmp_path / "exp.toml").write_text(
+        BASE_FILE.replace('"digits"', '"npz:train.npz"').format(
+            data='classes = [3, 1]\nvalidation = "npz:hold.npz"'
+        )
+    )
+    plan = build_plan(load_config(tmp_path / "exp.toml"))
+    ds, hold = plan.dataset, plan.holdout
+    assert (ds.task, ds.classes, ds.n, hold.n) == ("binary", ("3", "1"), 40, 20)
+    train = np.load(tmp_path / "train.npz")
+    kept = np.isin(train["y"], [3, 1])
+    np.testing.assert_array_equal(ds.x, train["x"][kept])
+    np.testing.assert_array_equal(ds.y, np.where(train["y"][kept] == 3, 0, 1))
+    assert sorted(set(hold.y.tolist())) == [0, 1]
+
+
 # --------------------------------------------------------------------------- equivalence
 @pytest.mark.parametrize("model", ["fixed_base", "random_base"])
 def test_keras_engine_rows_equal_the_whole_models(tmp_path, model):
