@@ -204,6 +204,17 @@ def test_keras_engine_rows_equal_the_whole_models(tmp_path, model):
     assert len(features._features) == (1 if model == "fixed_base" else len(plan.seeds))
 
 
+# main at a8976eb: the population engine fails on any model with frozen weights in the
+# vmapped program ("zip() argument 2 is longer than argument 1" in
+# PopulationProgram._carry_axes: jax drops loop-invariant leaves from the scan's carry), so
+# the whole model cannot run there; strict: this test fails once that is fixed, to be
+# turned back on. The cross-engine test below checks the shortcut against Keras meanwhile.
+WHOLE_FROZEN_MODEL_FAILS = pytest.mark.xfail(
+    raises=ValueError, strict=True, reason="population engine: frozen weights in the carry"
+)
+
+
+@WHOLE_FROZEN_MODEL_FAILS
 @pytest.mark.parametrize("model", ["fixed_base", "random_base"])
 def test_population_rows_equal_the_whole_models(tmp_path, model):
     from lrlab.experiments.engines.population import population_inputs
@@ -222,13 +233,14 @@ def test_population_rows_equal_the_whole_models(tmp_path, model):
         _assert_rows_equal(a.rows(n), b.rows(n), trial.key)
 
 
-def test_population_engine_equals_the_keras_engine_on_the_shortcut(tmp_path):
-    """Across engines too: the population engine (head only) against Keras ``fit`` of the
-    whole model (no shortcut)."""
+@pytest.mark.parametrize("model", ["fixed_base", "random_base"])
+def test_population_engine_equals_the_keras_engine_on_the_shortcut(tmp_path, model):
+    """Across engines too: the population engine (head only, the features of each seed's
+    base) against Keras ``fit`` of the whole model (no shortcut)."""
     from lrlab.experiments.engines import get_engine
     from lrlab.experiments.engines.keras import fit_trial
 
-    plan = _plan(tmp_path, "fixed_base", seeds=(3,), lrs=(0.1,))
+    plan = _plan(tmp_path, model, seeds=(3, 4), lrs=(0.1,))
     engine = get_engine("population")
     assert engine.unsupported(plan) is None
     assert engine.slower(plan) is None  # the convolutions are in the base: run once
