@@ -204,17 +204,6 @@ def test_keras_engine_rows_equal_the_whole_models(tmp_path, model):
     assert len(features._features) == (1 if model == "fixed_base" else len(plan.seeds))
 
 
-# main at a8976eb: the population engine fails on any model with frozen weights in the
-# vmapped program ("zip() argument 2 is longer than argument 1" in
-# PopulationProgram._carry_axes: jax drops loop-invariant leaves from the scan's carry), so
-# the whole model cannot run there; strict: this test fails once that is fixed, to be
-# turned back on. The cross-engine test below checks the shortcut against Keras meanwhile.
-WHOLE_FROZEN_MODEL_FAILS = pytest.mark.xfail(
-    raises=ValueError, strict=True, reason="population engine: frozen weights in the carry"
-)
-
-
-@WHOLE_FROZEN_MODEL_FAILS
 @pytest.mark.parametrize("model", ["fixed_base", "random_base"])
 def test_population_rows_equal_the_whole_models(tmp_path, model):
     from lrlab.experiments.engines.population import population_inputs
