@@ -258,8 +258,9 @@ def test_epochs_per_call_changes_no_number_and_compiles_once(split, monkeypatch)
         assert [len(index) for index, _ in parts] == [2, 1]  # the last chunk padded
         assert len(population.program._executables) == 1
         # what no trial's data reaches stays one value for all, as in one scan over epochs
+        # (the update count); Nadam's u_product follows each trial's beta_1 (per-trial data)
         axes = population.program._axes
-        assert axes["t"] is None and axes["opt"]["u_product"] is None and axes["tv"][0] == 0
+        assert axes["t"] is None and axes["opt"]["u_product"] == 0 and axes["tv"][0] == 0
         results[per_call] = train_population(
             build_mlp, [split], **kwargs, caches=caches, epochs_per_call=per_call
         )

@@ -31,17 +31,17 @@ NOT_RUN = {
     "optax": "the optax_ionosphere.py example run (a full training)",
     "PyTorch": "the torch_ionosphere.py example run (the snippets themselves are run)",
     "The seed 002 claim, re-measured": "30 seeds x 4 configs of Keras training (minutes)",
-    "Honest comparisons": "rewritten by another change this session (statistics)",
-    'Speed: hundreds of small trials at once (`engine = "population"`)': (
-        "rewritten by another change this session (speed)"
+    "Do I still need a schedule? Schedule-free vs cosine and one-cycle": (
+        "scripts/schedule_free.py: 20 seeds x 12 configs x 2 datasets of training (minutes)"
     ),
-    "Guarantees": "rewritten by another change this session (guarantees)",
+    "The Keras engine: compiled once": "a benchmark (bench/compile_cache.py): timings",
 }
 ELSEWHERE = {  # sections whose console blocks another test replays (tests/readme_console.py)
     "Migrating Keras 2 code: `lrlab migrate`": "tests/test_migrate_fix.py",
     "Does the horizon fit the run? `lrlab check`": "tests/test_horizon_check_cli.py",
     "Statistics": "tests/test_verdict_table.py",
     "Your own schedule: a Python function": "tests/test_function_schedules.py",
+    "Transfer learning: the lr of a new head on a frozen base (seed 004)": "tests/test_transfer.py",
 }
 BLOCKS = readme_blocks()
 CHAPTERS = sorted(

@@ -23,6 +23,7 @@ is optional)::
     task = "auto"               # auto | binary | multiclass | regression
     target = "label"            # csv only: the target column (default: the last)
     limit = 5000                # optional: keep a fixed random subset of rows
+    classes = [5, 6, 7, 8, 9]   # optional: only these classes, relabelled 0.. in this order
 
     [model]
     spec = 'mlp(hidden=[34], activation="relu")'   # or cnn(...), or package.module:function
@@ -172,6 +173,19 @@ class DataTable(_Table):
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     target: Any = None
     limit: Annotated[int, Field(ge=2)] | None = None
+    classes: list[Any] | None = None
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes(cls, v: Any) -> list[int | str] | None:
+        if v is None:
+            return v
+        ok = isinstance(v, list) and all(
+            isinstance(c, str | int) and not isinstance(c, bool) for c in v
+        )
+        if not ok or len(v) < 2 or len({str(c) for c in v}) != len(v):
+            raise ValueError(f"must list at least two different class names, got {v!r}")
+        return v
 
     @field_validator("validation", mode="before")
     @classmethod
@@ -326,6 +340,8 @@ class ExperimentConfig(_Table):
         """The settings that define the results (everything but the engine), as JSON data."""
         data = self.model_dump(mode="json")
         data["experiment"].pop("engine", None)
+        if data["data"].get("classes") is None:  # files without it keep their identity
+            data["data"].pop("classes", None)
         return data
 
 

@@ -52,6 +52,7 @@ EXAMPLES = {
     "data.split": 'split = "stratified" (or "random", "tail")',
     "data.target": 'target = "label" (a header name) or target = -1 (an index)',
     "data.limit": "limit = 5000",
+    "data.classes": "classes = [5, 6, 7, 8, 9]",
     "model": "[model] spec = 'mlp(hidden=[34])'",
     "model.spec": "spec = 'mlp(hidden=[34], activation=\"relu\")'",
     "training": "[training] epochs = 50 and batch_size = 32",

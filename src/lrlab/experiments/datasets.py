@@ -72,6 +72,7 @@ __all__ = [
     "cache_dir",
     "from_arrays",
     "load_dataset",
+    "select_classes",
     "split_dataset",
 ]
 
@@ -159,6 +160,7 @@ def load_dataset(
     task: str = "auto",
     limit: int | None = None,
     base: Path | None = None,
+    classes: Sequence[str | int] | None = None,
 ) -> Dataset:
     """Load a dataset by reference (see the module docstring).
 
@@ -170,6 +172,8 @@ def load_dataset(
             ``regression``.
         limit: keep at most this many rows (a fixed random subset, the same every time).
         base: folder that relative paths are relative to (default: the working directory).
+        classes: keep only the rows of these classes, relabelled ``0 .. k-1`` in this
+            order (:func:`select_classes`), before ``limit``.
 
     >>> ds = load_dataset("iris")
     >>> ds.x.shape, ds.task, ds.classes
@@ -195,11 +199,51 @@ def load_dataset(
         ds = _keras(rest)
     else:
         raise DatasetError(f"unknown dataset {ref!r}; {_dataset_hint(kind)}")
-    ds = _with_task(ds, task)
+    ds = _with_task(ds, "auto" if classes is not None and task == "binary" else task)
+    if classes is not None:
+        ds = select_classes(ds, classes, task)
     if limit is not None and limit < ds.n:
         rows = np.sort(np.random.default_rng(0).permutation(ds.n)[:limit])
         ds = dataclasses.replace(ds, x=ds.x[rows], y=ds.y[rows])
     return ds
+
+
+def select_classes(ds: Dataset, classes: Sequence[str | int], task: str = "auto") -> Dataset:
+    """The rows of ``classes`` (names as the dataset gives them, e.g. ``5`` or ``"5"`` for
+    digits), relabelled ``0 .. k-1`` in the order given: ``digits`` with ``[5, 6, 7, 8, 9]``
+    is a 5-class task whose class 0 is the digit 5. Two classes under task ``auto`` are
+    a binary task.
+
+    >>> ds = select_classes(load_dataset("iris"), ["virginica", "setosa"])
+    >>> ds.task, ds.classes, ds.n, sorted(set(ds.y.tolist()))
+    ('binary', ('virginica', 'setosa'), 100, [0, 1])
+    >>> select_classes(load_dataset("digits"), [5, 12])
+    Traceback (most recent call last):
+    ...
+    lrlab.experiments.tabular.DatasetError: classes: digits has no class '12'; its classes \
+are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+    """
+    if ds.task == "regression":
+        raise DatasetError(f"classes: {ds.name} has a regression target; remove classes")
+    names = [str(c) for c in classes]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise DatasetError(f"classes: name at least two different classes, got {list(classes)}")
+    index = {c: i for i, c in enumerate(ds.classes)}
+    for name in names:
+        if name not in index:
+            raise DatasetError(
+                f"classes: {ds.name} has no class {name!r}; its classes are "
+                f"{', '.join(ds.classes[:20])}{', ...' if len(ds.classes) > 20 else ''}"
+            )
+    new = np.full(len(ds.classes), -1, np.int64)
+    new[[index[name] for name in names]] = np.arange(len(names))
+    rows = new[ds.y] >= 0
+    picked = dataclasses.replace(ds, x=ds.x[rows], y=new[ds.y[rows]], classes=tuple(names))
+    if task == "binary" and len(names) != 2:
+        raise DatasetError(f"classes: task 'binary' needs 2 classes, got {len(names)}")
+    if task == "multiclass" or len(names) > 2:
+        return dataclasses.replace(picked, task="multiclass")
+    return dataclasses.replace(picked, task="binary")
 
 
 def from_arrays(x: Any, y: Any, *, name: str = "arrays", task: str = "auto") -> Dataset:

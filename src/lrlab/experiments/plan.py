@@ -212,7 +212,9 @@ def _has_user_class(schedule: Any) -> bool:
     return False
 
 
-def _fail(config: ExperimentConfig, path: str, err: Exception, fix: str = "") -> ConfigError:
+def _fail(
+    config: ExperimentConfig, path: str, err: Exception | str, fix: str = ""
+) -> ConfigError:
     return ConfigError(config.source, path, str(err).splitlines()[0], fix)
 
 
@@ -236,10 +238,16 @@ def build_plan(
     try:
         if dataset is None:
             dataset = load_dataset(
-                data.dataset, target=data.target, task=data.task, limit=data.limit, base=base
+                data.dataset,
+                target=data.target,
+                task=data.task,
+                limit=data.limit,
+                base=base,
+                classes=data.classes,
             )
     except DatasetError as err:
-        raise _fail(config, "data.dataset", err) from None
+        field = "data.classes" if str(err).startswith("classes:") else "data.dataset"
+        raise _fail(config, field, str(err).removeprefix("classes: ")) from None
     try:
         if holdout is not None:
             holdout = _align_holdout(holdout, dataset)
@@ -321,7 +329,8 @@ def _n_train(n: int, fraction: float) -> int:
 def _load_holdout(ref: str, data: Any, dataset: Dataset, base: Path | None) -> Dataset:
     # a multiclass holdout takes the training data's task (its classes are matched by name)
     task = "multiclass" if dataset.task == "multiclass" else "auto"
-    return _align_holdout(load_dataset(ref, target=data.target, task=task, base=base), dataset)
+    holdout = load_dataset(ref, target=data.target, task=task, base=base, classes=data.classes)
+    return _align_holdout(holdout, dataset)
 
 
 def _align_holdout(holdout: Dataset, dataset: Dataset) -> Dataset:

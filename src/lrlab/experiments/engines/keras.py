@@ -33,6 +33,7 @@ import numpy as np
 
 from lrlab.experiments.datasets import Split, batch_order
 from lrlab.experiments.engines.base import Engine
+from lrlab.experiments.engines.frozen_base import BaseFeatures
 from lrlab.experiments.engines.keras_schedule_free import ScheduleFreeEvaluation
 from lrlab.experiments.optimizers import OPTIMIZERS
 from lrlab.experiments.stopping import StopRequest
@@ -52,13 +53,14 @@ class KerasEngine(Engine):
     def __init__(self, stop: StopRequest | None = None):
         """``stop``: checked before each trial (a recorded signal stops the run there)."""
         self.stop = stop
+        self.base_features = BaseFeatures()  # a frozen base's outputs, once per split
 
     def run(self, plan, trials: Sequence[Trial]) -> Iterator[TrialResult]:
         for trial in trials:
             self.check_stop()
             started, t0 = time.time(), time.perf_counter()
             try:
-                epochs = fit_trial(plan, trial)
+                epochs = fit_trial(plan, trial, base_features=self.base_features)
             except Exception as err:
                 message = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300]}"
                 if not str(err).strip():
@@ -151,14 +153,22 @@ def _batches(split: Split, task: str, order_seed: int, batch_size: int, epochs: 
             yield x[rows], y[rows]
 
 
-def fit_trial(plan, trial: Trial, callbacks: Sequence[Any] = ()) -> list[dict[str, float]]:
-    """Train one trial with Keras ``fit``; return its per-epoch rows (epoch, lr, metrics)."""
+def fit_trial(
+    plan, trial: Trial, callbacks: Sequence[Any] = (), base_features: BaseFeatures | None = None
+) -> list[dict[str, float]]:
+    """Train one trial with Keras ``fit``; return its per-epoch rows (epoch, lr, metrics).
+
+    With ``base_features``, a model with a frozen deterministic base trains its head on
+    the base's outputs, computed once per split (:mod:`.frozen_base`); the rows are the
+    whole model's."""
     import lrlab.keras as lrlab_keras
 
     ds = plan.dataset
     split = plan.split(trial.split_seed)
     schedule = trial.schedule
     model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, trial.init_seed)
+    if base_features is not None:
+        model, split = base_features.shortcut(model, split)
     own: list[Any] = []
     if trial.plateau is None and trial.unit == "step":
         learning_rate: Any = lrlab_keras.schedule(schedule)

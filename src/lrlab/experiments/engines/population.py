@@ -39,6 +39,7 @@ import numpy as np
 
 from lrlab.errors import LrlabError
 from lrlab.experiments.engines.base import Engine
+from lrlab.experiments.engines.frozen_base import shortcut_population, trained_part
 from lrlab.experiments.engines.population_chunks import EpochsDone, Population, PopulationCaches
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.memory import parse_memory
@@ -117,9 +118,10 @@ class PopulationEngine(Engine):
     def slower(self, plan: Any) -> str | None:
         """Convolutions: vmapped over trials, XLA's CPU convolutions lose to the Keras
         engine's one-model programs (``bench/peers.py --cnn``: seed 003's CNN grid), so
-        ``auto`` takes the Keras engine for a model with a convolution layer."""
+        ``auto`` takes the Keras engine for a model with a convolution layer (outside a
+        frozen base, which runs once per split: :func:`~.frozen_base.trained_part`)."""
         ds = plan.dataset
-        model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0)
+        model = trained_part(plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0))
         convs = sorted({type(layer).__name__ for layer in _layers(model) if _is_conv(layer)})
         if not convs:
             return None
@@ -325,9 +327,13 @@ def _plateau(trial: Trial) -> Plateau | None:
     return trial.plateau
 
 
-def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
+def population_inputs(
+    plan: Any, trials: Sequence[Trial], frozen_base: bool = True
+) -> dict[str, Any]:
     """:class:`~.population_chunks.Population`'s arguments for ``trials`` of ``plan`` (one
-    optimizer structure; each trial's own numbers).
+    optimizer structure; each trial's own numbers). A model with a frozen deterministic
+    base trains only its head, on the base's outputs computed once per split
+    (``frozen_base=False``: the whole model; :func:`~.frozen_base.shortcut_population`).
 
     Everything comes from the same plan methods the Keras engine uses (split, lr table,
     model build, batch order, loss and metrics), so a trial means the same in both.
@@ -348,7 +354,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
             rows[key] = len(splits)
             splits.append(_TargetSplit(split, ds.task))
         split_of[seed] = rows[key]
-    return {
+    inputs = {
         "build_model": lambda seed: plan.model.build(ds.input_shape, ds.task, ds.n_classes, seed),
         "splits": splits,
         "optimizer": [_optimizer_config(t) for t in trials],
@@ -364,6 +370,7 @@ def population_inputs(plan: Any, trials: Sequence[Trial]) -> dict[str, Any]:
         "monitors": [t.monitor for t in trials],
         "cache_key": model_key if model_key[0] is not None else None,
     }
+    return shortcut_population(inputs) if frozen_base else inputs
 
 
 def _rows_key(split: Any) -> bytes:

@@ -218,11 +218,11 @@ class PopulationProgram:
         self.run = jax.jit(run, donate_argnums=0)
 
     def _carry_axes(self, args) -> Any:
-        """Per leaf of the carry, 0 (one row per trial) or ``None`` (one value all trials
-        share), as ``jax.lax.scan`` under ``jax.vmap`` decides for a scan over all the
-        epochs at once: a leaf no per-trial input reaches (the update count ``t``, Nadam's
-        ``u_product``) stays shared, so a call computes exactly what that one scan did.
-        Read from the shapes of the scan's carry in the traced one-scan program."""
+        """Per carry leaf, 0 (a row per trial) or ``None`` (shared), as ``jax.vmap`` does
+        for one scan over all epochs: a leaf no per-trial input reaches (the update count
+        ``t``) stays shared, so a call computes what that scan did. Read from its traced
+        outputs: vmap broadcasts a shared one (``broadcast_in_dim`` of a value without the
+        axis); others, e.g. frozen weights the scan forwards, show the axis in their shape."""
         import jax
         import jax.numpy as jnp
 
@@ -231,18 +231,18 @@ class PopulationProgram:
 
         in_axes = (0,) * (len(args) - 1) + (None,)
         jaxpr = jax.make_jaxpr(jax.vmap(whole, in_axes=in_axes))(*args).jaxpr
-        scan = next(e for e in jaxpr.eqns if e.primitive.name == "scan")
-        first = scan.params["num_consts"]
-        scanned = scan.invars[first : first + scan.params["num_carry"]]
-        one = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), _init_args(args)
-        )
-        per_trial = jax.eval_shape(self._init, *one)
-        leaves, tree = jax.tree.flatten(per_trial)
-        axes = [
-            0 if len(v.aval.shape) > len(leaf.shape) else None
-            for v, leaf in zip(scanned, leaves, strict=True)
-        ]
+        made_by = {v: e for e in jaxpr.eqns for v in e.outvars}
+        one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), _init_args(args))
+        leaves, tree = jax.tree.flatten(jax.eval_shape(self._init, *one))
+
+        def axis(var, leaf) -> int | None:
+            eqn = made_by.get(var) if isinstance(var, jax.extend.core.Var) else None
+            if eqn is not None and eqn.primitive.name == "broadcast_in_dim":
+                if len(eqn.invars[0].aval.shape) == len(leaf.shape):
+                    return None
+            return 0 if len(var.aval.shape) > len(leaf.shape) else None
+
+        axes = [axis(v, leaf) for v, leaf in zip(jaxpr.outvars, leaves, strict=True)]
         return jax.tree.unflatten(tree, axes)
 
     def _carry_shardings(self) -> Any:
