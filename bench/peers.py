@@ -70,14 +70,28 @@ def _workload(n: int, epochs: int):
     return plan, trials, tables, orders, data
 
 
-def _steady(run, repeats: int = 2) -> tuple[float, float]:
-    """(first call's seconds, best of the later calls' seconds)."""
-    times = []
+def _steady(run, repeats: int = 2) -> tuple[float, float, float]:
+    """(first call's seconds, best of the later calls' wall seconds, best of their CPU
+    seconds). CPU time (every thread of the process) is the steadier measure on a machine
+    whose cores are shared with other work: a busy machine stretches wall time, not work."""
+    times, cpu = [], []
     for _ in range(repeats + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run()
         times.append(time.perf_counter() - t0)
-    return times[0], min(times[1:])
+        cpu.append(time.process_time() - c0)
+    return times[0], min(times[1:]), min(cpu[1:])
+
+
+def _program(executable) -> str:
+    """What XLA made of a compiled program: its kernels (fusions, dots, copies: each one a
+    launch per execution of its loop body) and XLA's FLOP count (loop bodies counted once)."""
+    import re
+
+    text = executable.as_text()
+    kernels = len(re.findall(r"= \S+ (?:fusion|dot|copy|custom-call|gather|scatter)\(", text))
+    flops = (executable.cost_analysis() or {}).get("flops", 0.0)
+    return f"{kernels} kernels, {flops / 1e6:.0f} MFLOP per body"
 
 
 # --------------------------------------------------------------------------- peers
@@ -158,9 +172,10 @@ def peer_torch_func(n: int, epochs: int, threads: str) -> dict:
                 acc = ((out > 0.5).float() == yv).float().mean((1, 2))
                 loss.numpy(), acc.numpy()
 
-    first, steady = _steady(run, repeats=1)
+    first, steady, cpu = _steady(run, repeats=1)
     return {
         "rate": n / steady,
+        "cpu_rate": n / cpu,
         "first": first,
         "trials": n,
         "settings": f"torch.set_num_threads({threads}), vmap(grad(functional_call))",
@@ -220,12 +235,17 @@ def peer_jax_optax(n: int, epochs: int, devices: str) -> dict:
 
         mesh = Mesh(np.array(jax.devices()[:count]), ("trials",))
         args = jax.device_put(args, NamedSharding(mesh, PartitionSpec("trials")))
-    first, steady = _steady(lambda: np.asarray(run(*args)))
+    t0 = time.perf_counter()
+    compiled = run.lower(*args).compile()
+    compile_seconds = time.perf_counter() - t0
+    first, steady, cpu = _steady(lambda: np.asarray(compiled(*args)))
     return {
         "rate": n / steady,
-        "first": first,
+        "cpu_rate": n / cpu,
+        "first": compile_seconds + first,
         "trials": n,
         "settings": f"jit(vmap(scan)), optax.inject_hyperparams(sgd), {count} device(s)",
+        "program": _program(compiled),
     }
 
 
@@ -237,12 +257,19 @@ def peer_lrlab(n: int, epochs: int, devices: str) -> dict:
 
     plan, trials, *_ = _workload(n, epochs)
     engine = PopulationEngine(devices=int(devices))
-    first, steady = _steady(lambda: list(engine.run(plan, trials)))
+    first, steady, cpu = _steady(lambda: list(engine.run(plan, trials)))
+    programs = [
+        _program(executable)
+        for program in engine.caches.programs._programs.values()
+        for executable in program._executables.values()
+    ]
     return {
         "rate": n / steady,
+        "cpu_rate": n / cpu,
         "first": first,
         "trials": n,
         "settings": f"PopulationEngine(devices={devices}), chunk {engine._chunk}",
+        "program": "; ".join(programs),
     }
 
 
@@ -377,7 +404,7 @@ def main() -> None:
         keep = set(args.only.split(","))
         runs = [r for r in runs if r[1] in keep]
     results = []
-    print(f"\n{'peer':<13} {'trials':>6} {'first s':>8} {'trials/s':>9}  settings")
+    print(f"\n{'peer':<13} {'trials':>6} {'first s':>8} {'trials/s':>9} {'/cpu-s':>8}  settings")
     for label, peer, n, setting in runs:
         r = _spawn(peer, n, args.epochs, setting)
         if "error" in r:
@@ -385,7 +412,10 @@ def main() -> None:
             continue
         results.append((label, r))
         first = f"{r['first']:.2f}" if "first" in r else "-"
-        print(f"{label:<13} {n:>6} {first:>8} {r['rate']:>9.2f}  {r['settings']}")
+        cpu = f"{r['cpu_rate']:.1f}" if "cpu_rate" in r else "-"
+        print(f"{label:<13} {n:>6} {first:>8} {r['rate']:>9.2f} {cpu:>8}  {r['settings']}")
+        if "program" in r:
+            print(f"{'':<13} program: {r['program']}")
     best: dict[str, dict] = {}
     for label, r in results:
         if label not in best or r["rate"] > best[label]["rate"]:
@@ -399,7 +429,10 @@ def main() -> None:
     print(f"\nlrlab's best ({mine['settings']}): {mine['rate']:.1f} trials/s")
     for label, r in best.items():
         if label != "lrlab":
-            print(f"  x {label:<13} {mine['rate'] / r['rate']:>8.1f}  ({r['settings']})")
+            cpu = ""
+            if "cpu_rate" in r and "cpu_rate" in mine:  # the same two runs, per CPU-second
+                cpu = f"; per CPU-second x {mine['cpu_rate'] / r['cpu_rate']:.2f}"
+            print(f"  x {label:<13} {mine['rate'] / r['rate']:>8.2f}  ({r['settings']}{cpu})")
     lrlab_runs = [r for label, r in results if label == "lrlab"]
     if len(lrlab_runs) == 2:
         one, sharded = lrlab_runs
