@@ -38,6 +38,7 @@ import numpy as np
 
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
 from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
+from lrlab.experiments.engines.xla_options import compile_lowered
 
 __all__ = [
     "PLATEAU_FIELDS",
@@ -181,7 +182,7 @@ class PopulationProgram:
         if key not in self._executables:
             t0 = time.perf_counter()
             lowered = self._lowered.pop(key, None) or self._lower(args, per_call)
-            init, run = (part.compile() for part in lowered)
+            init, run = (compile_lowered(part) for part in lowered)
             self._executables[key] = ChunkExecutables(init, run, per_call)
             self._compile_seconds[key] = time.perf_counter() - t0
         return self._executables[key], self._compile_seconds.pop(key, 0.0)
@@ -360,8 +361,10 @@ class PopulationProgram:
         def lr_at(t):
             return tables[table, jnp.minimum(t, tables.shape[1] - 1)].astype(dtype)
 
+        at = 0 if X.shape[0] == 1 else split  # one split: a shared array (one matmul in eval)
+
         def step(c, rows):
-            x, y = X[split, rows], Y[split, rows]
+            x, y = X[at, rows], Y[at, rows]
             (loss, (y_pred, ntv_new)), grads = grad_fn(c["tv"], c["ntv"], x, y, True)
             lr = lr_at(c["t"]) * c["plateau"].scale
             tv_new, opt_new = opt.apply(grads, c["tv"], c["opt"], lr, c["t"], hyper)
@@ -384,10 +387,7 @@ class PopulationProgram:
 
             def batch(acc, start, size):
                 rows = start + jnp.arange(size)
-                if XV.shape[0] == 1:  # one split: the rows are the same for every trial, so
-                    x, y = XV[0, rows], YV[0, rows]  # XLA runs the population as one matmul
-                else:
-                    x, y = XV[split, rows], YV[split, rows]
+                x, y = XV[at, rows], YV[at, rows]
                 loss, (y_pred, _) = self._forward_loss(tv_, ntv_, x, y, False)
                 total, mvars = acc
                 return (total + loss * size, self._metric_update(mvars, y, y_pred))
