@@ -13,8 +13,10 @@ settings, and trials/s is measured on a second, steady call (the first pays comp
   ``vmap(grad(functional_call))``, SGD momentum written on the stacked tensors (threads:
   the better of 1 and all cores);
 - ``jax+optax``: a hand-written ``jit(vmap(scan))`` with ``optax.inject_hyperparams(sgd)``
-  (the per-update lr as data); ``sharded``: the same with the trial axis sharded over one
-  CPU device per core (``jax_num_cpu_devices``), as an expert would on this machine;
+  (the per-update lr as data), compiled with lrlab's XLA options
+  (:data:`~lrlab.experiments.engines.population_program.COMPILER_OPTIONS`);
+  ``sharded``: the same with the trial axis sharded over one CPU device per core
+  (``jax_num_cpu_devices``), as an expert would on this machine;
 - ``lrlab``: the population engine (``PopulationEngine``), on one device and sharded over
   the cores (``devices=``).
 
@@ -235,8 +237,10 @@ def peer_jax_optax(n: int, epochs: int, devices: str) -> dict:
 
         mesh = Mesh(np.array(jax.devices()[:count]), ("trials",))
         args = jax.device_put(args, NamedSharding(mesh, PartitionSpec("trials")))
-    t0 = time.perf_counter()
-    compiled = run.lower(*args).compile()
+    from lrlab.experiments.engines.population_program import COMPILER_OPTIONS
+
+    t0 = time.perf_counter()  # the XLA options lrlab's program takes (the peer gains too)
+    compiled = run.lower(*args).compile(compiler_options=COMPILER_OPTIONS)
     compile_seconds = time.perf_counter() - t0
     first, steady, cpu = _steady(lambda: np.asarray(compiled(*args)))
     return {
@@ -244,7 +248,8 @@ def peer_jax_optax(n: int, epochs: int, devices: str) -> dict:
         "cpu_rate": n / cpu,
         "first": compile_seconds + first,
         "trials": n,
-        "settings": f"jit(vmap(scan)), optax.inject_hyperparams(sgd), {count} device(s)",
+        "settings": f"jit(vmap(scan)), optax.inject_hyperparams(sgd), lrlab's XLA options, "
+        f"{count} device(s)",
         "program": _program(compiled),
     }
 
