@@ -14,7 +14,7 @@ settings, and trials/s is measured on a second, steady call (the first pays comp
   the better of 1 and all cores);
 - ``jax+optax``: a hand-written ``jit(vmap(scan))`` with ``optax.inject_hyperparams(sgd)``
   (the per-update lr as data), compiled with lrlab's XLA options
-  (:data:`~lrlab.experiments.engines.population_program.COMPILER_OPTIONS`);
+  (:data:`~lrlab.experiments.engines.xla_options.COMPILER_OPTIONS`);
   ``sharded``: the same with the trial axis sharded over one CPU device per core
   (``jax_num_cpu_devices``), as an expert would on this machine;
 - ``lrlab``: the population engine (``PopulationEngine``), on one device and sharded over
@@ -237,7 +237,7 @@ def peer_jax_optax(n: int, epochs: int, devices: str) -> dict:
 
         mesh = Mesh(np.array(jax.devices()[:count]), ("trials",))
         args = jax.device_put(args, NamedSharding(mesh, PartitionSpec("trials")))
-    from lrlab.experiments.engines.population_program import COMPILER_OPTIONS
+    from lrlab.experiments.engines.xla_options import COMPILER_OPTIONS
 
     t0 = time.perf_counter()  # the XLA options lrlab's program takes (the peer gains too)
     compiled = run.lower(*args).compile(compiler_options=COMPILER_OPTIONS)
@@ -264,9 +264,9 @@ def peer_lrlab(n: int, epochs: int, devices: str) -> dict:
     engine = PopulationEngine(devices=int(devices))
     first, steady, cpu = _steady(lambda: list(engine.run(plan, trials)))
     programs = [
-        _program(executable)
+        _program(executables.run)  # the epochs' program (its init only builds the carry)
         for program in engine.caches.programs._programs.values()
-        for executable in program._executables.values()
+        for executables in program._executables.values()
     ]
     return {
         "rate": n / steady,

@@ -1,11 +1,11 @@
-"""The population program's XLA options (population_program._compile)."""
+"""The population engine's XLA options (lrlab.experiments.engines.xla_options)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lrlab.experiments.engines import population_program as program
+from lrlab.experiments.engines import xla_options
 
 
 def _sums():
@@ -23,14 +23,14 @@ def test_options_keep_the_sums_out_of_ynnpack():
         pytest.skip("the options are the CPU backend's")
     if "__ynn_fusion" not in _sums().compile().as_text():
         pytest.skip("this jaxlib does not hand reductions to YNNPACK by default")
-    compiled = program._compile(_sums())
+    compiled = xla_options.compile_lowered(_sums())
     assert "__ynn_fusion" not in compiled.as_text()
     _check(compiled)
 
 
 def test_a_backend_without_the_option_compiles_as_is(monkeypatch):
-    monkeypatch.setattr(program, "COMPILER_OPTIONS", {"xla_cpu_no_such_option_here": True})
-    compiled = program._compile(_sums())
+    monkeypatch.setattr(xla_options, "COMPILER_OPTIONS", {"xla_cpu_no_such_option_here": True})
+    compiled = xla_options.compile_lowered(_sums())
     _check(compiled)
 
 
@@ -42,4 +42,4 @@ def test_other_compile_errors_are_not_swallowed(monkeypatch):
     if jax.default_backend() != "cpu":
         pytest.skip("the options are the CPU backend's")
     with pytest.raises(jax.errors.JaxRuntimeError, match="out of memory"):
-        program._compile(Broken())
+        xla_options.compile_lowered(Broken())
