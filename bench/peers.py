@@ -422,6 +422,10 @@ def main() -> None:
         if "program" in r:
             print(f"{'':<13} program: {r['program']}")
     best: dict[str, dict] = {}
+    best_cpu = {
+        label: max(r["cpu_rate"] for lab, r in results if lab == label and "cpu_rate" in r)
+        for label in {lab for lab, r in results if "cpu_rate" in r}
+    }
     for label, r in results:
         if label not in best or r["rate"] > best[label]["rate"]:
             best[label] = r
@@ -435,8 +439,8 @@ def main() -> None:
     for label, r in best.items():
         if label != "lrlab":
             cpu = ""
-            if "cpu_rate" in r and "cpu_rate" in mine:  # the same two runs, per CPU-second
-                cpu = f"; per CPU-second x {mine['cpu_rate'] / r['cpu_rate']:.2f}"
+            if label in best_cpu and "lrlab" in best_cpu:  # each side's best, per CPU-second
+                cpu = f"; per CPU-second x {best_cpu['lrlab'] / best_cpu[label]:.2f}"
             print(f"  x {label:<13} {mine['rate'] / r['rate']:>8.2f}  ({r['settings']}{cpu})")
     lrlab_runs = [r for label, r in results if label == "lrlab"]
     if len(lrlab_runs) == 2:
