@@ -378,7 +378,7 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rate = n / r["steady"]
         achieved = rate * flops / 1e9
-        rows.append(r)
+        rows.append({**r, "n": n, "x_keras": rate * keras_s, "of_matmul": achieved / gflops})
         print(
             f"{n:>5} {r['first']:>8.2f} {r['steady']:>8.3f} {rate:>9.1f} "
             f"{rate * keras_s:>7.0f}x {rate * engine_s:>7.0f}x {rate * torch_s:>7.0f}x "
@@ -412,6 +412,29 @@ def main() -> None:
         "compiling; peak RSS is the population process's."
     )
     print(f"this process (keras, torch, matmul): peak RSS {peak_rss_mb():.0f} MB")
+    print_targets(rows, seconds, e2e)
+
+
+#: issue 17's targets: (what, N it is measured at, the row's field or None, the test)
+TARGETS = (
+    ("steady trials/s >= 500x keras fit", 500, "x_keras", lambda v: v >= 500, "{:.0f}x"),
+    ("model GFLOP/s >= 15% of the matmul's", 500, "of_matmul", lambda v: v >= 0.15, "{:.1%}"),
+    ("peak RSS < 1 GB", 1000, "rss_mb", lambda v: v < 1000, "{:.0f} MB"),
+)
+
+
+def print_targets(rows: list[dict], e2e_seconds: float, e2e_trials: int) -> None:
+    """Each target with the value this run measured and whether it is met."""
+    print("\ntargets (this run):")
+    by_n = {r["n"]: r for r in rows}
+    for what, n, field, met, fmt in TARGETS:
+        if n not in by_n:
+            print(f"  {what} at N={n}: not measured (--sizes without {n})")
+            continue
+        value = by_n[n][field]
+        print(f"  {what} at N={n}: {fmt.format(value)} {'met' if met(value) else 'NOT met'}")
+    verdict = "met" if e2e_trials == 500 and e2e_seconds < 5 else "NOT met"
+    print(f"  lrlab run of {e2e_trials} trials end to end < 5 s: {e2e_seconds:.1f} s {verdict}")
 
 
 if __name__ == "__main__":
