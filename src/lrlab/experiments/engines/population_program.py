@@ -21,9 +21,8 @@ parameters as arrays). The lr of update ``t`` is ``table[t] * scale``, and ``min
 checked against the schedule's value at the epoch's last update, as
 :class:`lrlab.integrations.keras.Scheduler` (the Keras engine) does.
 
-The program also estimates one trial's working set (:meth:`PopulationProgram.trial_bytes`:
-parameters, optimizer slots, gradients, and every intermediate of one training and one
-evaluation batch, from the traced program), which sets the chunk size.
+The program also keeps one trial's working set (:meth:`PopulationProgram.trial_bytes`,
+estimated by :mod:`.population_memory`), which sets the chunk size.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
+from lrlab.experiments.engines.population_memory import trial_bytes
 from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
 
 __all__ = [
@@ -471,30 +471,18 @@ class PopulationProgram:
     def trial_bytes(self, tv, ntv, sample_x, sample_y) -> int:
         """An upper estimate of one trial's working set (see the module docstring)."""
         if self._trial_bytes is None:
-            self._trial_bytes = self._estimate(tv, ntv, sample_x, sample_y)
+            s = self.shape
+            self._trial_bytes = trial_bytes(
+                self._forward_loss,
+                s.batch_size,
+                s.eval_batch,
+                len(self.optimizer.slots),
+                tv,
+                ntv,
+                sample_x,
+                sample_y,
+            )
         return self._trial_bytes
-
-    def _estimate(self, tv, ntv, sample_x, sample_y) -> int:
-        import jax
-
-        s = self.shape
-        params = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in tv)
-        state = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in ntv)
-        slots = len(self.optimizer.slots)
-        one = ([a[0] for a in tv], [a[0] for a in ntv])
-
-        def train_step(tv_, ntv_, x, y):
-            return jax.value_and_grad(self._forward_loss, has_aux=True)(tv_, ntv_, x, y, True)
-
-        def eval_step(tv_, ntv_, x, y):
-            return self._forward_loss(tv_, ntv_, x, y, False)
-
-        xb = np.zeros((s.batch_size, *sample_x.shape[1:]), sample_x.dtype)
-        yb = np.zeros((s.batch_size, *sample_y.shape[1:]), sample_y.dtype)
-        xe = np.zeros((s.eval_batch, *sample_x.shape[1:]), sample_x.dtype)
-        ye = np.zeros((s.eval_batch, *sample_y.shape[1:]), sample_y.dtype)
-        inter = _jaxpr_bytes(train_step, *one, xb, yb) + _jaxpr_bytes(eval_step, *one, xe, ye)
-        return params * (4 + 2 * slots) + 2 * state + inter
 
 
 #: losses that average an elementwise term over the last axis
@@ -570,31 +558,3 @@ def _nameless(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_nameless(v) for v in value]
     return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
-
-
-def _jaxpr_bytes(fn, *args) -> int:
-    """The bytes of every intermediate value in ``fn``'s jaxpr (an upper bound of its temps)."""
-    import jax
-    from jax.extend.core import jaxprs_in_params
-
-    closed = jax.make_jaxpr(fn)(*args)
-    total = 0
-    stack = [closed.jaxpr]
-    while stack:
-        jaxpr = stack.pop()
-        for eqn in jaxpr.eqns:
-            for var in eqn.outvars:
-                aval = var.aval
-                if hasattr(aval, "shape"):
-                    total += int(np.prod(aval.shape)) * _itemsize(aval.dtype)
-            for sub in jaxprs_in_params(eqn.params):
-                stack.append(sub)
-    return total
-
-
-def _itemsize(dtype: Any) -> int:
-    """Bytes per element; 8 for dtypes numpy does not know (JAX PRNG keys: two uint32)."""
-    try:
-        return np.dtype(dtype).itemsize
-    except TypeError:
-        return 8
