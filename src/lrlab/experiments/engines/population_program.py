@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
+from lrlab.experiments.engines.conv_layout import canonical_convs
 from lrlab.experiments.engines.population_memory import trial_bytes
 from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
 
@@ -141,9 +142,17 @@ class PopulationProgram:
     """
 
     def __init__(
-        self, model, optimizer: OptimizerStructure, loss, metrics, shape: ProgramShape, devices=1
+        self,
+        model,
+        optimizer: OptimizerStructure,
+        loss,
+        metrics,
+        shape: ProgramShape,
+        devices=1,
+        trials_at_once: int | None = None,
     ):
         self.devices = max(1, int(devices))
+        self.trials_at_once = trials_at_once
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
@@ -234,9 +243,7 @@ class PopulationProgram:
         scan = next(e for e in jaxpr.eqns if e.primitive.name == "scan")
         first = scan.params["num_consts"]
         scanned = scan.invars[first : first + scan.params["num_carry"]]
-        one = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), _init_args(args)
-        )
+        one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), _init_args(args))
         per_trial = jax.eval_shape(self._init, *one)
         leaves, tree = jax.tree.flatten(per_trial)
         axes = [
@@ -353,7 +360,8 @@ class PopulationProgram:
         s = self.shape
         B, nb = s.batch_size, s.n_train // s.batch_size
         rem = s.n_train - nb * B
-        grad_fn = jax.value_and_grad(self._forward_loss, has_aux=True)
+        # the gradient's convolutions in the layout XLA runs fast inside the scan
+        grad_fn = canonical_convs(jax.value_and_grad(self._forward_loss, has_aux=True))
         opt = self.optimizer
         dtype = carry["last_lr"].dtype
 
@@ -424,11 +432,42 @@ class PopulationProgram:
         return carry, (values, lrs, scales, carry["diverged"])
 
     def _run(self, carry, epochs, split, order, table, plateau, hyper, data):
+        """The chunk's trials, all vmapped (``trials_at_once`` ``None``) or
+        ``trials_at_once`` at a time in sequence (``jax.lax.map``)."""
         import jax
 
-        in_axes = (self._axes, None, 0, 0, 0, 0, 0, None)
-        trial = jax.vmap(self._trial, in_axes=in_axes, out_axes=(self._axes, 0))
-        return trial(carry, epochs, split, order, table, plateau, hyper, data)
+        if self.trials_at_once is None:
+            in_axes = (self._axes, None, 0, 0, 0, 0, 0, None)
+            trial = jax.vmap(self._trial, in_axes=in_axes, out_axes=(self._axes, 0))
+            return trial(carry, epochs, split, order, table, plateau, hyper, data)
+
+        def is_shared(axis):
+            return axis is None
+
+        # The shared leaves of the carry (one value for all trials) go in whole; each
+        # trial computes the same new value for them, the first trial's is kept.
+        rows = jax.tree.map(
+            lambda axis, a: None if axis is None else a, self._axes, carry, is_leaf=is_shared
+        )
+
+        def one(xs):
+            own, *per_trial = xs
+            c = jax.tree.map(
+                lambda axis, mine, whole: whole if axis is None else mine,
+                self._axes,
+                own,
+                carry,
+                is_leaf=is_shared,
+            )
+            return self._trial(c, epochs, *per_trial, data)
+
+        per_trial = (rows, split, order, table, plateau, hyper)
+        at_once = self.trials_at_once if self.trials_at_once > 1 else None  # 1: no vmap
+        new, outputs = jax.lax.map(one, per_trial, batch_size=at_once)
+        new = jax.tree.map(
+            lambda axis, a: a[0] if axis is None else a, self._axes, new, is_leaf=is_shared
+        )
+        return new, outputs
 
     def mesh(self):
         """The first :attr:`devices` devices as a one-axis mesh (axis ``trials``)."""
@@ -520,6 +559,7 @@ class ProgramCache:
         metrics,
         shape: ProgramShape,
         devices=1,
+        trials_at_once: int | None = None,
     ) -> PopulationProgram:
         if isinstance(optimizer, KerasOptimizer):
             optimizer = optimizer.structure
@@ -530,16 +570,22 @@ class ProgramCache:
                 [m.get_config() for m in metrics],
             ]
             key = json.dumps(
-                [parts, repr(optimizer), repr(shape), devices], sort_keys=True, default=repr
+                [parts, repr(optimizer), repr(shape), devices, trials_at_once],
+                sort_keys=True,
+                default=repr,
             )
         except Exception:
             self.built += 1
-            return PopulationProgram(model, optimizer, loss, metrics, shape, devices)
+            return PopulationProgram(
+                model, optimizer, loss, metrics, shape, devices, trials_at_once
+            )
         if key not in self._programs:
             while len(self._programs) >= self.limit:
                 self._programs.pop(next(iter(self._programs)))
             self.built += 1
-            self._programs[key] = PopulationProgram(model, optimizer, loss, metrics, shape, devices)
+            self._programs[key] = PopulationProgram(
+                model, optimizer, loss, metrics, shape, devices, trials_at_once
+            )
         return self._programs[key]
 
 
