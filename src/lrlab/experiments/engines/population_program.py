@@ -7,7 +7,8 @@ and metrics are Keras' own objects used statelessly, the optimizer is Keras' upd
 formula in JAX (:mod:`.population_optim`). Parameters, non-trainable state (e.g. a
 dropout seed), optimizer slots, metric accumulators and the plateau state are the scanned
 state; ``jax.vmap`` maps the trial over a chunk and ``jax.jit`` compiles it once per
-argument shapes (:class:`PopulationProgram`, kept by a :class:`ProgramCache`).
+argument shapes (:class:`PopulationProgram`, kept by a
+:class:`~.population_caches.ProgramCache`).
 
 A call trains ``per_call`` epochs (:func:`epochs_per_call`, a divisor of the epochs) and
 hands its scanned state to the next call on the device, so the caller hears from a chunk
@@ -28,7 +29,6 @@ estimated by :mod:`.population_memory`), which sets the chunk size.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -38,14 +38,13 @@ import numpy as np
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
 from lrlab.experiments.engines.conv_layout import canonical_convs
 from lrlab.experiments.engines.population_memory import trial_bytes
-from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
+from lrlab.experiments.engines.population_optim import OptimizerStructure
 
 __all__ = [
     "PLATEAU_FIELDS",
     "ChunkExecutables",
     "EpochChunk",
     "PopulationProgram",
-    "ProgramCache",
     "ProgramShape",
     "epochs_per_call",
 ]
@@ -535,72 +534,8 @@ def _name(loss: Any) -> str | None:
         return None
 
 
-class ProgramCache:
-    """Programs by structure, so the same structure coming again is compiled once.
-
-    The key is the model's architecture without layer names and seeds (each build numbers
-    its layers anew), the optimizer's :class:`~.population_optim.OptimizerStructure` (its
-    numbers are per-trial data, so a grid over momentum or betas shares one program), the
-    loss and metrics (names included: they name the results) and the shapes; anything
-    that cannot be serialized gets a fresh program. The ``limit`` most recent programs
-    are kept; :attr:`built` counts the programs made.
-    """
-
-    def __init__(self, limit: int = 8):
-        self.limit = limit
-        self.built = 0
-        self._programs: dict[str, PopulationProgram] = {}
-
-    def get(
-        self,
-        model,
-        optimizer: OptimizerStructure | KerasOptimizer,
-        loss,
-        metrics,
-        shape: ProgramShape,
-        devices=1,
-        trials_at_once: int | None = None,
-    ) -> PopulationProgram:
-        if isinstance(optimizer, KerasOptimizer):
-            optimizer = optimizer.structure
-        try:
-            parts = [
-                _nameless(model.get_config()),
-                loss.get_config(),
-                [m.get_config() for m in metrics],
-            ]
-            key = json.dumps(
-                [parts, repr(optimizer), repr(shape), devices, trials_at_once],
-                sort_keys=True,
-                default=repr,
-            )
-        except Exception:
-            self.built += 1
-            return PopulationProgram(
-                model, optimizer, loss, metrics, shape, devices, trials_at_once
-            )
-        if key not in self._programs:
-            while len(self._programs) >= self.limit:
-                self._programs.pop(next(iter(self._programs)))
-            self.built += 1
-            self._programs[key] = PopulationProgram(
-                model, optimizer, loss, metrics, shape, devices, trials_at_once
-            )
-        return self._programs[key]
-
-
 def _init_args(args) -> tuple[Any, Any, Any]:
     """What the init takes of a program's arguments ``(tv, ntv, split, order, table,
     plateau, hyper, data)``: the weights, the non-trainable state and the optimizer's
     numbers (e.g. adagrad's initial accumulator)."""
     return args[0], args[1], args[6]
-
-
-def _nameless(value: Any) -> Any:
-    """``value`` (a Keras config) without ``name`` and ``seed`` entries (the program gets
-    the weights and seed states as inputs, so neither changes what it computes)."""
-    if isinstance(value, dict):
-        return {k: _nameless(v) for k, v in value.items() if k not in ("name", "seed")}
-    if isinstance(value, list | tuple):
-        return [_nameless(v) for v in value]
-    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
