@@ -171,3 +171,23 @@ def test_the_gradient_convolutions_inside_a_scan_are_in_the_canonical_layout():
 
     assert dims(canonical_convs(jax.grad(loss))) == {"[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]"}
     assert len(dims(jax.grad(loss))) > 1  # without it: the weight gradient's other layout
+
+
+def test_arguments_that_are_not_arrays_stay_python_values():
+    """``training=True`` reaches the model as a bool (dropout branches on it in Python)."""
+    x = np.ones((2, 5, 5, 3), np.float32)
+    w = np.ones((3, 3, 3, 4), np.float32)
+
+    def f(w, x, training):
+        y = jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return jnp.sum(y) * (2.0 if training else 1.0)
+
+    grad = jax.grad(f)
+    for training in (True, False):
+        np.testing.assert_allclose(
+            jax.jit(canonical_convs(grad), static_argnums=2)(w, x, training),
+            grad(w, x, training),
+            rtol=1e-6,
+        )

@@ -24,8 +24,9 @@ def canonical_convs(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` with each of its convolutions (``lax.conv_general_dilated``, nested jits
     included) computed in the canonical layout: lhs ``[batch, *spatial, feature]``, rhs
     ``[*spatial, in, out]``, output ``[batch, *spatial, feature]``, operands and result
-    transposed to and from it. Same values, same output structure; a function without a
-    convolution is ``fn`` itself.
+    transposed to and from it. Same values, same output structure; arguments that are not
+    arrays (e.g. a ``training`` flag) stay Python values; a function without a convolution
+    is ``fn`` itself.
 
     >>> import jax, jax.numpy as jnp, numpy as np
     >>> x = np.arange(2 * 5 * 5 * 3, dtype=np.float32).reshape(2, 5, 5, 3) / 100
@@ -41,11 +42,22 @@ def canonical_convs(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def wrapped(*args: Any) -> Any:
         import jax
+        import numpy as np
 
-        closed, shape = jax.make_jaxpr(fn, return_shape=True)(*args)
+        leaves, tree = jax.tree.flatten(args)
+        arrays = [i for i, a in enumerate(leaves) if isinstance(a, jax.Array | np.ndarray)]
+
+        def on_arrays(*values: Any) -> Any:  # other leaves (e.g. training=True) stay static
+            given = list(leaves)
+            for i, value in zip(arrays, values, strict=True):
+                given[i] = value
+            return fn(*jax.tree.unflatten(tree, given))
+
+        values = [leaves[i] for i in arrays]
+        closed, shape = jax.make_jaxpr(on_arrays, return_shape=True)(*values)
         if not _has_conv(closed.jaxpr):
             return fn(*args)
-        outs = _evaluate(closed.jaxpr, closed.consts, jax.tree.leaves(args))
+        outs = _evaluate(closed.jaxpr, closed.consts, values)
         return jax.tree.unflatten(jax.tree.structure(shape), outs)
 
     return wrapped
