@@ -288,9 +288,9 @@ def trials_at_once(model: Any) -> int | None:
 
     Vmapped, a convolution over the trials' own kernels becomes one grouped convolution,
     which XLA's CPU backend runs with its slow generic emitter; a dense layer becomes a
-    batched matmul, the population engine's lead. Measured on seed 003's CNN (6 trials,
-    2 epochs, load 5-7): 1208 trial-updates/s in sequence, 786 vmapped, 681 two at a
-    time; Keras' own jitted step 880 (``bench/peers.py --cnn``).
+    batched matmul, the population engine's lead. Measured on seed 003's CNN grid (48
+    trials, 5 epochs, ``bench/peers.py --cnn``, load 3.2): 1230 trial-updates/s in
+    sequence, 707 vmapped, 889 four at a time; Keras' ``fit`` of one trial ~740 updates/s.
     """
     return 1 if any(_is_conv(layer) for layer in _layers(model)) else None
 
