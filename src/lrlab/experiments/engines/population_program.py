@@ -137,7 +137,9 @@ class PopulationProgram:
     and the lr tables. :meth:`train` runs a chunk call by call. With ``devices > 1`` the
     trial axis is split over that many devices (:meth:`_sharded`; a chunk is then a
     multiple of ``devices`` trials); every trial computes the same numbers either way, and
-    however many epochs a call trains.
+    however many epochs a call trains. ``trials_at_once``: ``None`` vmaps a chunk's trials,
+    ``k`` runs them ``k`` at a time in sequence inside the same program (:meth:`_run`;
+    convolutional models, :func:`~.population.trials_at_once`).
     """
 
     def __init__(
