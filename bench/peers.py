@@ -329,15 +329,21 @@ exponential = {{ spec = "exp_decay(0.1, k=0.1)", unit = "epoch" }}
 
 
 def cnn_grid(seeds: int, epochs: int) -> None:
-    """Seed 003's CNN grid on digits (SGD momentum, 3 schedules x ``seeds``), ``lrlab run``
-    end to end in a fresh process per engine, and what ``auto`` picks and why."""
+    """Seed 003's CNN grid on digits (SGD momentum, 3 schedules x ``seeds``): ``lrlab run``
+    end to end in a fresh process per engine, what ``auto`` picks and why, then the
+    population program's trial-axis modes timed in this process (steady: compiled and run
+    once first),
+    in trial-updates per second: all vmapped, one trial at a time, groups of 4."""
     import tempfile
 
     from lrlab.experiments.config import load_config
+    from lrlab.experiments.engines.population import population_inputs
+    from lrlab.experiments.engines.population_chunks import Population
     from lrlab.experiments.plan import build_plan
     from lrlab.experiments.runner import choose_engine
 
     seconds = {}
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for engine in ("population", "keras"):
             path = Path(tmp) / f"{engine}.toml"
@@ -352,17 +358,36 @@ def cnn_grid(seeds: int, epochs: int) -> None:
         path = Path(tmp) / "auto.toml"
         path.write_text(CNN_TOML.format(seeds=seeds, epochs=epochs, engine="auto"))
         passed: list[str] = []
-        chosen = choose_engine("auto", build_plan(load_config(path)), passed)
+        plan = build_plan(load_config(path))
+        chosen = choose_engine("auto", plan, passed)
     trials = 3 * seeds
     print(
         f"\ncnn grid (seed 003 on digits, cnn(filters=[16, 32], kernel=3, pool=2, dense=[64]), "
         f"sgd momentum 0.8, 3 schedules x {seeds} seeds = {trials} trials, {epochs} epochs), "
-        f"lrlab run end to end:"
+        f"lrlab run end to end (load {load:.1f}, then {os.getloadavg()[0]:.1f}):"
     )
     for engine, s in seconds.items():
         print(f"  {engine:<10} {s:>7.1f} s")
     print(f"  population / keras engine speed: {seconds['keras'] / seconds['population']:.2f}x")
     print(f"  auto takes: {chosen.name} ({'; '.join(passed) or 'first choice'})")
+    inputs = population_inputs(plan, plan.trials)
+    updates = trials * epochs * -(-len(inputs["splits"][0].y_train) // 32)
+    print(f"  population program modes, steady ({trials} trials x {epochs} epochs, this process):")
+    rates = {}
+    for label, at_once in (("vmapped", None), ("in sequence", 1), ("groups of 4", 4)):
+        population = Population(**inputs, trials_at_once=at_once, epochs_per_call=epochs)
+        compile_s = population.compile()
+        for _ in population:  # a first pass: XLA's CPU kernels settle in (untimed)
+            pass
+        t0 = time.perf_counter()
+        for _ in population:
+            pass
+        rates[label] = updates / (time.perf_counter() - t0)
+        print(
+            f"    {label:<12} {rates[label]:>7.0f} trial-updates/s (compile {compile_s:.1f} s, "
+            f"load {os.getloadavg()[0]:.1f})"
+        )
+    print(f"    in sequence / vmapped: {rates['in sequence'] / rates['vmapped']:.2f}x")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The population engine over several devices, and ``auto`` passing it over for convolutions."""
+"""The population engine over several devices."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from lrlab.experiments.engines.population import PopulationEngine
 from lrlab.experiments.engines.population_chunks import per_device
 
 SHARDED = textwrap.dedent(
@@ -95,51 +93,3 @@ def test_trials_split_over_two_devices_equal_one_device(tmp_path):
 def test_chunks_are_a_multiple_of_the_devices():
     assert [per_device(n, 2) for n in (1, 2, 5, 500)] == [2, 2, 6, 500]
     assert [per_device(n, 1) for n in (1, 7)] == [1, 7]
-
-
-def _plan(tmp_path: Path, model: str):
-    from lrlab.experiments.config import load_config
-    from lrlab.experiments.plan import build_plan
-
-    (tmp_path / "exp.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [experiment]
-            seeds = 1
-            [data]
-            dataset = "digits"
-            validation = 0.25
-            limit = 200
-            [model]
-            spec = "{model}"
-            [training]
-            epochs = 1
-            batch_size = 50
-            [optimizers]
-            sgd = {{ type = "sgd", momentum = 0.8 }}
-            [schedules]
-            c = "constant(0.1)"
-            """
-        )
-    )
-    return build_plan(load_config(tmp_path / "exp.toml"))
-
-
-def test_auto_takes_the_keras_engine_for_convolutions(tmp_path):
-    """Measured slower there (bench/peers.py --cnn): auto passes the population engine over,
-    says why, and an explicit engine = "population" still runs it."""
-    from lrlab.experiments.runner import choose_engine
-
-    plan = _plan(tmp_path, "cnn(filters=[4], dense=[8])")
-    engine = PopulationEngine()
-    assert engine.unsupported(plan) is None
-    reason = engine.slower(plan)
-    assert reason.startswith("the model has convolutions (Conv2D)")
-    assert "\n" not in reason and 'engine = "population"' in reason
-    passed_over = []
-    assert choose_engine("auto", plan, passed_over).name == "keras"
-    assert passed_over == [f"not population: {reason}"]
-    assert choose_engine("population", plan).name == "population"
-    dense = _plan(tmp_path, "mlp(hidden=[8])")
-    assert engine.slower(dense) is None
-    assert choose_engine("auto", dense).name == "population"

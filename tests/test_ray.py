@@ -117,6 +117,7 @@ class KillOnce(KerasEngine):
     """
 
     def __init__(self, folder: Path, victim: str):
+        super().__init__()
         self.folder, self.victim = Path(folder), victim
 
     def run(self, plan, trials):

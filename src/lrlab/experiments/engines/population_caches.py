@@ -1,17 +1,73 @@
-"""What the population engine keeps between calls: compiled programs, initial weights,
-batch orders (a :class:`PopulationCaches` that the caller owns and passes in)."""
+"""What the population engine keeps between calls: compiled programs (by structure),
+initial weights, batch orders (a :class:`PopulationCaches` that the caller owns and passes in)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from lrlab.experiments.engines.population_program import ProgramCache
+from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
+from lrlab.experiments.engines.population_program import PopulationProgram, ProgramShape
 
-__all__ = ["OrderCache", "PopulationCaches", "WeightCache"]
+__all__ = ["OrderCache", "PopulationCaches", "ProgramCache", "WeightCache"]
+
+
+class ProgramCache:
+    """Programs by structure, so the same structure coming again is compiled once.
+
+    The key is the model's architecture without layer names and seeds (each build numbers
+    its layers anew), the optimizer's :class:`~.population_optim.OptimizerStructure` (its
+    numbers are per-trial data, so a grid over momentum or betas shares one program), the
+    loss and metrics (names included: they name the results) and the shapes; anything
+    that cannot be serialized gets a fresh program. The ``limit`` most recent programs
+    are kept; :attr:`built` counts the programs made.
+    """
+
+    def __init__(self, limit: int = 8):
+        self.limit = limit
+        self.built = 0
+        self._programs: dict[str, PopulationProgram] = {}
+
+    def get(
+        self,
+        model,
+        optimizer: OptimizerStructure | KerasOptimizer,
+        loss,
+        metrics,
+        shape: ProgramShape,
+        devices=1,
+        trials_at_once: int | None = None,
+    ) -> PopulationProgram:
+        if isinstance(optimizer, KerasOptimizer):
+            optimizer = optimizer.structure
+        try:
+            parts = [
+                _nameless(model.get_config()),
+                loss.get_config(),
+                [m.get_config() for m in metrics],
+            ]
+            key = json.dumps(
+                [parts, repr(optimizer), repr(shape), devices, trials_at_once],
+                sort_keys=True,
+                default=repr,
+            )
+        except Exception:
+            self.built += 1
+            return PopulationProgram(
+                model, optimizer, loss, metrics, shape, devices, trials_at_once
+            )
+        if key not in self._programs:
+            while len(self._programs) >= self.limit:
+                self._programs.pop(next(iter(self._programs)))
+            self.built += 1
+            self._programs[key] = PopulationProgram(
+                model, optimizer, loss, metrics, shape, devices, trials_at_once
+            )
+        return self._programs[key]
 
 
 class WeightCache:
@@ -78,3 +134,13 @@ class PopulationCaches:
     programs: ProgramCache = dataclasses.field(default_factory=ProgramCache)
     weights: WeightCache = dataclasses.field(default_factory=WeightCache)
     orders: OrderCache = dataclasses.field(default_factory=OrderCache)
+
+
+def _nameless(value: Any) -> Any:
+    """``value`` (a Keras config) without ``name`` and ``seed`` entries (the program gets
+    the weights and seed states as inputs, so neither changes what it computes)."""
+    if isinstance(value, dict):
+        return {k: _nameless(v) for k, v in value.items() if k not in ("name", "seed")}
+    if isinstance(value, list | tuple):
+        return [_nameless(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)

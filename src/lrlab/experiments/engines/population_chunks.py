@@ -276,6 +276,7 @@ class Population:
         caches: PopulationCaches | None = None,
         devices: int | None = 1,
         epochs_per_call: int | None = None,
+        trials_at_once: int | None = None,
     ):
         import keras
 
@@ -319,7 +320,13 @@ class Population:
         )
         self.hyper = per_trial_numbers(optimizers, self.tv[0].dtype if self.tv else np.float32)
         self.program = caches.programs.get(
-            template, optimizers[0].structure, loss, metrics, shape, device_count(devices)
+            template,
+            optimizers[0].structure,
+            loss,
+            metrics,
+            shape,
+            device_count(devices),
+            trials_at_once,
         )
         self.plateaus = plateau_table(plateaus, monitors, self.program.names)
 
@@ -532,6 +539,9 @@ def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], *
         epochs_per_call: epochs one call of the program trains (a divisor of ``epochs``;
             default :func:`~.population_program.epochs_per_call` of the chunk's work);
             the numbers do not depend on it.
+        trials_at_once: ``None`` (default): a chunk's trials are vmapped all at once;
+            ``k``: ``k`` at a time, in sequence, in the same compiled program
+            (:class:`~.population_program.PopulationProgram`); the numbers are the same.
 
     Returns:
         A :class:`PopulationResult` for the ``N`` trials, in their order.

@@ -7,7 +7,8 @@ and metrics are Keras' own objects used statelessly, the optimizer is Keras' upd
 formula in JAX (:mod:`.population_optim`). Parameters, non-trainable state (e.g. a
 dropout seed), optimizer slots, metric accumulators and the plateau state are the scanned
 state; ``jax.vmap`` maps the trial over a chunk and ``jax.jit`` compiles it once per
-argument shapes (:class:`PopulationProgram`, kept by a :class:`ProgramCache`).
+argument shapes (:class:`PopulationProgram`, kept by a
+:class:`~.population_caches.ProgramCache`).
 
 A call trains ``per_call`` epochs (:func:`epochs_per_call`, a divisor of the epochs) and
 hands its scanned state to the next call on the device, so the caller hears from a chunk
@@ -21,15 +22,13 @@ parameters as arrays). The lr of update ``t`` is ``table[t] * scale``, and ``min
 checked against the schedule's value at the epoch's last update, as
 :class:`lrlab.integrations.keras.Scheduler` (the Keras engine) does.
 
-The program also estimates one trial's working set (:meth:`PopulationProgram.trial_bytes`:
-parameters, optimizer slots, gradients, and every intermediate of one training and one
-evaluation batch, from the traced program), which sets the chunk size.
+The program also keeps one trial's working set (:meth:`PopulationProgram.trial_bytes`,
+estimated by :mod:`.population_memory`), which sets the chunk size.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,7 +36,9 @@ from typing import Any
 import numpy as np
 
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
-from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
+from lrlab.experiments.engines.conv_layout import canonical_convs
+from lrlab.experiments.engines.population_memory import trial_bytes
+from lrlab.experiments.engines.population_optim import OptimizerStructure
 from lrlab.experiments.engines.xla_options import compile_lowered
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "ChunkExecutables",
     "EpochChunk",
     "PopulationProgram",
-    "ProgramCache",
     "ProgramShape",
     "epochs_per_call",
 ]
@@ -138,13 +138,23 @@ class PopulationProgram:
     and the lr tables. :meth:`train` runs a chunk call by call. With ``devices > 1`` the
     trial axis is split over that many devices (:meth:`_sharded`; a chunk is then a
     multiple of ``devices`` trials); every trial computes the same numbers either way, and
-    however many epochs a call trains.
+    however many epochs a call trains. ``trials_at_once``: ``None`` vmaps a chunk's trials,
+    ``k`` runs them ``k`` at a time in sequence inside the same program (:meth:`_run`;
+    convolutional models, :func:`~.population.trials_at_once`).
     """
 
     def __init__(
-        self, model, optimizer: OptimizerStructure, loss, metrics, shape: ProgramShape, devices=1
+        self,
+        model,
+        optimizer: OptimizerStructure,
+        loss,
+        metrics,
+        shape: ProgramShape,
+        devices=1,
+        trials_at_once: int | None = None,
     ):
         self.devices = max(1, int(devices))
+        self.trials_at_once = trials_at_once
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
@@ -354,7 +364,8 @@ class PopulationProgram:
         s = self.shape
         B, nb = s.batch_size, s.n_train // s.batch_size
         rem = s.n_train - nb * B
-        grad_fn = jax.value_and_grad(self._forward_loss, has_aux=True)
+        # the gradient's convolutions in the layout XLA runs fast inside the scan
+        grad_fn = canonical_convs(jax.value_and_grad(self._forward_loss, has_aux=True))
         opt = self.optimizer
         dtype = carry["last_lr"].dtype
 
@@ -424,11 +435,42 @@ class PopulationProgram:
         return carry, (values, lrs, scales, carry["diverged"])
 
     def _run(self, carry, epochs, split, order, table, plateau, hyper, data):
+        """The chunk's trials, all vmapped (``trials_at_once`` ``None``) or
+        ``trials_at_once`` at a time in sequence (``jax.lax.map``)."""
         import jax
 
-        in_axes = (self._axes, None, 0, 0, 0, 0, 0, None)
-        trial = jax.vmap(self._trial, in_axes=in_axes, out_axes=(self._axes, 0))
-        return trial(carry, epochs, split, order, table, plateau, hyper, data)
+        if self.trials_at_once is None:
+            in_axes = (self._axes, None, 0, 0, 0, 0, 0, None)
+            trial = jax.vmap(self._trial, in_axes=in_axes, out_axes=(self._axes, 0))
+            return trial(carry, epochs, split, order, table, plateau, hyper, data)
+
+        def is_shared(axis):
+            return axis is None
+
+        # The shared leaves of the carry (one value for all trials) go in whole; each
+        # trial computes the same new value for them, the first trial's is kept.
+        rows = jax.tree.map(
+            lambda axis, a: None if axis is None else a, self._axes, carry, is_leaf=is_shared
+        )
+
+        def one(xs):
+            own, *per_trial = xs
+            c = jax.tree.map(
+                lambda axis, mine, whole: whole if axis is None else mine,
+                self._axes,
+                own,
+                carry,
+                is_leaf=is_shared,
+            )
+            return self._trial(c, epochs, *per_trial, data)
+
+        per_trial = (rows, split, order, table, plateau, hyper)
+        at_once = self.trials_at_once if self.trials_at_once > 1 else None  # 1: no vmap
+        new, outputs = jax.lax.map(one, per_trial, batch_size=at_once)
+        new = jax.tree.map(
+            lambda axis, a: a[0] if axis is None else a, self._axes, new, is_leaf=is_shared
+        )
+        return new, outputs
 
     def mesh(self):
         """The first :attr:`devices` devices as a one-axis mesh (axis ``trials``)."""
@@ -471,30 +513,18 @@ class PopulationProgram:
     def trial_bytes(self, tv, ntv, sample_x, sample_y) -> int:
         """An upper estimate of one trial's working set (see the module docstring)."""
         if self._trial_bytes is None:
-            self._trial_bytes = self._estimate(tv, ntv, sample_x, sample_y)
+            s = self.shape
+            self._trial_bytes = trial_bytes(
+                self._forward_loss,
+                s.batch_size,
+                s.eval_batch,
+                len(self.optimizer.slots),
+                tv,
+                ntv,
+                sample_x,
+                sample_y,
+            )
         return self._trial_bytes
-
-    def _estimate(self, tv, ntv, sample_x, sample_y) -> int:
-        import jax
-
-        s = self.shape
-        params = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in tv)
-        state = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in ntv)
-        slots = len(self.optimizer.slots)
-        one = ([a[0] for a in tv], [a[0] for a in ntv])
-
-        def train_step(tv_, ntv_, x, y):
-            return jax.value_and_grad(self._forward_loss, has_aux=True)(tv_, ntv_, x, y, True)
-
-        def eval_step(tv_, ntv_, x, y):
-            return self._forward_loss(tv_, ntv_, x, y, False)
-
-        xb = np.zeros((s.batch_size, *sample_x.shape[1:]), sample_x.dtype)
-        yb = np.zeros((s.batch_size, *sample_y.shape[1:]), sample_y.dtype)
-        xe = np.zeros((s.eval_batch, *sample_x.shape[1:]), sample_x.dtype)
-        ye = np.zeros((s.eval_batch, *sample_y.shape[1:]), sample_y.dtype)
-        inter = _jaxpr_bytes(train_step, *one, xb, yb) + _jaxpr_bytes(eval_step, *one, xe, ye)
-        return params * (4 + 2 * slots) + 2 * state + inter
 
 
 #: losses that average an elementwise term over the last axis
@@ -508,93 +538,8 @@ def _name(loss: Any) -> str | None:
         return None
 
 
-class ProgramCache:
-    """Programs by structure, so the same structure coming again is compiled once.
-
-    The key is the model's architecture without layer names and seeds (each build numbers
-    its layers anew), the optimizer's :class:`~.population_optim.OptimizerStructure` (its
-    numbers are per-trial data, so a grid over momentum or betas shares one program), the
-    loss and metrics (names included: they name the results) and the shapes; anything
-    that cannot be serialized gets a fresh program. The ``limit`` most recent programs
-    are kept; :attr:`built` counts the programs made.
-    """
-
-    def __init__(self, limit: int = 8):
-        self.limit = limit
-        self.built = 0
-        self._programs: dict[str, PopulationProgram] = {}
-
-    def get(
-        self,
-        model,
-        optimizer: OptimizerStructure | KerasOptimizer,
-        loss,
-        metrics,
-        shape: ProgramShape,
-        devices=1,
-    ) -> PopulationProgram:
-        if isinstance(optimizer, KerasOptimizer):
-            optimizer = optimizer.structure
-        try:
-            parts = [
-                _nameless(model.get_config()),
-                loss.get_config(),
-                [m.get_config() for m in metrics],
-            ]
-            key = json.dumps(
-                [parts, repr(optimizer), repr(shape), devices], sort_keys=True, default=repr
-            )
-        except Exception:
-            self.built += 1
-            return PopulationProgram(model, optimizer, loss, metrics, shape, devices)
-        if key not in self._programs:
-            while len(self._programs) >= self.limit:
-                self._programs.pop(next(iter(self._programs)))
-            self.built += 1
-            self._programs[key] = PopulationProgram(model, optimizer, loss, metrics, shape, devices)
-        return self._programs[key]
-
-
 def _init_args(args) -> tuple[Any, Any, Any]:
     """What the init takes of a program's arguments ``(tv, ntv, split, order, table,
     plateau, hyper, data)``: the weights, the non-trainable state and the optimizer's
     numbers (e.g. adagrad's initial accumulator)."""
     return args[0], args[1], args[6]
-
-
-def _nameless(value: Any) -> Any:
-    """``value`` (a Keras config) without ``name`` and ``seed`` entries (the program gets
-    the weights and seed states as inputs, so neither changes what it computes)."""
-    if isinstance(value, dict):
-        return {k: _nameless(v) for k, v in value.items() if k not in ("name", "seed")}
-    if isinstance(value, list | tuple):
-        return [_nameless(v) for v in value]
-    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
-
-
-def _jaxpr_bytes(fn, *args) -> int:
-    """The bytes of every intermediate value in ``fn``'s jaxpr (an upper bound of its temps)."""
-    import jax
-    from jax.extend.core import jaxprs_in_params
-
-    closed = jax.make_jaxpr(fn)(*args)
-    total = 0
-    stack = [closed.jaxpr]
-    while stack:
-        jaxpr = stack.pop()
-        for eqn in jaxpr.eqns:
-            for var in eqn.outvars:
-                aval = var.aval
-                if hasattr(aval, "shape"):
-                    total += int(np.prod(aval.shape)) * _itemsize(aval.dtype)
-            for sub in jaxprs_in_params(eqn.params):
-                stack.append(sub)
-    return total
-
-
-def _itemsize(dtype: Any) -> int:
-    """Bytes per element; 8 for dtypes numpy does not know (JAX PRNG keys: two uint32)."""
-    try:
-        return np.dtype(dtype).itemsize
-    except TypeError:
-        return 8

@@ -1,0 +1,193 @@
+"""The population program's trial-axis modes (vmapped, in sequence, in small vmapped
+groups) and the convolution layout rewrite they rely on."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lrlab.experiments.config import load_config
+from lrlab.experiments.engines.conv_layout import canonical_convs
+from lrlab.experiments.engines.population import (
+    PopulationEngine,
+    population_inputs,
+    trials_at_once,
+)
+from lrlab.experiments.engines.population_chunks import Population
+from lrlab.experiments.plan import build_plan
+
+
+def _plan(tmp_path, model: str, seeds: int = 1):
+    (tmp_path / "exp.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [experiment]
+            seeds = {seeds}
+            [data]
+            dataset = "digits"
+            validation = 0.25
+            limit = 240
+            [model]
+            spec = "{model}"
+            [training]
+            epochs = 2
+            batch_size = 50
+            metrics = ["accuracy"]
+            [optimizers]
+            sgd = {{ type = "sgd", momentum = 0.8, schedules = ["a", "b"] }}
+            [schedules]
+            a = "constant(0.05)"
+            b = "time_decay(0.1, decay=0.01)"
+            """
+        )
+    )
+    return build_plan(load_config(tmp_path / "exp.toml"))
+
+
+def test_trials_in_sequence_or_in_groups_train_what_vmap_trains(tmp_path):
+    """4 CNN trials (2 schedules x 2 seeds), 2 epochs: every mode, every metric, every
+    epoch; one at a time is also what two calls of one epoch each give."""
+    plan = _plan(tmp_path, "cnn(filters=[4, 8], kernel=3, pool=2, dense=[8])", seeds=2)
+    inputs = population_inputs(plan, plan.trials)
+    assert len(plan.trials) == 4
+
+    def history(**kwargs):
+        (index, result), *rest = Population(**inputs, **kwargs)
+        assert rest == [] and list(index) == [0, 1, 2, 3]
+        return result.history
+
+    vmapped = history(trials_at_once=None)
+    assert set(vmapped) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for kwargs in (
+        {"trials_at_once": 1},
+        {"trials_at_once": 2},
+        {"trials_at_once": 3},
+        {"trials_at_once": 1, "epochs_per_call": 1},
+    ):
+        mine = history(**kwargs)
+        for name, values in vmapped.items():
+            np.testing.assert_allclose(mine[name], values, rtol=2e-5, atol=1e-6, err_msg=name)
+    assert np.all(np.isfinite(vmapped["val_loss"]))
+    assert len({tuple(row) for row in vmapped["val_loss"]}) == 4  # four distinct trials
+
+
+def test_the_mode_follows_the_layers(tmp_path):
+    """Convolutions: one trial at a time; dense layers only: the whole chunk vmapped."""
+    for spec, expected in [("cnn(filters=[4], dense=[8])", 1), ("mlp(hidden=[8])", None)]:
+        plan = _plan(tmp_path, spec)
+        ds = plan.dataset
+        assert trials_at_once(plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0)) == (
+            expected
+        )
+
+
+def test_auto_takes_the_population_engine_for_convolutions(tmp_path):
+    """In sequence and with its convolutions in XLA's fast layout, the population engine
+    outruns the Keras engine on seed 003's CNN (bench/peers.py --cnn): nothing to pass over."""
+    from lrlab.experiments.runner import choose_engine
+
+    plan = _plan(tmp_path, "cnn(filters=[4], dense=[8])")
+    assert PopulationEngine().slower(plan) is None
+    passed_over: list[str] = []
+    assert choose_engine("auto", plan, passed_over).name == "population"
+    assert passed_over == []
+    assert choose_engine("auto", _plan(tmp_path, "mlp(hidden=[8])")).name == "population"
+
+
+@pytest.mark.parametrize(
+    "dimension_numbers, strides, dilation, groups",
+    [
+        (("NHWC", "HWIO", "NHWC"), (1, 1), (1, 1), 1),
+        (("NCHW", "OIHW", "NCHW"), (2, 1), (1, 1), 1),
+        (("NHWC", "HWIO", "NCHW"), (1, 1), (2, 2), 1),
+        (("NHWC", "HWIO", "NHWC"), (1, 1), (1, 1), 2),
+    ],
+    ids=["nhwc", "nchw-strided", "dilated-nchw-out", "grouped"],
+)
+def test_canonical_convolutions_compute_the_same_values_and_gradients(
+    dimension_numbers, strides, dilation, groups
+):
+    rng = np.random.default_rng(0)
+    lhs_spec, rhs_spec, _ = dimension_numbers
+    sizes = {"N": 3, "H": 7, "W": 6, "C": 4}
+    kernel = {"H": 3, "W": 2, "I": 4 // groups, "O": 6}
+    x = rng.normal(size=[sizes[c] for c in lhs_spec]).astype(np.float32)
+    w = rng.normal(size=[kernel[c] for c in rhs_spec]).astype(np.float32)
+
+    def loss(w, x):
+        y = jax.lax.conv_general_dilated(
+            x,
+            w,
+            strides,
+            "SAME",
+            rhs_dilation=dilation,
+            dimension_numbers=dimension_numbers,
+            feature_group_count=groups,
+        )
+        return jnp.sum(jnp.sin(y)), y
+
+    plain = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)
+    canon = canonical_convs(plain)
+    (value, y), grads = plain(w, x)
+    (value2, y2), grads2 = jax.jit(canon)(w, x)
+    np.testing.assert_allclose(y2, y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(value2, value, rtol=1e-5)
+    for g2, g in zip(grads2, grads, strict=True):
+        np.testing.assert_allclose(g2, g, rtol=1e-4, atol=1e-4)
+
+
+def test_a_function_without_convolutions_is_left_as_it_is():
+    def f(a, b):
+        return {"sum": a @ b, "max": jnp.max(a)}
+
+    a, b = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    jaxpr = jax.make_jaxpr(canonical_convs(f))(a, b)
+    assert jaxpr.eqns and str(jaxpr) == str(jax.make_jaxpr(f)(a, b))
+
+
+def test_the_gradient_convolutions_inside_a_scan_are_in_the_canonical_layout():
+    """The point of the rewrite: inside a while loop (XLA's CPU backend does not
+    canonicalize there), no convolution is left in another layout."""
+    x = np.ones((4, 6, 6, 2), np.float32)
+    w = np.ones((3, 3, 2, 5), np.float32)
+
+    def loss(w):
+        y = jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return jnp.sum(y**2)
+
+    def scanned(grad):
+        return lambda w: jax.lax.scan(lambda w, _: (w - 1e-3 * grad(w), None), w, None, 3)[0]
+
+    def dims(grad):
+        text = jax.jit(scanned(grad)).lower(w).as_text()
+        return set(re.findall(r"dim_numbers = (\[[^\]]*\]x\[[^\]]*\]->\[[^\]]*\])", text))
+
+    assert dims(canonical_convs(jax.grad(loss))) == {"[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]"}
+    assert len(dims(jax.grad(loss))) > 1  # without it: the weight gradient's other layout
+
+
+def test_arguments_that_are_not_arrays_stay_python_values():
+    """``training=True`` reaches the model as a bool (dropout branches on it in Python)."""
+    x = np.ones((2, 5, 5, 3), np.float32)
+    w = np.ones((3, 3, 3, 4), np.float32)
+
+    def f(w, x, training):
+        y = jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return jnp.sum(y) * (2.0 if training else 1.0)
+
+    grad = jax.grad(f)
+    for training in (True, False):
+        np.testing.assert_allclose(
+            jax.jit(canonical_convs(grad), static_argnums=2)(w, x, training),
+            grad(w, x, training),
+            rtol=1e-6,
+        )
