@@ -95,12 +95,12 @@ class PopulationResult:
     def rows(self, n: int) -> list[dict[str, float]]:
         """Trial ``n``'s epochs as the engines' rows: ``epoch`` (1-based), ``lr``, metrics."""
         stop = int(self.diverged_epoch[n]) or self.lr.shape[1]
-        out = []
-        for e in range(stop):
-            row: dict[str, float] = {"epoch": e + 1, "lr": float(self.lr[n, e])}
-            row.update({k: float(v[n, e]) for k, v in self.history.items()})
-            out.append(row)
-        return out
+        columns = {"lr": self.lr, **self.history}
+        values = [v[n, :stop].astype(np.float64).tolist() for v in columns.values()]
+        return [
+            {"epoch": e + 1, **dict(zip(columns, row, strict=True))}
+            for e, row in enumerate(zip(*values, strict=True))
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
