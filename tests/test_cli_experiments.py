@@ -6,17 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from datafiles import IONOSPHERE_CSV
+from lrlab_process import LRLAB, lrlab_env
+from lrlab_process import run_lrlab as lrlab
 
 IONO = IONOSPHERE_CSV
 
@@ -45,25 +45,11 @@ time_decay = "time_decay(0.1, decay=0.002)"
 """
 
 
-def lrlab(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, KERAS_BACKEND="jax", LRLAB_CACHE=str(cwd / "cache"))
-    return subprocess.run(
-        [sys.executable, "-m", "lrlab.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kw,
-    )
-
-
 def popen(*args: str, cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, KERAS_BACKEND="jax", LRLAB_CACHE=str(cwd / "cache"))
     return subprocess.Popen(
-        [sys.executable, "-m", "lrlab.cli", *args],
+        [*LRLAB, *args],
         cwd=cwd,
-        env=env,
+        env=lrlab_env(cwd),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -24,6 +24,7 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.functions import resolve_function
 from lrlab.schedules import Table, from_dict, tabulate
 from lrlab.spec import parse
+from lrlab_process import lrlab_env, run_lrlab
 from readme_console import console_blocks, console_env, readme_section, replay
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -263,15 +264,7 @@ batch_size = 32
 
 
 def _lrlab(*args, cwd, pythonpath=str(SRC)):
-    env = {**os.environ, "PYTHONPATH": pythonpath, "KERAS_BACKEND": "jax"}
-    return subprocess.run(
-        [sys.executable, "-m", "lrlab.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_lrlab(*args, cwd=cwd, env=lrlab_env(PYTHONPATH=pythonpath), timeout=600)
 
 
 def test_bad_schedule_functions_exit_2_with_one_line_and_store_nothing(tmp_path):

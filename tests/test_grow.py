@@ -6,9 +6,7 @@ reused trial keeps its stored start time).
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -23,6 +21,7 @@ from lrlab.experiments.identity import code_fingerprint
 from lrlab.experiments.plan import build_plan, count_trials
 from lrlab.experiments.runner import run_experiment
 from lrlab.experiments.store import Store, StoreError
+from lrlab_process import run_lrlab as lrlab_cli
 
 EXP = f"""
 [experiment]
@@ -288,18 +287,6 @@ def test_grow_command_and_seed_growth():
     )
     assert grown_seeds([0, 1], [0, 1, 2]) == [0, 1, 2]
     assert grown_seeds([3], [0], 4) == [3, 0, 1, 2]
-
-
-def lrlab_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, KERAS_BACKEND="jax", LRLAB_CACHE=str(cwd / "cache"))
-    return subprocess.run(
-        [sys.executable, "-m", "lrlab.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_cli_grows_refuses_and_exports(tmp_path):

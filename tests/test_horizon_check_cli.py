@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import doctest
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,23 +15,10 @@ import pytest
 import lrlab
 from datafiles import IONOSPHERE_CSV
 from lrlab import HorizonWarning
+from lrlab_process import run_lrlab as lrlab_cli
 from readme_console import console_blocks, console_env, readme_section, replay
 
 SPECS = ["cosine(0.1, decay_steps=40)", "one_cycle(0.1, total_steps=520)", "exp_decay(0.1, k=0.05)"]
-
-
-def lrlab_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    if cwd is not None:
-        env["LRLAB_CACHE"] = str(cwd / "cache")
-    return subprocess.run(
-        [sys.executable, "-m", "lrlab.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 # --------------------------------------------------------------------------- lrlab check

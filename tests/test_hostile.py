@@ -35,9 +35,9 @@ import pytest
 
 from datafiles import IONOSPHERE_CSV
 from lrlab.errors import LrlabError
+from lrlab_process import LRLAB, one_error_line, run_lrlab
 
 ROOT = Path(__file__).resolve().parents[1]
-LRLAB = [sys.executable, "-m", "lrlab.cli"]
 ENV = {
     **os.environ,
     "KERAS_BACKEND": "jax",
@@ -71,21 +71,7 @@ def experiment_text(seeds: int = 2, engine: str = "keras", model: str = "mlp(hid
 
 
 def lrlab(*args: object, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300):
-    return subprocess.run(
-        [*LRLAB, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env or ENV,
-        cwd=cwd,
-        timeout=timeout,
-    )
-
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stderr
-    (line,) = proc.stderr.splitlines()
-    assert line.startswith("lrlab: error: "), line
-    return line
+    return run_lrlab(*args, cwd=cwd, env=env or ENV, timeout=timeout)
 
 
 def listing(folder: Path) -> dict[str, bytes]:

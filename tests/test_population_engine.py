@@ -18,9 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -48,6 +46,7 @@ from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.memory import parse_memory
 from lrlab.experiments.models import parse_model
 from lrlab.schedules import Plateau
+from lrlab_process import lrlab_env, run_lrlab
 
 DATA = IONOSPHERE_CSV
 EPOCHS, BATCH = 3, 28  # 235 training rows: 8 full batches and one of 11 per epoch
@@ -483,16 +482,7 @@ def test_bad_memory_budgets_are_one_line_errors(text):
 
 
 def _lrlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KERAS_BACKEND": "jax", "COLUMNS": "300"}
-    return subprocess.run(
-        [sys.executable, "-m", "lrlab.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_lrlab(*args, cwd=cwd, env=lrlab_env(COLUMNS="300"))
 
 
 def test_cli_runs_the_population_engine_into_the_store_and_resumes(tmp_path):

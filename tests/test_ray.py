@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from datafiles import IONOSPHERE_CSV
+from lrlab_process import LRLAB
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra lrlab[ray]")
 
@@ -38,7 +39,6 @@ from lrlab.experiments.trial import TrialResult  # noqa: E402
 
 IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]
-LRLAB = [sys.executable, "-m", "lrlab.cli"]
 # Workers compile each trial's train step; JAX's persistent cache makes the second and
 # later compiles of the same program a file read (the same compiled code: same numbers).
 CACHE = {

@@ -38,10 +38,10 @@ from lrlab.experiments.plan import build_plan
 from lrlab.experiments.runner import run_plan
 from lrlab.experiments.store import Store
 from lrlab.experiments.trial import TrialResult
+from lrlab_process import LRLAB, one_error_line
 
 IONO = IONOSPHERE_CSV
 ROOT = Path(__file__).resolve().parents[1]
-LRLAB = [sys.executable, "-m", "lrlab.cli"]
 ENV = {
     **os.environ,
     "KERAS_BACKEND": "jax",
@@ -537,13 +537,6 @@ def lrlab(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stderr
-    (line,) = proc.stderr.splitlines()
-    assert line.startswith("lrlab: error: "), line
-    return line
-
-
 def temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
@@ -649,14 +642,13 @@ def test_writing_to_a_read_only_folder_is_one_line_and_leaves_nothing(
     remount = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"'
     if not _root_can(remount, ro):
         pytest.skip("a read-only folder for root needs a bind mount (unshare -m, CAP_SYS_ADMIN)")
-    cli = [sys.executable, "-m", "lrlab.cli"]
     results, listing = _private_mount(
         remount,
         ro,
         tmp_path / "log",
-        [*cli, "export", folder, "-o", ro / "trials.csv"],
-        [*cli, "report", folder, "--html", ro / "report.html"],
-        [*cli, "report", folder, "--png", ro / "png"],
+        [*LRLAB, "export", folder, "-o", ro / "trials.csv"],
+        [*LRLAB, "report", folder, "--html", ro / "report.html"],
+        [*LRLAB, "report", folder, "--png", ro / "png"],
     )
     for (code, stderr), path in zip(
         results, [ro / "trials.csv", ro / "report.html", ro / "png"], strict=True
@@ -676,14 +668,13 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(uninterrupted, ref
     if not _root_can(mount, mnt):
         pytest.skip("mounting a small tmpfs needs root with CAP_SYS_ADMIN (unshare -m)")
     fill = 'mount -t tmpfs -o size=64k tmpfs "$1" && (head -c 65536 /dev/zero > "$1/filler"; true)'
-    cli = [sys.executable, "-m", "lrlab.cli"]
     results, listing = _private_mount(
         fill,
         mnt,
         tmp_path / "log",
-        [*cli, "export", folder, "-o", mnt / "trials.csv"],
-        [*cli, "report", folder, "--html", mnt / "report.html"],
-        [*cli, "report", folder, "--png", mnt / "png"],
+        [*LRLAB, "export", folder, "-o", mnt / "trials.csv"],
+        [*LRLAB, "report", folder, "--html", mnt / "report.html"],
+        [*LRLAB, "report", folder, "--png", mnt / "png"],
     )
     for (code, stderr), name in zip(results, ["trials.csv", "report.html", "png"], strict=True):
         (line,) = stderr.splitlines()
