@@ -88,7 +88,15 @@ def transfer_model(input_shape, n_outputs):
 
     if not BASE_FILE.exists():
         pretrain()
-    base = keras.models.load_model(BASE_FILE)
+    if not BASE_FILE.resolve().is_file():  # e.g. a link to /dev/zero: Keras would read it all
+        raise ValueError(f"{BASE_FILE} is not a regular file; delete it and run again")
+    try:
+        base = keras.models.load_model(BASE_FILE)
+    except ValueError as err:  # a truncated or foreign file: Keras says "File not found"
+        raise ValueError(
+            f"{BASE_FILE} is not a readable .keras file ({str(err).splitlines()[0][:80]}); "
+            "delete it and the next run pre-trains the base again"
+        ) from err
     base.trainable = False
     inputs = keras.Input(shape=input_shape)
     features = base(inputs, training=False)
