@@ -225,7 +225,7 @@ def test_chunks_and_split_groups_do_not_change_results(split, monkeypatch):
 
 def test_epochs_per_call_changes_no_number_and_compiles_once(split, monkeypatch):
     """A chunk trained one epoch a call (its state carried on the device from call to call)
-    equals one call for all epochs, bit for bit (plateau, divergence, Nadam's shared
+    equals one call for all epochs, bit for bit (plateau, divergence, Nadam's
     ``u_product``), with one executable for every call and both chunks of trials; between
     calls the caller hears each epoch's latest values."""
     from lrlab.experiments.engines.population_chunks import Population, PopulationCaches
@@ -256,10 +256,11 @@ def test_epochs_per_call_changes_no_number_and_compiles_once(split, monkeypatch)
         parts = list(population.run(news.append if per_call == 1 else None))
         assert [len(index) for index, _ in parts] == [2, 1]  # the last chunk padded
         assert len(population.program._executables) == 1
-        # what no trial's data reaches stays one value for all, as in one scan over epochs
-        # (the update count); Nadam's u_product follows each trial's beta_1 (per-trial data)
-        axes = population.program._axes
-        assert axes["t"] is None and axes["opt"]["u_product"] == 0 and axes["tv"][0] == 0
+        # every leaf of the carried state has a row per trial, the update count too
+        tv, ntv, *_, hyper, _ = population.abstract_args()
+        carry = jax.eval_shape(population.program.init, tv, ntv, hyper)
+        assert {a.shape[0] for a in jax.tree.leaves(carry)} == {2}
+        assert carry["t"].shape == carry["opt"]["u_product"].shape == (2,)
         results[per_call] = train_population(
             build_mlp, [split], **kwargs, caches=caches, epochs_per_call=per_call
         )

@@ -163,8 +163,7 @@ class PopulationProgram:
         self.shape = shape
         self.names = ["loss", *[m.name for m in self.metrics]]
         self.names += [f"val_{n}" for n in self.names]
-        self._axes: Any = None  # the carry's trial axes (:meth:`_carry_axes`), once known
-        self.init: Any = None  # jitted once the axes are known (:meth:`_jit`)
+        self.init: Any = None  # jitted when first lowered (:meth:`_jit`)
         self.run: Any = None
         self._executables: dict[str, Any] = {}
         self._lowered: dict[str, Any] = {}
@@ -202,73 +201,38 @@ class PopulationProgram:
         the carry as the init makes it, epochs ``0 .. per_call - 1``)."""
         import jax
 
-        self._jit(args)
+        self._jit()
         _, _, *rest = args
         carry = jax.eval_shape(self.init, *_init_args(args))
-        shardings = self._carry_shardings()
-        if shardings is not None:
+        where = self._carry_sharding()
+        if where is not None:
             carry = jax.tree.map(
-                lambda a, where: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=where),
-                carry,
-                shardings,
+                lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=where), carry
             )
         epochs = self._epoch_numbers(0, per_call, abstract=True)
         return self.init.lower(*_init_args(args)), self.run.lower(carry, epochs, *rest)
 
-    def _jit(self, args) -> None:
-        """Jit the init and the run, once the carry's trial axes are known from ``args``.
-        The carry is donated: each call's new state takes the old one's memory."""
+    def _jit(self) -> None:
+        """Jit the init and the run. Every leaf of the carry has a row per trial (axis 0),
+        the update count ``t`` too (vmap gives a value no per-trial input reaches one copy
+        per trial), so its layout is known without tracing. The carry is donated: each
+        call's new state takes the old one's memory."""
         import jax
 
         if self.run is not None:
             return
-        self._axes = self._carry_axes(args)
-        init = jax.vmap(self._init, out_axes=self._axes)
-        self.init = jax.jit(init, out_shardings=self._carry_shardings())
+        self.init = jax.jit(jax.vmap(self._init), out_shardings=self._carry_sharding())
         run = self._run if self.devices == 1 else self._sharded()
         self.run = jax.jit(run, donate_argnums=0)
 
-    def _carry_axes(self, args) -> Any:
-        """Per carry leaf, 0 (a row per trial) or ``None`` (shared), as ``jax.vmap`` does
-        for one scan over all epochs: a leaf no per-trial input reaches (the update count
-        ``t``) stays shared, so a call computes what that scan did. Read from its traced
-        outputs: vmap broadcasts a shared one (``broadcast_in_dim`` of a value without the
-        axis); others, e.g. frozen weights the scan forwards, show the axis in their shape."""
-        import jax
-        import jax.numpy as jnp
-
-        def whole(*args):
-            return self._trial(self._init(*_init_args(args)), jnp.arange(1), *args[2:])[0]
-
-        in_axes = (0,) * (len(args) - 1) + (None,)
-        jaxpr = jax.make_jaxpr(jax.vmap(whole, in_axes=in_axes))(*args).jaxpr
-        made_by = {v: e for e in jaxpr.eqns for v in e.outvars}
-        one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), _init_args(args))
-        leaves, tree = jax.tree.flatten(jax.eval_shape(self._init, *one))
-
-        def axis(var, leaf) -> int | None:
-            eqn = made_by.get(var) if isinstance(var, jax.extend.core.Var) else None
-            if eqn is not None and eqn.primitive.name == "broadcast_in_dim":
-                if len(eqn.invars[0].aval.shape) == len(leaf.shape):
-                    return None
-            return 0 if len(var.aval.shape) > len(leaf.shape) else None
-
-        axes = [axis(v, leaf) for v, leaf in zip(jaxpr.outvars, leaves, strict=True)]
-        return jax.tree.unflatten(tree, axes)
-
-    def _carry_shardings(self) -> Any:
-        """Where the carry's leaves go with ``devices > 1`` (``None``: the default device)."""
+    def _carry_sharding(self) -> Any:
+        """Where the carry's leaves go with ``devices > 1``, split by trial (``None``: the
+        default device)."""
         if self.devices == 1:
             return None
-        import jax
         from jax.sharding import NamedSharding, PartitionSpec
 
-        mesh = self.mesh()
-        return jax.tree.map(
-            lambda axis: NamedSharding(mesh, PartitionSpec(*(("trials",) if axis == 0 else ()))),
-            self._axes,
-            is_leaf=lambda x: x is None,
-        )
+        return NamedSharding(self.mesh(), PartitionSpec("trials"))
 
     def _epoch_numbers(self, first: int, per_call: int, abstract: bool = False):
         """The 0-based epochs ``first, ..., first + per_call - 1`` (shared by every trial)."""
@@ -440,37 +404,16 @@ class PopulationProgram:
         import jax
 
         if self.trials_at_once is None:
-            in_axes = (self._axes, None, 0, 0, 0, 0, 0, None)
-            trial = jax.vmap(self._trial, in_axes=in_axes, out_axes=(self._axes, 0))
+            in_axes = (0, None, 0, 0, 0, 0, 0, None)
+            trial = jax.vmap(self._trial, in_axes=in_axes)
             return trial(carry, epochs, split, order, table, plateau, hyper, data)
 
-        def is_shared(axis):
-            return axis is None
+        def one(per_trial):
+            return self._trial(per_trial[0], epochs, *per_trial[1:], data)
 
-        # The shared leaves of the carry (one value for all trials) go in whole; each
-        # trial computes the same new value for them, the first trial's is kept.
-        rows = jax.tree.map(
-            lambda axis, a: None if axis is None else a, self._axes, carry, is_leaf=is_shared
-        )
-
-        def one(xs):
-            own, *per_trial = xs
-            c = jax.tree.map(
-                lambda axis, mine, whole: whole if axis is None else mine,
-                self._axes,
-                own,
-                carry,
-                is_leaf=is_shared,
-            )
-            return self._trial(c, epochs, *per_trial, data)
-
-        per_trial = (rows, split, order, table, plateau, hyper)
+        per_trial = (carry, split, order, table, plateau, hyper)
         at_once = self.trials_at_once if self.trials_at_once > 1 else None  # 1: no vmap
-        new, outputs = jax.lax.map(one, per_trial, batch_size=at_once)
-        new = jax.tree.map(
-            lambda axis, a: a[0] if axis is None else a, self._axes, new, is_leaf=is_shared
-        )
-        return new, outputs
+        return jax.lax.map(one, per_trial, batch_size=at_once)
 
     def mesh(self):
         """The first :attr:`devices` devices as a one-axis mesh (axis ``trials``)."""
@@ -487,16 +430,11 @@ class PopulationProgram:
         from jax.sharding import PartitionSpec
 
         trials, shared = PartitionSpec("trials"), PartitionSpec()
-        carry = jax.tree.map(
-            lambda axis: trials if axis == 0 else shared,
-            self._axes,
-            is_leaf=lambda x: x is None,
-        )
         return jax.shard_map(
             self._run,
             mesh=self.mesh(),
-            in_specs=(carry, shared, *(trials,) * 5, shared),
-            out_specs=(carry, trials),
+            in_specs=(trials, shared, *(trials,) * 5, shared),
+            out_specs=(trials, trials),
             check_vma=False,
         )
 
