@@ -13,16 +13,15 @@ import pytest
 
 from lrlab.experiments.config import load_config
 from lrlab.experiments.engines.conv_layout import canonical_convs
-from lrlab.experiments.engines.population import (
-    PopulationEngine,
-    population_inputs,
-    trials_at_once,
-)
+from lrlab.experiments.engines.population import PopulationEngine, population_inputs
 from lrlab.experiments.engines.population_chunks import Population
+from lrlab.experiments.engines.population_program import trials_at_once
+from lrlab.experiments.models import ModelSpec
 from lrlab.experiments.plan import build_plan
 
 
-def _plan(tmp_path, model: str, seeds: int = 1):
+def _plan(tmp_path, model: str, seeds: int = 1, adam: bool = False):
+    second = 'adam = { type = "adam", schedules = ["a"] }' if adam else ""
     (tmp_path / "exp.toml").write_text(
         textwrap.dedent(
             f"""
@@ -40,6 +39,7 @@ def _plan(tmp_path, model: str, seeds: int = 1):
             metrics = ["accuracy"]
             [optimizers]
             sgd = {{ type = "sgd", momentum = 0.8, schedules = ["a", "b"] }}
+            {second}
             [schedules]
             a = "constant(0.05)"
             b = "time_decay(0.1, decay=0.01)"
@@ -84,6 +84,32 @@ def test_the_mode_follows_the_layers(tmp_path):
         assert trials_at_once(plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0)) == (
             expected
         )
+
+
+def test_the_engine_picks_the_mode_on_the_models_it_trains_building_each_seed_once(
+    tmp_path, monkeypatch
+):
+    """Two optimizer groups of a CNN, 2 seeds: each seed's model is built once in the whole
+    run (no model built only to choose the mode or to look for a frozen base), and the
+    programs run the trials in sequence; an MLP's are vmapped."""
+    builds: list[int] = []
+    build = ModelSpec.build
+
+    def counted(self, input_shape, task, n_classes, seed):
+        builds.append(int(seed))
+        return build(self, input_shape, task, n_classes, seed)
+
+    for spec, mode in [("cnn(filters=[4], dense=[8])", 1), ("mlp(hidden=[8])", None)]:
+        plan = _plan(tmp_path, spec, seeds=2, adam=True)  # builds seed 0 to check the spec
+        monkeypatch.setattr(ModelSpec, "build", counted)
+        builds.clear()
+        engine = PopulationEngine()
+        results = list(engine.run(plan, plan.trials))
+        assert [r.status for r in results] == ["ok"] * len(plan.trials)
+        assert sorted(builds) == sorted(plan.seeds)
+        programs = engine.caches.programs._programs.values()
+        assert len(programs) == 2 and {p.trials_at_once for p in programs} == {mode}
+        monkeypatch.undo()
 
 
 def test_auto_takes_the_population_engine_for_convolutions(tmp_path):

@@ -150,21 +150,28 @@ class BaseFeatures:
         return frozen.head, self.get(frozen, split)
 
 
-def shortcut_population(inputs: dict[str, Any]) -> dict[str, Any]:
+def shortcut_population(inputs: dict[str, Any], template: Any = None) -> dict[str, Any]:
     """The population engine's hook: :class:`~.population_chunks.Population`'s arguments
     with the head as the model and the features as the splits, when the model has a
-    frozen base (else ``inputs`` unchanged).
+    frozen base (else ``inputs`` with the one model built to find out handed back as its
+    seed's build).
 
-    Each distinct init seed's model is built once here and handed to the population as
-    its head; trials whose bases hold different weights get separate feature splits.
+    ``template``: a model ``inputs["build_model"]`` built before (e.g. the engine's cached
+    one); when it has no frozen base nothing is built (whether a base is frozen is the
+    architecture's, the same for every seed). Else each distinct init seed's model is built
+    once here and handed to the population as its head; trials whose bases hold different
+    weights get separate feature splits.
     """
     build: Callable[[int], Any] = inputs["build_model"]
     seeds: Sequence[int] = inputs["init_seeds"]
+    if template is not None and split_model(template) is None:
+        return inputs
     cuts: dict[int, FrozenSplit] = {}
     for seed in sorted({int(s) for s in seeds}):
-        frozen = split_model(build(seed))
+        model = build(seed)
+        frozen = split_model(model)
         if frozen is None:
-            return inputs
+            return {**inputs, "build_model": _built_once(build, seed, model)}
         cuts[seed] = frozen
     features = BaseFeatures(limit=len(inputs["splits"]) * len(cuts) + 1)
     splits: list[FeatureSplit] = []
@@ -185,6 +192,18 @@ def shortcut_population(inputs: dict[str, Any]) -> dict[str, Any]:
         "split_index": split_index,
         "cache_key": None if key is None else ("frozen base", key, digests),
     }
+
+
+def _built_once(build: Callable[[int], Any], seed: int, model: Any) -> Callable[[int], Any]:
+    """``build`` that hands ``model`` (already built for ``seed``) back the first time
+    ``seed`` is asked for."""
+    kept = {seed: model}
+
+    def build_model(asked: int) -> Any:
+        found = kept.pop(int(asked), None)
+        return found if found is not None else build(asked)
+
+    return build_model
 
 
 # --------------------------------------------------------------------------- the split

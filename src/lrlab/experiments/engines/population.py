@@ -39,8 +39,13 @@ import numpy as np
 
 from lrlab.errors import LrlabError
 from lrlab.experiments.engines.base import Engine
-from lrlab.experiments.engines.frozen_base import shortcut_population, trained_part
-from lrlab.experiments.engines.population_chunks import EpochsDone, Population, PopulationCaches
+from lrlab.experiments.engines.frozen_base import shortcut_population
+from lrlab.experiments.engines.population_chunks import (
+    EpochsDone,
+    Population,
+    PopulationCaches,
+    WeightCache,
+)
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.memory import parse_memory
 from lrlab.experiments.progress import counted
@@ -126,10 +131,6 @@ class PopulationEngine(Engine):
 
         prepared: list[tuple[list[Trial], Any]] = []
         groups = list(_optimizer_groups(trials).values())
-        ds = plan.dataset
-        # what trains every batch: a frozen base runs once per split (frozen_base)
-        model = trained_part(plan.model.build(ds.input_shape, ds.task, ds.n_classes, 0))
-        at_once = trials_at_once(model)
         for g, group in enumerate(groups, 1):
             self.check_stop()
             name = f"population program {g}/{len(groups)}"
@@ -141,11 +142,11 @@ class PopulationEngine(Engine):
             try:
                 t0 = time.perf_counter()
                 population = Population(
-                    **population_inputs(plan, group),
+                    **population_inputs(plan, group, weights=self.caches.weights),
                     memory=self.memory,
                     caches=self.caches,
                     devices=self.devices,
-                    trials_at_once=at_once,
+                    trials_at_once="auto",  # on the part that trains (a frozen base: the head)
                 )
                 t1 = time.perf_counter()
                 population.lower()
@@ -273,32 +274,6 @@ class _Tally:
         return f"{line}, best so far: {best[1]} {self.metric}={self.sign * best[0]:.4f}"
 
 
-def _layers(model: Any) -> Iterator[Any]:
-    """Every layer of ``model``, nested models' layers included."""
-    for layer in getattr(model, "layers", ()):
-        yield layer
-        yield from _layers(layer)
-
-
-def _is_conv(layer: Any) -> bool:
-    """A convolution layer of Keras (``Conv1D/2D/3D``, transposed, separable, depthwise)."""
-    names = [cls.__name__ for cls in type(layer).__mro__]
-    return any(name.startswith("Base") and "Conv" in name for name in names)
-
-
-def trials_at_once(model: Any) -> int | None:
-    """How the program runs a chunk's trials for ``model``: one at a time in sequence
-    (``1``) if it has a convolution layer (:func:`_is_conv`), else all vmapped (``None``).
-
-    Vmapped, a convolution over the trials' own kernels becomes one grouped convolution,
-    which XLA's CPU backend runs with its slow generic emitter; a dense layer becomes a
-    batched matmul, the population engine's lead. Measured on seed 003's CNN grid (48
-    trials, 5 epochs, ``bench/peers.py --cnn``, load 3.2): 1230 trial-updates/s in
-    sequence, 707 vmapped, 889 four at a time; Keras' ``fit`` of one trial ~740 updates/s.
-    """
-    return 1 if any(_is_conv(layer) for layer in _layers(model)) else None
-
-
 def _optimizer_groups(trials: Sequence[Trial]) -> dict[Any, list[Trial]]:
     """The trials by optimizer structure (one program each), in first-seen order: trials
     whose optimizers differ only in numbers (momentum, betas, epsilon, ...) are one group.
@@ -330,12 +305,14 @@ def _plateau(trial: Trial) -> Plateau | None:
 
 
 def population_inputs(
-    plan: Any, trials: Sequence[Trial], frozen_base: bool = True
+    plan: Any, trials: Sequence[Trial], frozen_base: bool = True, weights: WeightCache | None = None
 ) -> dict[str, Any]:
     """:class:`~.population_chunks.Population`'s arguments for ``trials`` of ``plan`` (one
     optimizer structure; each trial's own numbers). A model with a frozen deterministic
     base trains only its head, on the base's outputs computed once per split
     (``frozen_base=False``: the whole model; :func:`~.frozen_base.shortcut_population`).
+    ``weights``: the engine's cache of initial weights; the template model it keeps for
+    the plan's model answers whether it has a frozen base without building another.
 
     Everything comes from the same plan methods the Keras engine uses (split, lr table,
     model build, batch order, loss and metrics), so a trial means the same in both.
@@ -372,7 +349,10 @@ def population_inputs(
         "monitors": [t.monitor for t in trials],
         "cache_key": model_key if model_key[0] is not None else None,
     }
-    return shortcut_population(inputs) if frozen_base else inputs
+    if not frozen_base:
+        return inputs
+    known = weights.template(inputs["cache_key"]) if weights is not None else None
+    return shortcut_population(inputs, known)
 
 
 def _rows_key(split: Any) -> bytes:

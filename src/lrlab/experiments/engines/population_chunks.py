@@ -45,6 +45,7 @@ from lrlab.experiments.engines.population_program import (
     PLATEAU_FIELDS,
     ProgramShape,
     epochs_per_call,
+    trials_at_once,
 )
 from lrlab.experiments.memory import parse_memory
 from lrlab.schedules import Plateau
@@ -276,7 +277,7 @@ class Population:
         caches: PopulationCaches | None = None,
         devices: int | None = 1,
         epochs_per_call: int | None = None,
-        trials_at_once: int | None = None,
+        trials_at_once: int | str | None = None,
     ):
         import keras
 
@@ -326,7 +327,7 @@ class Population:
             metrics,
             shape,
             device_count(devices),
-            trials_at_once,
+            _at_once(trials_at_once, template),
         )
         self.plateaus = plateau_table(plateaus, monitors, self.program.names)
 
@@ -504,6 +505,16 @@ def _per_call(epochs: int, asked: int | None, work: float) -> int:
     return int(asked)
 
 
+def _at_once(asked: int | str | None, model: Any) -> int | None:
+    """The program's ``trials_at_once``: ``asked``, or for ``"auto"`` the mode that runs
+    ``model`` fastest (:func:`~.population_program.trials_at_once`)."""
+    if asked == "auto":
+        return trials_at_once(model)
+    if asked is not None and (isinstance(asked, str) or asked < 1):
+        raise ValueError(f'trials_at_once must be None, "auto" or a count >= 1, got {asked!r}')
+    return asked
+
+
 def _split_bytes(splits: Sequence[Any]) -> int:
     """Bytes of one split's arrays (all splits have the same shapes)."""
     keys = ("x_train", "y_train", "x_val", "y_val")
@@ -541,7 +552,9 @@ def train_population(build_model: Callable[[int], Any], splits: Sequence[Any], *
             the numbers do not depend on it.
         trials_at_once: ``None`` (default): a chunk's trials are vmapped all at once;
             ``k``: ``k`` at a time, in sequence, in the same compiled program
-            (:class:`~.population_program.PopulationProgram`); the numbers are the same.
+            (:class:`~.population_program.PopulationProgram`); ``"auto"``: as
+            :func:`~.population_program.trials_at_once` decides for the model that
+            trains (in sequence when it has a convolution); the numbers are the same.
 
     Returns:
         A :class:`PopulationResult` for the ``N`` trials, in their order.
