@@ -91,7 +91,7 @@ def test_the_engine_picks_the_mode_on_the_models_it_trains_building_each_seed_on
 ):
     """Two optimizer groups of a CNN, 2 seeds: each seed's model is built once in the whole
     run (no model built only to choose the mode or to look for a frozen base), and the
-    programs run the trials in sequence; an MLP's are vmapped."""
+    programs run the trials in sequence; an MLP's are vmapped. The engine says so."""
     builds: list[int] = []
     build = ModelSpec.build
 
@@ -104,11 +104,14 @@ def test_the_engine_picks_the_mode_on_the_models_it_trains_building_each_seed_on
         monkeypatch.setattr(ModelSpec, "build", counted)
         builds.clear()
         engine = PopulationEngine()
+        assert "in sequence for convolutional models" in engine.describe()  # the rule
         results = list(engine.run(plan, plan.trials))
         assert [r.status for r in results] == ["ok"] * len(plan.trials)
         assert sorted(builds) == sorted(plan.seeds)
         programs = engine.caches.programs._programs.values()
         assert len(programs) == 2 and {p.trials_at_once for p in programs} == {mode}
+        said = "in sequence" if mode == 1 else "vmapped"
+        assert engine.describe() == f"population engine (trials {said}, 2 per chunk)"  # adam: 2
         monkeypatch.undo()
 
 

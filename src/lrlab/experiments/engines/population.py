@@ -90,6 +90,7 @@ class PopulationEngine(Engine):
         self.caches = PopulationCaches()
         self.progress = progress
         self._chunk: int | None = None
+        self._modes: list[str] = []  # how the last run's programs run their trials
 
     def _say(self, text: str) -> None:
         if self.progress is not None:
@@ -104,9 +105,13 @@ class PopulationEngine(Engine):
         self.__dict__.update(state, caches=PopulationCaches())
 
     def describe(self) -> str:
-        chunk = f", {self._chunk} trials per chunk" if self._chunk else ""
+        """What runs: before a run the rule (a chunk's trials vmapped, a convolutional
+        model's in sequence: :func:`~.population_program.trials_at_once`); once a run has
+        prepared its programs, how their trials ran, the chunk size and the devices."""
+        modes = " and ".join(self._modes) or "vmapped, or in sequence for convolutional models"
+        chunk = f", {self._chunk} per chunk" if self._chunk else ""
         spread = f", split over {self._devices} devices" if self._devices > 1 else ""
-        return f"population engine (jax.vmap over trials{chunk}{spread})"
+        return f"population engine (trials {modes}{chunk}{spread})"
 
     def unsupported(self, plan: Any) -> str | None:
         import keras
@@ -131,6 +136,7 @@ class PopulationEngine(Engine):
 
         prepared: list[tuple[list[Trial], Any]] = []
         groups = list(_optimizer_groups(trials).values())
+        self._modes = []
         for g, group in enumerate(groups, 1):
             self.check_stop()
             name = f"population program {g}/{len(groups)}"
@@ -151,10 +157,12 @@ class PopulationEngine(Engine):
                 t1 = time.perf_counter()
                 population.lower()
                 t2 = time.perf_counter()
+                mode = population.program.mode
+                self._modes += [mode] if mode not in self._modes else []
                 self._say(
                     f"prepared {name} in {t2 - t0:.1f}s (initial weights and inputs "
                     f"{t1 - t0:.1f}s, tracing {t2 - t1:.1f}s): chunks of {population.size} "
-                    f"trials, {population.per_call} epochs a call"
+                    f"trials {mode}, {population.per_call} epochs a call"
                 )
                 prepared.append((group, population))
             except Exception as err:  # e.g. an input the engine cannot take: 'failed'

@@ -444,13 +444,13 @@ class PopulationProgram:
 
     @property
     def mode(self) -> str:
-        """How a chunk's trials run, in a few words (for progress lines): ``trials
-        vmapped``, ``trials in sequence`` or ``trials k at a time in sequence``."""
+        """How a chunk's trials run, in a few words (for progress lines): ``vmapped``,
+        ``in sequence`` or ``k at a time in sequence``."""
         if self.trials_at_once is None:
-            return "trials vmapped"
+            return "vmapped"
         if self.trials_at_once == 1:
-            return "trials in sequence"
-        return f"trials {self.trials_at_once} at a time in sequence"
+            return "in sequence"
+        return f"{self.trials_at_once} at a time in sequence"
 
     def mesh(self):
         """The first :attr:`devices` devices as a one-axis mesh (axis ``trials``)."""
