@@ -14,7 +14,7 @@ import pytest
 from lrlab.experiments.config import load_config
 from lrlab.experiments.engines.conv_layout import canonical_convs
 from lrlab.experiments.engines.population import PopulationEngine, population_inputs
-from lrlab.experiments.engines.population_chunks import Population
+from lrlab.experiments.engines.population_chunks import Population, _split_bytes, chunk_size
 from lrlab.experiments.engines.population_program import trials_at_once
 from lrlab.experiments.models import ModelSpec
 from lrlab.experiments.plan import build_plan
@@ -113,6 +113,51 @@ def test_the_engine_picks_the_mode_on_the_models_it_trains_building_each_seed_on
         said = "in sequence" if mode == 1 else "vmapped"
         assert engine.describe() == f"population engine (trials {said}, 2 per chunk)"  # adam: 2
         monkeypatch.undo()
+
+
+def test_trials_in_sequence_hold_one_working_set_so_a_chunk_takes_more_of_them(tmp_path):
+    """Vmapped, each trial of a chunk holds its whole working set (intermediates of a
+    batch, gradients); in sequence only the trial training does, the others keep their
+    weights and slots: the same budget takes a chunk of every trial instead of three."""
+    plan = _plan(tmp_path, "cnn(filters=[4, 8], kernel=3, pool=2, dense=[8])", seeds=4)
+    inputs = population_inputs(plan, plan.trials)
+    probe = Population(**inputs, trials_at_once=1)
+    first = inputs["splits"][0]
+    costs = probe.program.costs(probe.tv, probe.ntv, first.x_train, first.y_train)
+    assert costs.working > 50 * costs.kept  # a CNN's activations dwarf its weights
+    budget = 4 * costs.working
+    left = budget - probe.per_group * _split_bytes(inputs["splits"])
+    vmapped = Population(**inputs, memory=budget)
+    in_sequence = Population(**inputs, memory=budget, trials_at_once=1)
+    assert vmapped.size == chunk_size(8, costs.kept + costs.working, left) == 3
+    assert in_sequence.size == 8 == chunk_size(8, costs.kept, left - costs.working)
+
+
+def test_a_chunks_work_counts_the_convolutions_multiply_adds(tmp_path):
+    """The work that sets the epochs a call trains counts each convolution's products at
+    every output position (a kernel is reused across the image), from the traced step:
+    here checked against the layers' shapes for an evaluation batch (forward only)."""
+    import keras
+
+    plan = _plan(tmp_path, "cnn(filters=[4, 8], kernel=3, pool=2, dense=[8])")
+    inputs = population_inputs(plan, plan.trials)
+    population = Population(**inputs, trials_at_once=1)
+    first = inputs["splits"][0]
+    program = population.program
+    costs = program.costs(population.tv, population.ntv, first.x_train, first.y_train)
+    per_row = 0
+    for layer in program.model.layers:
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense):
+            kernel = layer.kernel.shape
+            positions = int(np.prod(layer.output.shape[1:-1]))  # 1 for a dense layer
+            per_row += positions * int(np.prod(kernel))
+    assert costs.evaluate == program.shape.eval_batch * per_row
+    assert costs.train > 2 * program.shape.batch_size * per_row  # forward and gradients
+    s = program.shape
+    whole = s.epochs * (costs.train * s.n_train / s.batch_size + costs.evaluate)
+    assert program.chunk_work(costs, 3) == pytest.approx(3 * whole)
+    params = sum(int(np.prod(a.shape[1:])) for a in population.tv)
+    assert whole > 5 * s.epochs * (3 * s.n_train + s.n_val) * params  # not per weight
 
 
 def test_auto_takes_the_population_engine_for_convolutions(tmp_path):

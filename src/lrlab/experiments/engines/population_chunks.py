@@ -8,8 +8,10 @@ seed of its batch order (:func:`lrlab.experiments.datasets.batch_order`) and,
 optionally, its data split and a plateau. Identical lr tables and batch orders are
 stored once and indexed per trial.
 
-Memory: a chunk of trials runs at once; its size comes from a budget (``memory``,
-default 1 GiB) divided by the program's estimate of one trial's working set. The last
+Memory: a chunk of trials runs in one program; its size comes from a budget (``memory``,
+default 1 GiB) and the program's estimate of one trial's bytes: vmapped, each trial's
+whole working set; in sequence, what each trial keeps plus the working set of the trials
+training at once (:func:`~.population_memory.chunk_bytes`). The last
 chunk is padded with copies so every chunk reuses one compiled program. Data splits go
 to the device together when they fit in half the budget, else a few at a time.
 
@@ -40,6 +42,7 @@ from lrlab.experiments.engines.population_caches import (
     PopulationCaches,
     WeightCache,
 )
+from lrlab.experiments.engines.population_memory import chunk_bytes
 from lrlab.experiments.engines.population_optim import KerasOptimizer, per_trial_numbers
 from lrlab.experiments.engines.population_program import (
     PLATEAU_FIELDS,
@@ -202,7 +205,7 @@ def _take(table: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarr
 
 
 def chunk_size(n_trials: int, trial_bytes: int, memory: int) -> int:
-    """How many trials run at once: the budget over one trial's bytes, balanced over chunks.
+    """How many trials a chunk holds: the budget over one trial's bytes, balanced over chunks.
 
     >>> chunk_size(1000, 1_000_000, 300_000_000)   # 300 fit -> 4 chunks of 250
     250
@@ -343,12 +346,13 @@ class Population:
         split_bytes = _split_bytes(splits)
         self.used = sorted(set(int(i) for i in self.split_index))
         self.per_group = max(1, min(len(self.used), (budget // 2) // max(split_bytes, 1)))
-        per_trial = self.program.trial_bytes(
+        costs = self.program.costs(
             self.tv, self.ntv, np.asarray(first.x_train), np.asarray(first.y_train)
         )
-        memory_left = max(budget - self.per_group * split_bytes, budget // 4)
+        per_trial, fixed = chunk_bytes(costs, self.program.live_trials)
+        memory_left = max(budget - self.per_group * split_bytes, budget // 4) - fixed
         self.size = per_device(chunk_size(n, per_trial, memory_left), self.program.devices)
-        work = self.program.chunk_work(self.tv, self.size)
+        work = self.program.chunk_work(costs, self.size)
         self.per_call = _per_call(epochs, epochs_per_call, work)
 
     # -- shapes and arguments ------------------------------------------------------

@@ -1,22 +1,42 @@
-"""One trial's working set in the population engine, estimated from the traced program.
+"""One trial's costs in the population engine, read from its traced training step.
 
-:func:`trial_bytes` adds parameters, optimizer slots, gradients, non-trainable state and
-every intermediate value of one training and one evaluation batch (read from their
-jaxprs: an upper bound, XLA reuses buffers); the chunk size is the memory budget over it
-(:func:`~.population_chunks.chunk_size`).
+:func:`trial_costs` traces one training batch (forward and gradient) and one evaluation
+batch of one trial and reads from their jaxprs what sets a chunk's size and its calls:
+
+- bytes (:class:`TrialCosts` ``kept`` and ``working``): parameters, optimizer slots,
+  gradients, non-trainable state and every intermediate value (an upper bound, XLA reuses
+  buffers). :func:`chunk_bytes` turns them into a chunk's bytes: vmapped, every trial of
+  a chunk holds its whole working set at once; in sequence only the trials training at
+  that moment do, the others keep their state. The chunk size is the memory budget over
+  it (:func:`~.population_chunks.chunk_size`);
+- multiply-adds of a batch (matrix products and convolutions, the work that dominates),
+  from which :meth:`~.population_program.PopulationProgram.chunk_work` counts a chunk's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["jaxpr_bytes", "trial_bytes"]
+__all__ = ["TrialCosts", "chunk_bytes", "jaxpr_bytes", "multiply_adds", "trial_costs"]
 
 
-def trial_bytes(
+class TrialCosts(NamedTuple):
+    """One trial's costs: ``kept`` bytes held from the chunk's first call to its last
+    (weights and optimizer slots, as given and as carried, non-trainable state), ``working``
+    bytes while it trains a batch (gradients, the updated weights and slots, the
+    intermediates of a training and an evaluation batch), and the multiply-adds of one
+    training batch (``train``, forward and gradient) and one evaluation batch (``evaluate``)."""
+
+    kept: int
+    working: int
+    train: int
+    evaluate: int
+
+
+def trial_costs(
     forward_loss: Callable[..., Any],
     batch_size: int,
     eval_batch: int,
@@ -25,10 +45,11 @@ def trial_bytes(
     ntv: Sequence[Any],
     sample_x: np.ndarray,
     sample_y: np.ndarray,
-) -> int:
-    """An upper estimate of one trial's bytes: ``params * (4 + 2 * slots) + 2 * state``
-    plus the intermediates of one training batch (``batch_size`` rows, forward and
-    gradient) and one evaluation batch (``eval_batch`` rows).
+) -> TrialCosts:
+    """One trial's :class:`TrialCosts`: ``kept = params * (2 + slots) + 2 * state``,
+    ``working = params * (2 + slots)`` plus the intermediates of one training batch
+    (``batch_size`` rows, forward and gradient) and one evaluation batch (``eval_batch``
+    rows); ``params``/``state``: the bytes of one trial's trainable/non-trainable values.
 
     ``forward_loss(tv, ntv, x, y, training) -> (loss, aux)``; ``tv``/``ntv``: the
     population's arrays (a leading trial axis); ``sample_x``/``sample_y``: rows of the
@@ -39,8 +60,11 @@ def trial_bytes(
     ...     return jnp.mean((x @ tv[0] - y) ** 2), ()
     >>> tv = [np.zeros((3, 4, 1), np.float32)]  # 3 trials of a 4 -> 1 linear model
     >>> x, y = np.zeros((10, 4), np.float32), np.zeros((10, 1), np.float32)
-    >>> trial_bytes(forward_loss, 2, 5, 1, tv, [], x, y) > 4 * 4 * 6
-    True
+    >>> costs = trial_costs(forward_loss, 2, 5, 1, tv, [], x, y)
+    >>> costs.kept, costs.working > 4 * 4 * 3  # 4 weights: as given, carried, one slot
+    (48, True)
+    >>> costs.train, costs.evaluate  # x @ w and its gradient for w: 2 rows; 5 rows
+    (16, 20)
     """
     import jax
 
@@ -57,34 +81,88 @@ def trial_bytes(
     def rows(a: np.ndarray, n: int) -> np.ndarray:
         return np.zeros((n, *a.shape[1:]), a.dtype)
 
-    inter = jaxpr_bytes(
-        train_step, *one, rows(sample_x, batch_size), rows(sample_y, batch_size)
-    ) + jaxpr_bytes(eval_step, *one, rows(sample_x, eval_batch), rows(sample_y, eval_batch))
-    return params * (4 + 2 * slots) + 2 * state + inter
+    train = jax.make_jaxpr(train_step)(*one, rows(sample_x, batch_size), rows(sample_y, batch_size))
+    evaluate = jax.make_jaxpr(eval_step)(
+        *one, rows(sample_x, eval_batch), rows(sample_y, eval_batch)
+    )
+    inter = jaxpr_bytes(train) + jaxpr_bytes(evaluate)
+    weights = params * (2 + slots)
+    return TrialCosts(
+        kept=weights + 2 * state,
+        working=weights + inter,
+        train=multiply_adds(train),
+        evaluate=multiply_adds(evaluate),
+    )
 
 
-def jaxpr_bytes(fn: Callable[..., Any], *args: Any) -> int:
-    """The bytes of every intermediate value in ``fn``'s jaxpr (an upper bound of its temps).
+def chunk_bytes(costs: TrialCosts, live: int | None) -> tuple[int, int]:
+    """``(per_trial, fixed)``: a chunk of ``n`` trials takes ``n * per_trial + fixed``
+    bytes. ``live``: how many of its trials train at the same moment (``None``: all of them,
+    vmapped; ``k``: ``k`` at a time in sequence, the others holding only what they keep).
 
-    >>> import jax.numpy as jnp
-    >>> jaxpr_bytes(lambda a: jnp.sin(a) + 1, np.zeros(10, np.float32))  # sin, add
-    80
+    >>> costs = TrialCosts(kept=10, working=90, train=0, evaluate=0)
+    >>> chunk_bytes(costs, None), chunk_bytes(costs, 1), chunk_bytes(costs, 4)
+    ((100, 0), (10, 90), (10, 360))
     """
-    import jax
+    if live is None:
+        return costs.kept + costs.working, 0
+    return costs.kept, live * costs.working
+
+
+def _eqns(closed: Any):
+    """Every equation of ``closed`` (a closed jaxpr), those of its sub-jaxprs included."""
     from jax.extend.core import jaxprs_in_params
 
-    closed = jax.make_jaxpr(fn)(*args)
-    total = 0
     stack = [closed.jaxpr]
     while stack:
         jaxpr = stack.pop()
         for eqn in jaxpr.eqns:
-            for var in eqn.outvars:
-                aval = var.aval
-                if hasattr(aval, "shape"):
-                    total += int(np.prod(aval.shape)) * _itemsize(aval.dtype)
-            for sub in jaxprs_in_params(eqn.params):
-                stack.append(sub)
+            yield eqn
+            stack.extend(jaxprs_in_params(eqn.params))
+
+
+def jaxpr_bytes(closed: Any) -> int:
+    """The bytes of every intermediate value of a closed jaxpr (an upper bound of its temps).
+
+    >>> import jax, jax.numpy as jnp
+    >>> jaxpr_bytes(jax.make_jaxpr(lambda a: jnp.sin(a) + 1)(np.zeros(10, np.float32)))
+    80
+    """
+    total = 0
+    for eqn in _eqns(closed):
+        for var in eqn.outvars:
+            aval = var.aval
+            if hasattr(aval, "shape"):
+                total += int(np.prod(aval.shape)) * _itemsize(aval.dtype)
+    return total
+
+
+def multiply_adds(closed: Any) -> int:
+    """The multiply-adds of a closed jaxpr's matrix products (``dot_general``: each output
+    element sums over the contracted dimensions) and convolutions (each output element sums
+    over one output feature's kernel), once per equation (a loop body counts once).
+
+    >>> import jax, jax.numpy as jnp
+    >>> a, b = np.zeros((5, 3), np.float32), np.zeros((3, 2), np.float32)
+    >>> multiply_adds(jax.make_jaxpr(jnp.matmul)(a, b))  # 5 x 2 outputs of 3 products
+    30
+    >>> x, k = np.zeros((1, 1, 6, 6), np.float32), np.zeros((4, 1, 3, 3), np.float32)
+    >>> conv = jax.make_jaxpr(lambda x, k: jax.lax.conv(x, k, (1, 1), "VALID"))(x, k)
+    >>> multiply_adds(conv)  # 4 features x 4 x 4 positions, each over a 3 x 3 kernel
+    576
+    """
+    total = 0
+    for eqn in _eqns(closed):
+        name = eqn.primitive.name
+        out = int(np.prod(eqn.outvars[0].aval.shape))
+        if name == "dot_general":
+            (contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            total += out * int(np.prod([lhs[d] for d in contract]))
+        elif name == "conv_general_dilated":
+            kernel = eqn.invars[1].aval.shape
+            out_feature = eqn.params["dimension_numbers"].rhs_spec[0]
+            total += out * int(np.prod(kernel)) // kernel[out_feature]
     return total
 
 

@@ -22,8 +22,9 @@ parameters as arrays). The lr of update ``t`` is ``table[t] * scale``, and ``min
 checked against the schedule's value at the epoch's last update, as
 :class:`lrlab.integrations.keras.Scheduler` (the Keras engine) does.
 
-The program also keeps one trial's working set (:meth:`PopulationProgram.trial_bytes`,
-estimated by :mod:`.population_memory`), which sets the chunk size.
+The program also keeps one trial's costs (:meth:`PopulationProgram.costs`: bytes and
+multiply-adds, read from the traced step by :mod:`.population_memory`), which set the
+chunk size and the epochs a call trains.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np
 
 from lrlab.controllers.plateau import PlateauArrays, PlateauParams, plateau_transition
 from lrlab.experiments.engines.conv_layout import canonical_convs
-from lrlab.experiments.engines.population_memory import trial_bytes
+from lrlab.experiments.engines.population_memory import TrialCosts, trial_costs
 from lrlab.experiments.engines.population_optim import OptimizerStructure
 from lrlab.experiments.engines.xla_options import compile_lowered
 
@@ -72,8 +73,9 @@ class ProgramShape:
         return -(-self.n_train // self.batch_size)
 
 
-#: the work (multiply-adds) under which a chunk of trials trains all its epochs in one call:
-#: about a second on one CPU core (a 34-64-1 MLP population trains ~7e9 a second on two)
+#: the work (multiply-adds, :meth:`PopulationProgram.chunk_work`) under which a chunk of
+#: trials trains all its epochs in one call: about a second on one CPU core (a 34-64-1 MLP
+#: population does ~5e9 of them a second on two)
 SHORT_CHUNK_WORK = 1e10
 #: the number of calls a longer chunk of trials aims at (one progress report each)
 CALLS_PER_CHUNK = 8
@@ -195,7 +197,7 @@ class PopulationProgram:
         self._executables: dict[str, Any] = {}
         self._lowered: dict[str, Any] = {}
         self._compile_seconds: dict[str, float] = {}
-        self._trial_bytes: int | None = None
+        self._costs: TrialCosts | None = None
 
     @staticmethod
     def _key(args) -> str:
@@ -475,21 +477,24 @@ class PopulationProgram:
             check_vma=False,
         )
 
-    def chunk_work(self, tv, size: int) -> float:
+    def chunk_work(self, costs: TrialCosts, size: int) -> float:
         """The multiply-adds of a chunk of ``size`` trials over all epochs, for
-        :func:`epochs_per_call`: a trial's parameter count (``tv`` has a leading trial axis)
-        per example, three times for a training example (forward and backward) and once for
-        a validation one (exact for dense layers; convolutions, reusing weights, do more)."""
+        :func:`epochs_per_call`: per trial and epoch, a training batch's (``costs.train``,
+        forward and gradient) per ``batch_size`` training rows and an evaluation batch's
+        per ``eval_batch`` validation rows. The same count whether the trials are vmapped
+        or in sequence: each trial does its own products either way."""
         s = self.shape
-        params = sum(int(np.prod(a.shape[1:])) for a in tv)
-        return float(size) * s.epochs * (3 * s.n_train + s.n_val) * params
+        per_epoch = costs.train * s.n_train / s.batch_size
+        per_epoch += costs.evaluate * s.n_val / s.eval_batch
+        return float(size) * s.epochs * per_epoch
 
     # -- memory --------------------------------------------------------------------
-    def trial_bytes(self, tv, ntv, sample_x, sample_y) -> int:
-        """An upper estimate of one trial's working set (see the module docstring)."""
-        if self._trial_bytes is None:
+    def costs(self, tv, ntv, sample_x, sample_y) -> TrialCosts:
+        """One trial's bytes and multiply-adds (:func:`~.population_memory.trial_costs`;
+        traced once per program)."""
+        if self._costs is None:
             s = self.shape
-            self._trial_bytes = trial_bytes(
+            self._costs = trial_costs(
                 self._forward_loss,
                 s.batch_size,
                 s.eval_batch,
@@ -499,7 +504,14 @@ class PopulationProgram:
                 sample_x,
                 sample_y,
             )
-        return self._trial_bytes
+        return self._costs
+
+    @property
+    def live_trials(self) -> int | None:
+        """How many of a chunk's trials train at the same moment (``None``: all, vmapped;
+        in sequence, ``trials_at_once`` on each device), for
+        :func:`~.population_memory.chunk_bytes`."""
+        return None if self.trials_at_once is None else self.trials_at_once * self.devices
 
 
 #: losses that average an elementwise term over the last axis
