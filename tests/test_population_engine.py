@@ -522,6 +522,34 @@ def test_cli_runs_the_population_engine_into_the_store_and_resumes(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_stop_between_a_chunks_calls_ends_the_run_without_that_chunk(tmp_path, monkeypatch):
+    """Chunks of 2 of 4 trials, one epoch a call: a stop requested once the first chunk is
+    stored ends the run after the second chunk's first call; the first chunk's trials are
+    the run's results, the second's are not (they train again on resume)."""
+    import signal
+
+    from lrlab.experiments.stopping import Stopped, StopRequest
+
+    monkeypatch.setattr(chunks, "chunk_size", lambda n, per_trial, memory: 2)
+    monkeypatch.setattr(chunks, "epochs_per_call", lambda epochs, work: 1)
+    plan = _plan(tmp_path, '{ type = "sgd" }', {"c": '"constant(0.1)"'}, seeds=(0, 1, 2, 3))
+    stop, lines = StopRequest(), []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if line.startswith("2/4 trials"):  # the first chunk is stored: Ctrl-C
+            stop.signum = signal.SIGINT
+
+    engine = PopulationEngine(progress=progress, stop=stop)
+    results = []
+    with pytest.raises(Stopped):
+        for result in engine.run(plan, plan.trials):
+            results.append(result)
+    assert [r.trial for r in results] == plan.trials[:2]
+    assert {r.status for r in results} == {"ok"}
+    assert lines[-1].startswith("2/4 trials")  # the second chunk said nothing after a call
+
+
 def test_a_model_function_that_cannot_vmap_is_refused_with_the_fix(tmp_path, monkeypatch):
     """A layer that runs in Keras' jitted fit but has no batching rule: auto takes keras."""
     from lrlab.experiments.runner import choose_engine

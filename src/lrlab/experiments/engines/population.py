@@ -82,7 +82,9 @@ class PopulationEngine(Engine):
         compiling each program, with the time it took; between the calls of a long chunk
         of trials the trial-epochs done and the best trial so far; each chunk trained);
         ``None``: silent.
-        ``stop``: checked before each group's compile and between chunks."""
+        ``stop``: checked before each group's compile, between chunks and between a
+        chunk's calls (a stop there keeps the chunk's trials out of the results: they run
+        again on resume)."""
         self.memory = parse_memory(memory)
         self.devices = devices
         self._devices = 1
@@ -191,6 +193,8 @@ class PopulationEngine(Engine):
         started, t0 = time.time(), time.perf_counter()
 
         def on_epochs(news: EpochsDone) -> None:
+            if news.epochs < news.of:  # between a chunk's calls: a stop drops the chunk
+                self.check_stop()
             if news.of > population.per_call:  # a chunk in one call: its trials say it
                 self._say(tally.text(trials, news))
 
