@@ -220,6 +220,10 @@ def test_population_rows_equal_the_whole_models(tmp_path, model):
     a, b = train_population(**short), train_population(**whole)
     for n, trial in enumerate(trials):
         _assert_rows_equal(a.rows(n), b.rows(n), trial.key)
+    # the frozen weights carried call to call, the trials in sequence: the same rows
+    c = train_population(**whole, trials_at_once=1, epochs_per_call=1)
+    for n, trial in enumerate(trials):
+        _assert_rows_equal(c.rows(n), b.rows(n), trial.key)
 
 
 @pytest.mark.parametrize("model", ["fixed_base", "random_base"])
