@@ -21,7 +21,7 @@ def test_a_log_gets_plain_lines_for_steps_and_trials(tmp_path):
     steps = [
         r"preparing population program 1/1 \(sgd, 4 trials\): initial weights \(2 seeds\), tracing",
         r"prepared population program 1/1 in \d+\.\ds \(initial weights and inputs \d+\.\ds, "
-        r"tracing \d+\.\ds\): chunks of 4 trials, 2 epochs a call",  # short: one call
+        r"tracing \d+\.\ds\): chunks of 4 trials vmapped, 2 epochs a call",  # short: one call
         r"compiling 1 population program\(s\) \(4 trials\)",
         r"compiled population program 1/1 in \d+\.\ds",
         r"training 4 trials x 2 epochs",
@@ -68,7 +68,7 @@ time_decay = "time_decay(0.05, decay=0.002)"
 
 
 def test_a_long_population_chunk_reports_between_its_epochs(tmp_path):
-    """8 trials x 24 epochs of a 34-256-256-1 MLP (1.2e10 multiply-adds, over the one-call
+    """8 trials x 24 epochs of a 34-256-256-1 MLP (1.1e10 multiply-adds, over the one-call
     limit): 8 calls of 3 epochs, each one line with the trial-epochs done and the best
     trial so far, all before the chunk's trials are stored."""
     from datafiles import IONOSPHERE_CSV
@@ -77,7 +77,7 @@ def test_a_long_population_chunk_reports_between_its_epochs(tmp_path):
     r = lrlab_cli("run", "exp.toml", "-o", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
-    assert any(ln.endswith("chunks of 8 trials, 3 epochs a call") for ln in lines), lines
+    assert any(ln.endswith("chunks of 8 trials vmapped, 3 epochs a call") for ln in lines), lines
     pattern = (
         r"population: (\d+)/192 trial-epochs \((\d+)%\), "
         r"best so far: (constant|time_decay) val_accuracy=(0\.\d{4}|1\.0000)"
