@@ -11,9 +11,10 @@ are per-trial data), turns each group into the inputs of a
 uses), prepares every group, compiles them in parallel threads, then trains group after
 group and yields each chunk's :class:`TrialResult` s as soon as they are final.
 
-- :mod:`.population_program`: the vmapped, jitted training of one group;
+- :mod:`.population_program`: the jitted training of one group, its trials vmapped or in
+  sequence (``trials_at_once``: in sequence for convolutional models);
 - :mod:`.population_chunks`: memory budget, chunks, results (and ``train_population``,
-  the array-level API);
+  the array-level API); :mod:`.population_memory`: one trial's bytes and multiply-adds;
 - :mod:`.population_optim`: Keras' optimizers as pure JAX functions.
 - :mod:`.population_caches`: what is kept between runs (programs, weights, batch orders).
 
@@ -47,13 +48,14 @@ from lrlab.experiments.engines.population_chunks import (
     WeightCache,
 )
 from lrlab.experiments.engines.population_optim import KerasOptimizer
+from lrlab.experiments.engines.population_program import trials_at_once
 from lrlab.experiments.memory import parse_memory
 from lrlab.experiments.progress import counted
 from lrlab.experiments.stopping import StopRequest
 from lrlab.experiments.trial import OptimizerSettings, Trial, TrialResult, final_metrics
 from lrlab.schedules import Plateau
 
-__all__ = ["PopulationEngine", "population_inputs"]
+__all__ = ["PopulationEngine", "population_inputs", "trials_at_once"]
 
 
 class PopulationEngine(Engine):

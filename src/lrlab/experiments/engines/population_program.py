@@ -1,4 +1,4 @@
-"""The population engine's program: one group's training, vmapped over trials and jitted.
+"""The population engine's program: one group's training over its trials, jitted.
 
 One trial's training is a ``jax.lax.scan`` over epochs whose body scans over that
 epoch's batches (the last batch may be short, as in ``fit``) and then evaluates the
@@ -6,8 +6,9 @@ validation data; the forward pass is the Keras model's own ``stateless_call``, t
 and metrics are Keras' own objects used statelessly, the optimizer is Keras' update
 formula in JAX (:mod:`.population_optim`). Parameters, non-trainable state (e.g. a
 dropout seed), optimizer slots, metric accumulators and the plateau state are the scanned
-state; ``jax.vmap`` maps the trial over a chunk and ``jax.jit`` compiles it once per
-argument shapes (:class:`PopulationProgram`, kept by a
+state, each leaf with a row per trial; ``jax.vmap`` maps the trial over a chunk (or
+``jax.lax.map`` runs the chunk's trials in sequence: :func:`trials_at_once`) and
+``jax.jit`` compiles it once per argument shapes (:class:`PopulationProgram`, kept by a
 :class:`~.population_caches.ProgramCache`).
 
 A call trains ``per_call`` epochs (:func:`epochs_per_call`, a divisor of the epochs) and
@@ -152,7 +153,8 @@ class EpochChunk:
 
 
 class PopulationProgram:
-    """The jitted, vmapped training of one group (reused across its chunks).
+    """The jitted training of one group, its trials vmapped or in sequence (reused across
+    its chunks).
 
     A trial's training state (parameters, non-trainable state, optimizer slots, update
     count, plateau state, divergence epoch: :meth:`_init`) is carried from call to call
