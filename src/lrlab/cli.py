@@ -8,10 +8,12 @@ storing what finished, prints the resume line, and ``lrlab`` exits with 130 or 1
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,6 +21,35 @@ from lrlab.cli_schedules import SCHEDULE_COMMANDS
 from lrlab.errors import LrlabError
 
 EXIT_USAGE = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Process:
+    """What :func:`main` hands its commands: the stop request it installed, and whether
+    lrlab is the process (the console script) rather than a call from Python, which
+    keeps its own process settings (e.g. JAX's devices)."""
+
+    stop: Any
+    owned: bool = False
+
+
+def _process(ctx: click.Context) -> _Process:
+    from lrlab.experiments.stopping import StopRequest
+
+    return ctx.obj if isinstance(ctx.obj, _Process) else _Process(StopRequest())
+
+
+def _before_jax(process: _Process) -> None:
+    """Settings that take effect only before JAX starts: the persistent compilation cache
+    (:mod:`~lrlab.experiments.jax_cache`) and, when lrlab is the process, a CPU device per
+    core for the population engine (:mod:`~lrlab.experiments.jax_devices`)."""
+    from lrlab.experiments.jax_cache import use_compilation_cache
+
+    use_compilation_cache()
+    if process.owned:
+        from lrlab.experiments.jax_devices import use_every_core
+
+        use_every_core()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,11 +71,10 @@ for _schedule_command in SCHEDULE_COMMANDS:  # list, curve, check, plot
     default=Path("out/demo"),
     show_default=True,
 )
-def demo(output: Path) -> None:
+@click.pass_context
+def demo(ctx: click.Context, output: Path) -> None:
     """The main job on offline data (see README)."""
-    from lrlab.experiments.jax_cache import use_compilation_cache
-
-    use_compilation_cache()  # before anything imports JAX
+    _before_jax(_process(ctx))
     from lrlab.demo import run_demo
 
     run_demo(output)
@@ -199,14 +229,14 @@ def run(
     Finished trials are skipped on a rerun; Ctrl-C (or SIGTERM) stops after storing what
     finished.
     """
-    from lrlab.experiments.stopping import StopRequest, say_if_stopped
+    from lrlab.experiments.stopping import say_if_stopped
 
-    stop = ctx.obj if isinstance(ctx.obj, StopRequest) else StopRequest()
+    process = _process(ctx)
+    stop = process.stop
     chosen = _columns(columns)
     with say_if_stopped():
-        from lrlab.experiments.jax_cache import use_compilation_cache
-
-        use_compilation_cache()  # before anything imports JAX
+        # on Ray the driver only stores: the workers take the CPUs their tasks ask for
+        _before_jax(process if ray_address is None else dataclasses.replace(process, owned=False))
         from lrlab.experiments.memory import parse_memory
         from lrlab.experiments.runner import run_experiment, run_on_ray
 
@@ -541,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # lrlab is the process (the console script, python -m lrlab.cli)
         _collect_less_often()
     try:
-        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False, obj=stop)
+        process = _Process(stop, owned=argv is None)
+        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False, obj=process)
         stop.check()  # a stop whose exception was swallowed, e.g. by a finalizer
     except (click.exceptions.Abort, KeyboardInterrupt):
         return _interrupted(stop)

@@ -40,7 +40,12 @@ import numpy as np
 from lrlab.errors import LrlabError
 from lrlab.experiments.engines.base import Engine
 from lrlab.experiments.engines.frozen_base import shortcut_population, trained_part
-from lrlab.experiments.engines.population_chunks import EpochsDone, Population, PopulationCaches
+from lrlab.experiments.engines.population_chunks import (
+    EpochsDone,
+    Population,
+    PopulationCaches,
+    device_count,
+)
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.memory import parse_memory
 from lrlab.experiments.progress import counted
@@ -100,7 +105,8 @@ class PopulationEngine(Engine):
 
     def describe(self) -> str:
         chunk = f", {self._chunk} trials per chunk" if self._chunk else ""
-        spread = f", split over {self._devices} devices" if self._devices > 1 else ""
+        devices = self._devices if self._chunk else device_count(self.devices)
+        spread = f", split over {devices} devices" if devices > 1 else ""
         return f"population engine (jax.vmap over trials{chunk}{spread})"
 
     def unsupported(self, plan: Any) -> str | None:
