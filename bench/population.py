@@ -17,11 +17,13 @@ Measured in one run of this script:
   in the shared order) on the same trials;
 - ``torch``: a plain PyTorch loop (same model, batches, lr per update, validation every
   epoch) on a few trials, trials/s;
-- ``population``: the population engine on N trials in a fresh process per N -- the
-  first call (building the initial weights, tracing and compiling included) and a
-  second, steady call of the same run; trials/s, peak RSS of that process, and achieved
-  GFLOP/s (model FLOPs: 3x the forward matmul FLOPs per training row, 1x per validation
-  row) as a share of the matmul;
+- ``population``: the population engine on N trials in a fresh process per N, set up as
+  ``lrlab run`` sets itself up (a JAX CPU device per core, :mod:`lrlab.experiments.jax_devices`;
+  the ``devices`` column) -- the first call (building the initial weights, tracing and
+  compiling included) and a second, steady call of the same run; trials/s, peak RSS of
+  that process, and achieved GFLOP/s (model FLOPs: 3x the forward matmul FLOPs per
+  training row, 1x per validation row) as a share of the matmul; N=500 once more on one
+  device (``JAX_NUM_CPU_DEVICES=1``), for what the other cores add;
 - ``lrlab run`` end to end on the 500-trial grid (100 with ``--quick``): a fresh process
   doing imports, the plan, compilation (JAX's persistent cache: a second run loads it),
   training and storing (one transaction per chunk of trials); and the same command with
@@ -125,8 +127,12 @@ def peak_rss_mb() -> float:
 
 # --------------------------------------------------------------------------- workers
 def population_worker(n: int, epochs: int, memory: str | None) -> dict:
-    """Run in a fresh process: the engine on ``n`` trials twice (first, steady)."""
-    import jax  # noqa: F401  (imports are not the engine's time)
+    """Run in a fresh process: the engine on ``n`` trials twice (first, steady), on a CPU
+    device per core as ``lrlab run`` (unless ``JAX_NUM_CPU_DEVICES`` says otherwise)."""
+    from lrlab.experiments.jax_devices import use_every_core
+
+    use_every_core()
+    import jax  # (imports are not the engine's time)
     import keras  # noqa: F401
 
     from lrlab.experiments.engines.keras import fit_trial  # noqa: F401
@@ -146,6 +152,7 @@ def population_worker(n: int, epochs: int, memory: str | None) -> dict:
         "first": times[0],
         "steady": times[1],
         "chunk": engine._chunk,
+        "devices": jax.device_count(),
         "rss_mb": peak_rss_mb(),
         "best_val_accuracy": best,
     }
@@ -363,15 +370,19 @@ def main() -> None:
     header = (
         f"{'N':>5} {'first s':>8} {'steady s':>8} {'trials/s':>9} {'x keras':>8} "
         f"{'x engine':>8} {'x torch':>8} {'first x keras':>13} {'GFLOP/s':>8} "
-        f"{'of matmul':>9} {'chunk':>6} {'peak RSS':>9}"
+        f"{'of matmul':>9} {'chunk':>6} {'devices':>7} {'peak RSS':>9}"
     )
     print(header)
     rows = []
-    for n in sizes:
+    runs = [(n, None) for n in sizes] + [(500, "1")] * (500 in sizes)
+    for n, devices in runs:
         cmd = [sys.executable, __file__, "--worker", str(n), "--epochs", str(args.epochs)]
         if args.memory:
             cmd += ["--memory", args.memory]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = dict(os.environ)
+        if devices:
+            env["JAX_NUM_CPU_DEVICES"] = devices
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if out.returncode != 0:
             print(f"{n:>5} worker failed: {out.stderr.strip().splitlines()[-1:]}")
             continue
@@ -379,11 +390,12 @@ def main() -> None:
         rate = n / r["steady"]
         achieved = rate * flops / 1e9
         rows.append({**r, "n": n, "x_keras": rate * keras_s, "of_matmul": achieved / gflops})
+        rows[-1]["one_device"] = devices == "1"
         print(
             f"{n:>5} {r['first']:>8.2f} {r['steady']:>8.3f} {rate:>9.1f} "
             f"{rate * keras_s:>7.0f}x {rate * engine_s:>7.0f}x {rate * torch_s:>7.0f}x "
             f"{(n / r['first']) * keras_s:>12.0f}x {achieved:>8.2f} {achieved / gflops:>8.1%} "
-            f"{r['chunk']:>6} {r['rss_mb']:>6.0f} MB"
+            f"{r['chunk']:>6} {r['devices']:>7} {r['rss_mb']:>6.0f} MB"
         )
     e2e = 100 if args.quick else 500
     print()
@@ -428,13 +440,17 @@ TARGETS = (
 def print_targets(rows: list[dict], e2e_seconds: float, e2e_trials: int) -> None:
     """Each target with the value this run measured and whether it is met."""
     print("\ntargets (this run):")
-    by_n = {r["n"]: r for r in rows}
+    by_n = {r["n"]: r for r in rows if not r["one_device"]}  # as lrlab run: every core
+    one = {r["n"]: r for r in rows if r["one_device"]}
     for what, n, field, met, fmt in TARGETS:
         if n not in by_n:
             print(f"  {what} at N={n}: not measured (--sizes without {n})")
             continue
         value = by_n[n][field]
         print(f"  {what} at N={n}: {fmt.format(value)} {'met' if met(value) else 'NOT met'}")
+        if n in one and field in ("x_keras", "of_matmul"):
+            value = one[n][field]
+            print(f"    on one device: {fmt.format(value)} {'met' if met(value) else 'NOT met'}")
     verdict = "met" if e2e_trials == 500 and e2e_seconds < 5 else "NOT met"
     print(
         f"  lrlab run of {e2e_trials} trials end to end (compile cache warm) < 5 s: "

@@ -11,6 +11,29 @@ import textwrap
 import pytest
 
 from lrlab.experiments.engines.population_chunks import per_device
+from lrlab.experiments.jax_devices import cpu_cores
+from lrlab.experiments.store import Store
+from lrlab_process import lrlab_env, run_lrlab
+
+EXPERIMENT = textwrap.dedent(
+    """
+            [experiment]
+            seeds = 1
+            lrs = [0.01, 0.1, 1.0]
+            [data]
+            dataset = "breast_cancer"
+            validation = 0.25
+            [model]
+            spec = "mlp(hidden=[8])"
+            [training]
+            epochs = 3
+            batch_size = 32
+            [optimizers]
+            sgd = { type = "sgd", momentum = 0.9 }
+            [schedules]
+            cosine = "cosine(0.1, decay_steps=40)"
+            """
+)
 
 SHARDED = textwrap.dedent(
     """
@@ -40,27 +63,7 @@ SHARDED = textwrap.dedent(
 def test_trials_split_over_two_devices_equal_one_device(tmp_path):
     """Three trials (odd: the chunk is padded to an even size) on two XLA CPU devices give the
     one-device numbers, trial by trial (each device runs the same vmapped code)."""
-    (tmp_path / "exp.toml").write_text(
-        textwrap.dedent(
-            """
-            [experiment]
-            seeds = 1
-            lrs = [0.01, 0.1, 1.0]
-            [data]
-            dataset = "breast_cancer"
-            validation = 0.25
-            [model]
-            spec = "mlp(hidden=[8])"
-            [training]
-            epochs = 3
-            batch_size = 32
-            [optimizers]
-            sgd = { type = "sgd", momentum = 0.9 }
-            [schedules]
-            cosine = "cosine(0.1, decay_steps=40)"
-            """
-        )
-    )
+    (tmp_path / "exp.toml").write_text(EXPERIMENT)
     (tmp_path / "sharded.py").write_text(SHARDED)
     env = {
         **os.environ,
@@ -93,3 +96,62 @@ def test_trials_split_over_two_devices_equal_one_device(tmp_path):
 def test_chunks_are_a_multiple_of_the_devices():
     assert [per_device(n, 2) for n in (1, 2, 5, 500)] == [2, 2, 6, 500]
     assert [per_device(n, 1) for n in (1, 7)] == [1, 7]
+
+
+def _stored_rows(folder):
+    with Store.open(folder) as store:
+        return store.epochs()
+
+
+@pytest.mark.skipif(cpu_cores() < 2, reason="one core: nothing to split over")
+def test_lrlab_run_trains_on_every_core_unless_told_otherwise(tmp_path):
+    """``lrlab run`` gives JAX a CPU device per core and splits the trials over them; the
+    user's ``JAX_NUM_CPU_DEVICES`` or ``XLA_FLAGS`` device count wins. A dense model's rows
+    are the same to float32 rounding either way."""
+    (tmp_path / "exp.toml").write_text(EXPERIMENT)
+    split = f"split over {cpu_cores()} devices"
+    settings = {
+        "every": {},
+        "one": {"JAX_NUM_CPU_DEVICES": "1"},
+        "flag": {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"},
+    }
+    rows = {}
+    for name, extra in settings.items():
+        env = lrlab_env(tmp_path, **extra)
+        if not extra:
+            env.pop("JAX_NUM_CPU_DEVICES", None)
+        done = run_lrlab("run", "exp.toml", "-o", name, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert (split in done.stderr) == (name == "every"), (name, done.stderr[:600])
+        rows[name] = _stored_rows(tmp_path / name)
+    assert len(rows["every"]) == 3
+    assert rows["one"] == rows["flag"]  # one device both ways
+    for key, every in rows["every"].items():
+        for mine, one in zip(every, rows["one"][key], strict=True):
+            assert mine == pytest.approx(one, rel=1e-6, abs=1e-7), key
+
+
+def test_lrlab_called_from_python_keeps_one_device(tmp_path):
+    """``lrlab.cli.main([...])`` from a Python program leaves the program's JAX settings
+    alone: it does not own the process."""
+    (tmp_path / "exp.toml").write_text(EXPERIMENT)
+    script = (
+        "import jax\n"
+        "from lrlab.cli import main\n"
+        "code = main(['run', 'exp.toml', '-o', 'out', '-q'])\n"
+        "print(code, jax.device_count())\n"
+    )
+    env = lrlab_env(tmp_path)
+    env.pop("JAX_NUM_CPU_DEVICES", None)
+    env.pop("XLA_FLAGS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["0", "1"]

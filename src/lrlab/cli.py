@@ -15,6 +15,14 @@ from pathlib import Path
 
 import click
 
+from lrlab.cli_process import (
+    LrlabProcess,
+    before_exit,
+    before_jax,
+    collect_less_often,
+    interrupted,
+    process_of,
+)
 from lrlab.cli_schedules import SCHEDULE_COMMANDS
 from lrlab.errors import LrlabError
 
@@ -40,11 +48,10 @@ for _schedule_command in SCHEDULE_COMMANDS:  # list, curve, check, plot
     default=Path("out/demo"),
     show_default=True,
 )
-def demo(output: Path) -> None:
+@click.pass_context
+def demo(ctx: click.Context, output: Path) -> None:
     """The main job on offline data (see README)."""
-    from lrlab.experiments.jax_cache import use_compilation_cache
-
-    use_compilation_cache()  # before anything imports JAX
+    before_jax(process_of(ctx))
     from lrlab.demo import run_demo
 
     run_demo(output)
@@ -199,14 +206,13 @@ def run(
     Finished trials are skipped on a rerun; Ctrl-C (or SIGTERM) stops after storing what
     finished.
     """
-    from lrlab.experiments.stopping import StopRequest, say_if_stopped
+    from lrlab.experiments.stopping import say_if_stopped
 
-    stop = ctx.obj if isinstance(ctx.obj, StopRequest) else StopRequest()
+    process = process_of(ctx)
+    stop = process.stop
     chosen = _columns(columns)
     with say_if_stopped():
-        from lrlab.experiments.jax_cache import use_compilation_cache
-
-        use_compilation_cache()  # before anything imports JAX
+        before_jax(process if ray_address is None else process.not_owned())
         from lrlab.experiments.memory import parse_memory
         from lrlab.experiments.runner import run_experiment, run_on_ray
 
@@ -539,12 +545,13 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = StopRequest().install()  # first: a signal during the imports below is a stop
     if argv is None:  # lrlab is the process (the console script, python -m lrlab.cli)
-        _collect_less_often()
+        collect_less_often()
     try:
-        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False, obj=stop)
+        process = LrlabProcess(stop, owned=argv is None)
+        code = cli.main(args=argv, prog_name="lrlab", standalone_mode=False, obj=process)
         stop.check()  # a stop whose exception was swallowed, e.g. by a finalizer
     except (click.exceptions.Abort, KeyboardInterrupt):
-        return _interrupted(stop)
+        return interrupted(stop)
     except click.ClickException as err:
         hint = ""
         if err.ctx is not None and isinstance(err, click.UsageError):
@@ -557,36 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.uninstall()
         if argv is None:
-            _before_exit()
+            before_exit()
     return code if isinstance(code, int) else 0
-
-
-def _collect_less_often() -> None:
-    """Collect young objects every 10,000 allocations instead of Python's 700: importing
-    Keras, JAX and SciPy makes millions of lasting objects, which the default pace walks
-    again and again (a tenth of a short run). Garbage is collected all the same."""
-    import gc
-
-    gc.set_threshold(10_000)
-
-
-def _before_exit() -> None:
-    """The process ends next: hide every object from the garbage collector
-    (``gc.freeze``), so Python's shutdown does not walk the millions of objects Keras, JAX
-    and SciPy made (a second or two on a small machine). Every ``atexit`` hook still runs
-    (lrlab closes its stores before this); the memory goes back with the process."""
-    import gc
-
-    gc.freeze()
-
-
-def _interrupted(stop) -> int:
-    """The last line of a stopped command, and its exit code (130 SIGINT, 143 SIGTERM)."""
-    import signal
-
-    signum = stop.signum or signal.SIGINT  # an Abort from a prompt: as Ctrl-C
-    click.echo(f"lrlab: interrupted ({signal.Signals(signum).name})", err=True)
-    return 128 + signum
 
 
 if __name__ == "__main__":

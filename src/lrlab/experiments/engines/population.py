@@ -46,6 +46,7 @@ from lrlab.experiments.engines.population_chunks import (
     Population,
     PopulationCaches,
     WeightCache,
+    device_count,
 )
 from lrlab.experiments.engines.population_optim import KerasOptimizer
 from lrlab.experiments.engines.population_program import trials_at_once
@@ -110,11 +111,13 @@ class PopulationEngine(Engine):
 
     def describe(self) -> str:
         """What runs: before a run the rule (a chunk's trials vmapped, a convolutional
-        model's in sequence: :func:`~.population_program.trials_at_once`); once a run has
-        prepared its programs, how their trials ran, the chunk size and the devices."""
+        model's in sequence: :func:`~.population_program.trials_at_once`) and the devices
+        JAX has; once a run has prepared its programs, how their trials ran, the chunk size
+        and the devices they were split over."""
         modes = " and ".join(self._modes) or "vmapped, or in sequence for convolutional models"
         chunk = f", {self._chunk} per chunk" if self._chunk else ""
-        spread = f", split over {self._devices} devices" if self._devices > 1 else ""
+        devices = self._devices if self._chunk else device_count(self.devices)
+        spread = f", split over {devices} devices" if devices > 1 else ""
         return f"population engine (trials {modes}{chunk}{spread})"
 
     def unsupported(self, plan: Any) -> str | None:
