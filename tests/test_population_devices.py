@@ -60,6 +60,15 @@ SHARDED = textwrap.dedent(
 )
 
 
+def _python(*args: str, cwd, env) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a child process that must succeed."""
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def test_trials_split_over_two_devices_equal_one_device(tmp_path):
     """Three trials (odd: the chunk is padded to an even size) on two XLA CPU devices give the
     one-device numbers, trial by trial (each device runs the same vmapped code)."""
@@ -70,16 +79,7 @@ def test_trials_split_over_two_devices_equal_one_device(tmp_path):
         "KERAS_BACKEND": "jax",
         "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
     }
-    done = subprocess.run(
-        [sys.executable, "sharded.py", "exp.toml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _python("sharded.py", "exp.toml", cwd=tmp_path, env=env)
     out = json.loads(done.stdout.strip().splitlines()[-1])
     one, two = out["1"], out["2"]
     assert out["devices"] == 2
@@ -144,14 +144,5 @@ def test_lrlab_called_from_python_keeps_one_device(tmp_path):
     env = lrlab_env(tmp_path)
     env.pop("JAX_NUM_CPU_DEVICES", None)
     env.pop("XLA_FLAGS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _python("-c", script, cwd=tmp_path, env=env)
     assert done.stdout.split()[-2:] == ["0", "1"]
