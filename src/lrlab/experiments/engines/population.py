@@ -114,7 +114,7 @@ class PopulationEngine(Engine):
         model's in sequence: :func:`~.population_program.trials_at_once`) and the devices
         JAX has; once a run has prepared its programs, how their trials ran, the chunk size
         and the devices they were split over."""
-        modes = " and ".join(self._modes) or "vmapped, or in sequence for convolutional models"
+        modes = " and ".join(self._modes) or "vmapped; a convolutional model's in sequence"
         chunk = f", {self._chunk} per chunk" if self._chunk else ""
         devices = self._devices if self._chunk else device_count(self.devices)
         spread = f", split over {devices} devices" if devices > 1 else ""
