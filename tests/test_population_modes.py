@@ -104,7 +104,7 @@ def test_the_engine_picks_the_mode_on_the_models_it_trains_building_each_seed_on
         monkeypatch.setattr(ModelSpec, "build", counted)
         builds.clear()
         engine = PopulationEngine()
-        assert "in sequence for convolutional models" in engine.describe()  # the rule
+        assert "a convolutional model's in sequence" in engine.describe()  # the rule
         results = list(engine.run(plan, plan.trials))
         assert [r.status for r in results] == ["ok"] * len(plan.trials)
         assert sorted(builds) == sorted(plan.seeds)
