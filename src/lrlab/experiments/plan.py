@@ -212,9 +212,7 @@ def _has_user_class(schedule: Any) -> bool:
     return False
 
 
-def _fail(
-    config: ExperimentConfig, path: str, err: Exception | str, fix: str = ""
-) -> ConfigError:
+def _fail(config: ExperimentConfig, path: str, err: Exception | str, fix: str = "") -> ConfigError:
     return ConfigError(config.source, path, str(err).splitlines()[0], fix)
 
 
@@ -421,10 +419,20 @@ def _baseline(config: ExperimentConfig, labels: list[str]) -> str:
     )
 
 
-def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
-    """The configs in grid order (schedules x optimizers x lrs); trials add the seeds."""
+def _rescaled(config: ExperimentConfig, label: str, schedule: Any, factor: float) -> Any:
+    """``scale(factor, schedule)``; a factor the float range cannot hold names the lr."""
     from lrlab.schedules import Scale
 
+    try:
+        return Scale(float(f"{factor:.15g}"), schedule)
+    except LrlabError as err:
+        raise _fail(
+            config, "experiment.lrs", f"schedules.{label}: {err}", "use smaller lrs"
+        ) from None
+
+
+def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
+    """The configs in grid order (schedules x optimizers x lrs); trials add the seeds."""
     exp, training = config.experiment, config.training
     lrs: list[float | None] = list(exp.lrs) if exp.lrs else [None]
     many_opts = len(config.optimizers) > 1
@@ -453,7 +461,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
             for lr in lrs:
                 trained = schedule
                 if lr is not None and peak is not None and not np.isclose(lr, peak, rtol=1e-12):
-                    trained = Scale(float(f"{lr / peak:.15g}"), schedule)
+                    trained = _rescaled(config, sched_label, schedule, lr / peak)
                 parts = [sched_label]
                 if many_opts:
                     parts.append(opt_label)

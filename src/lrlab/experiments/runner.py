@@ -454,8 +454,7 @@ def _run(
         progress.stop()
         done = _stored_count(store, plan, skipped + stored)
         _say(
-            f"stopped: {done} of {total} trials are stored in {out}; "
-            "run the same command to resume"
+            f"stopped: {done} of {total} trials are stored in {out}; run the same command to resume"
         )
         raise
     progress.stop()

@@ -1,0 +1,156 @@
+"""Inputs nobody wrote a test for, run as a user runs lrlab: each bad one ends in one line
+``lrlab: error: <file>: <field>: <problem>; <fix>``, exit 2, and no experiment folder.
+
+Each case failed before its fix: NPZ arrays without rows (a traceback), without features
+(trained on nothing) or of complex numbers (cast with a warning); labels and names with
+control characters (a newline or tab split the results table's rows, an escape recoloured
+the terminal), empty labels; a ``monitor`` without a plateau (silently ignored); an lr that
+overflows the schedule's rescaling (a message without file or field); seeds beyond 32 bits
+(every trial failed, and the refused run left a store behind).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrlab_process import one_error_line, run_lrlab
+
+ROWS = 60
+
+
+def experiment(dataset: str = "csv:data.csv", **sections: str) -> str:
+    """A small valid experiment; ``sections`` replace whole tables (``schedules=...``) or
+    add lines to them (``experiment_extra=...``)."""
+    tables = {
+        "experiment": 'seeds = 2\nengine = "keras"',
+        "data": f'dataset = "{dataset}"\nvalidation = 0.25',
+        "model": 'spec = "mlp(hidden=[4])"',
+        "training": "epochs = 1\nbatch_size = 16",
+        "schedules": 'constant = "constant(0.1)"\ndecay = "time_decay(0.1, decay=0.01)"',
+    }
+    for key, text in sections.items():
+        name, _, extra = key.partition("_")
+        tables[name] = tables[name] + "\n" + text if extra else text
+    return "".join(f"[{name}]\n{body}\n" for name, body in tables.items())
+
+
+def csv_rows(folder: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(ROWS, 2))
+    rows = "".join(f"{a:.4f},{b:.4f},{int(a + b > 0)}\n" for a, b in x)
+    (folder / "data.csv").write_text("a,b,label\n" + rows)
+
+
+def npz(x: np.ndarray, y: np.ndarray) -> Callable[[Path], str]:
+    def write(folder: Path) -> str:
+        np.savez(folder / "data.npz", x=x, y=y)
+        return experiment("npz:data.npz")
+
+    return write
+
+
+X = np.random.default_rng(0).normal(size=(ROWS, 3)).astype(np.float32)
+Y = (X[:, 0] > 0).astype(np.int64)
+
+
+def text(**sections: str) -> Callable[[Path], str]:
+    return lambda folder: experiment(**sections)
+
+
+CASES = {
+    "npz without rows": (npz(X[:0], Y[:0]), "data.dataset", "holds no rows (x has shape (0, 3))"),
+    "npz without features": (npz(X[:, :0], Y), "data.dataset", "x has shape (60, 0): no features"),
+    "npz of complex numbers": (
+        npz(X.astype(np.complex64), Y),
+        "data.dataset",
+        "x has dtype complex64; features must be real numbers",
+    ),
+    "npz of complex targets": (
+        npz(X, Y.astype(np.complex128)),
+        "data.dataset",
+        "the target has dtype complex128; give real numbers or labels",
+    ),
+    "a label with a newline": (
+        text(schedules='"a\\nb" = "constant(0.1)"'),
+        'schedules."a\\nb"',
+        "holds the control character '\\n'",
+    ),
+    "a label with a tab": (
+        text(schedules='"a\\tb" = "constant(0.1)"'),
+        'schedules."a\\tb"',
+        "holds the control character '\\t'",
+    ),
+    "a label with a terminal escape": (
+        text(schedules='"\\u001b[31mred" = "constant(0.1)"'),
+        'schedules."\\u001b[31mred"',
+        "holds the control character '\\x1b'",
+    ),
+    "a label with a bidi override": (
+        text(optimizers='"sgd\\u202e" = "sgd"'),
+        'optimizers."sgd\\u202e"',
+        "holds the control character '\\u202e'",
+    ),
+    "an empty label": (text(schedules='"" = "constant(0.1)"'), 'schedules.""', "is empty"),
+    "a blank label": (text(optimizers='" " = "sgd"'), 'optimizers." "', "is empty"),
+    "a name with a newline": (
+        text(experiment_extra='name = "two\\nlines"'),
+        "experiment.name",
+        "holds the control character '\\n'",
+    ),
+    "a monitor without a plateau": (
+        text(schedules='c = { spec = "constant(0.1)", monitor = "val_accuracy" }'),
+        "schedules.c.monitor",
+        "only applies with a plateau; write e.g. plateau = ",
+    ),
+    "an lr the rescaling overflows": (
+        text(experiment_extra="lrs = [1e308]"),
+        "experiment.lrs",
+        "schedules.constant: scale: argument 'factor' must be finite, got inf; use smaller lrs",
+    ),
+    "a seed beyond 31 bits": (
+        text(experiment="seeds = [4294967296]"),
+        "experiment.seeds",
+        "must list integers from 0 to 2147483647, got [4294967296]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_bad_input_is_one_line_naming_the_field_and_writes_nothing(tmp_path, case):
+    write, field, words = CASES[case]
+    csv_rows(tmp_path)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(write(tmp_path))
+    line = one_error_line(run_lrlab("run", exp, "--out", tmp_path / "out", cwd=tmp_path))
+    assert line.startswith(f"lrlab: error: {exp}: {field}: "), line
+    assert words in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_largest_seed_trains_in_the_keras_engine(tmp_path):
+    """The Keras engine seeds its batch order with ``order_seed + 7919``: the largest seed
+    the file accepts still fits NumPy's 32 bits (a larger one failed every trial)."""
+    csv_rows(tmp_path)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(experiment(experiment='seeds = [2147483647]\nengine = "keras"'))
+    done = run_lrlab("run", exp, "--out", tmp_path / "out", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    export = run_lrlab("export", tmp_path / "out", cwd=tmp_path)
+    assert export.stdout.count(",ok,") == 2, export.stdout
+
+
+def test_printable_labels_are_accepted_whatever_their_characters(tmp_path):
+    """Slashes, pipes, non-Latin letters and long labels are labels like any other."""
+    csv_rows(tmp_path)
+    labels = ["a/b", "a|b", "число", "x" * 300]
+    schedules = "\n".join(f'"{label}" = "constant(0.1)"' for label in labels)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(experiment(experiment='seeds = 1\nengine = "keras"', schedules=schedules))
+    done = run_lrlab("run", exp, "--out", tmp_path / "out", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = run_lrlab("export", tmp_path / "out", cwd=tmp_path).stdout
+    assert all(label in rows for label in labels)
