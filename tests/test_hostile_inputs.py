@@ -11,6 +11,8 @@ overflows the schedule's rescaling (a message without file or field); seeds beyo
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,3 +156,45 @@ def test_printable_labels_are_accepted_whatever_their_characters(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = run_lrlab("export", tmp_path / "out", cwd=tmp_path).stdout
     assert all(label in rows for label in labels)
+
+
+# --------------------------------------------------------------------------- stores
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> Path:
+    """A finished experiment (``exp.toml``, ``data.csv``, ``out/``); copy it to change it."""
+    folder = tmp_path_factory.mktemp("stored")
+    csv_rows(folder)
+    (folder / "exp.toml").write_text(experiment())
+    done = run_lrlab("run", folder / "exp.toml", "--out", folder / "out", "-q", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # JSON whose decoder recursed until RecursionError
+
+
+@pytest.mark.parametrize(
+    ("command", "sql", "where"),
+    [
+        ("report", "UPDATE trials SET params = ?", "trial 'constant|seed=0': params"),
+        ("export", "UPDATE trials SET params = ?", "trial 'constant|seed=0': params"),
+        ("runs", "UPDATE trials SET params = ?", "trial 'constant|seed=0': params"),
+        ("run", "UPDATE trials SET params = ?", "config 'constant': params"),
+        ("report", "UPDATE meta SET value = ? WHERE key = 'schema_version'", "settings: meta"),
+        ("runs", "UPDATE meta SET value = ? WHERE key = 'schema_version'", "settings: meta"),
+    ],
+)
+def test_json_nested_too_deeply_in_a_store_is_one_line(stored, tmp_path, command, sql, where):
+    """Stores edited by hand with JSON nested 100,000 deep: a traceback before."""
+    shutil.copytree(stored, tmp_path, dirs_exist_ok=True)
+    store = tmp_path / "out" / "store.sqlite"
+    with sqlite3.connect(store) as conn:
+        conn.execute(sql, (DEEP,))
+    conn.close()
+    args = {
+        "run": ["run", tmp_path / "exp.toml", "--out", tmp_path / "out"],
+        "runs": ["runs", tmp_path],
+    }.get(command, [command, tmp_path / "out"])
+    line = one_error_line(run_lrlab(*args, cwd=tmp_path))
+    assert line.startswith(f"lrlab: error: {store}: {where}"), line
+    assert "is JSON nested too deeply; the store was changed outside lrlab" in line

@@ -31,7 +31,6 @@ is one line naming the store, the trial and the field.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import socket
 import sqlite3
@@ -412,7 +411,10 @@ class Store:
         rows = self._conn.execute(
             "SELECT config, params, COUNT(*) FROM trials GROUP BY config"
         ).fetchall()
-        return {config: (json.loads(params), n) for config, params, n in rows}
+        return {
+            config: (decode_json(self.path, f"config {config!r}", "params", params), n)
+            for config, params, n in rows
+        }
 
     def relabel(self, old: str, new: str, schedule: str, optimizer: str) -> None:
         """Store the trials of config ``old`` under the label ``new`` (keys ``new|seed=N``),
@@ -426,7 +428,7 @@ class Store:
                 for key, seed, params in rows:
                     new_key = f"{new}|seed={seed}"
                     data = {
-                        **json.loads(params),
+                        **decode_json(self.path, f"trial {key!r}", "params", params),
                         "key": new_key,
                         "config": new,
                         "schedule": schedule,

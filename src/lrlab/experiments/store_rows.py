@@ -155,6 +155,8 @@ def decode_json(path: Path, where: str, field: str, text: Any) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as err:
         raise edited_error(path, where, field, f"is not valid JSON ({err})") from None
+    except RecursionError:  # lrlab writes flat JSON; the decoder recurses once per level
+        raise edited_error(path, where, field, "is JSON nested too deeply") from None
 
 
 def edited_error(path: Path, where: str, field: str, problem: str) -> StoreError:
