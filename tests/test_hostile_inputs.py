@@ -198,3 +198,102 @@ def test_json_nested_too_deeply_in_a_store_is_one_line(stored, tmp_path, command
     line = one_error_line(run_lrlab(*args, cwd=tmp_path))
     assert line.startswith(f"lrlab: error: {store}: {where}"), line
     assert "is JSON nested too deeply; the store was changed outside lrlab" in line
+
+
+# --------------------------------------------------------------------------- model functions
+USER_MODELS = """
+import sys
+import keras
+
+def dense(input_shape, n_outputs):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(n_outputs)])
+
+def base_exception(input_shape, n_outputs):
+    raise BaseException("not an Exception")
+
+def other_input(input_shape, n_outputs):
+    return keras.Sequential([keras.Input((5,)), keras.layers.Dense(n_outputs)])
+
+def two_inputs(input_shape, n_outputs):
+    a, b = keras.Input(input_shape), keras.Input(input_shape)
+    return keras.Model([a, b], keras.layers.Dense(n_outputs)(keras.layers.Add()([a, b])))
+
+def output_3d(input_shape, n_outputs):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Reshape((input_shape[0], 1)),
+                             keras.layers.Dense(n_outputs)])
+
+def generator(input_shape, n_outputs):
+    yield dense(input_shape, n_outputs)
+
+async def coroutine(input_shape, n_outputs):
+    return dense(input_shape, n_outputs)
+
+def prints(input_shape, n_outputs):
+    print("printed by the model function")
+    return dense(input_shape, n_outputs)
+"""
+
+MODEL_CASES = {
+    "base_exception": "mymodels:base_exception raised BaseException: not an Exception",
+    "other_input": "mymodels:other_input takes inputs of shape (5,); the data's rows have "
+    "shape (2,): build one keras.Input(input_shape) from the input_shape argument",
+    "two_inputs": "mymodels:two_inputs takes inputs of shape (2,), (2,);",
+    "output_3d": "mymodels:output_3d gives outputs of shape (None, 2, 1); the binary task "
+    "needs one output of shape (batch, 1): flatten before the last Dense layer",
+    "generator": "mymodels:generator is a generator or async function; return the model",
+    "coroutine": "mymodels:coroutine is a generator or async function; return the model",
+}
+
+
+@pytest.mark.parametrize("name", list(MODEL_CASES))
+def test_a_model_function_that_cannot_train_is_refused_before_any_trial(tmp_path, name):
+    """Before: a traceback (BaseException), a store of failed trials ending in 'no stored
+    metric' (wrong input or output shape), or a RuntimeWarning (a coroutine)."""
+    csv_rows(tmp_path)
+    (tmp_path / "mymodels.py").write_text(USER_MODELS)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(experiment(model=f'spec = "mymodels:{name}"'))
+    line = one_error_line(run_lrlab("run", exp, "--out", tmp_path / "out", cwd=tmp_path))
+    assert line.startswith(f"lrlab: error: {exp}: model.spec: {MODEL_CASES[name]}"), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_module_that_exits_at_import_is_one_line(tmp_path):
+    csv_rows(tmp_path)
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(3)\n")
+    exp = tmp_path / "exp.toml"
+    exp.write_text(experiment(model='spec = "quits:build"'))
+    line = one_error_line(run_lrlab("run", exp, "--out", tmp_path / "out", cwd=tmp_path))
+    assert "model quits:build: cannot import 'quits' (SystemExit: 3); put quits.py in" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("engine", ["keras", "population"])
+def test_what_user_code_prints_goes_to_stderr_and_stdout_keeps_the_table(tmp_path, engine):
+    csv_rows(tmp_path)
+    (tmp_path / "printing.py").write_text('print("printed at import")\n' + USER_MODELS)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        experiment(experiment=f'seeds = 1\nengine = "{engine}"', model='spec = "printing:prints"')
+    )
+    done = run_lrlab("run", exp, "--out", tmp_path / "out", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("exp: val_accuracy\n"), done.stdout
+    assert "printed" not in done.stdout
+    assert "printed at import" in done.stderr and "printed by the model function" in done.stderr
+
+
+def test_a_run_whose_every_trial_failed_shows_the_failures(stored, tmp_path):
+    """Every trial failed (here: a model too large for memory would): the table counts
+    the failures instead of 'no stored metric 'val_accuracy'; stored: '."""
+    shutil.copytree(stored, tmp_path, dirs_exist_ok=True)
+    with sqlite3.connect(tmp_path / "out" / "store.sqlite") as conn:
+        conn.execute("UPDATE trials SET status = 'failed', final = '{}', message = 'MemoryError'")
+    conn.close()
+    shown = run_lrlab("report", tmp_path / "out", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split("\t") for line in shown.stdout.splitlines()[2:4]]
+    assert [(r[1], r[-1]) for r in rows] == [
+        ("constant", "0 (+2 failed)"),
+        ("decay", "0 (+2 failed)"),
+    ]
