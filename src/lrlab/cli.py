@@ -118,9 +118,7 @@ def _table_options(command):
         metavar="NAMES",
         help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
     )(command)
-    return click.option("--wide", is_flag=True, help="Every column of the results table.")(
-        command
-    )
+    return click.option("--wide", is_flag=True, help="Every column of the results table.")(command)
 
 
 @cli.command()
