@@ -297,3 +297,47 @@ def test_a_run_whose_every_trial_failed_shows_the_failures(stored, tmp_path):
         ("constant", "0 (+2 failed)"),
         ("decay", "0 (+2 failed)"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("identity", "5", "meta 'identity' is 5, not a JSON object"),  # a traceback in run
+        ("looks", '"x"', "meta 'looks' is 'x', not an integer"),  # a traceback in run
+        ("labels", "5", "meta 'labels' is 5, not a JSON list"),
+        ("dataset", "[1]", "meta 'dataset' is [1], not a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_a_setting_of_the_wrong_type_is_one_line(stored, tmp_path, command, key, value, words):
+    shutil.copytree(stored, tmp_path, dirs_exist_ok=True)
+    store = tmp_path / "out" / "store.sqlite"
+    with sqlite3.connect(store) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    conn.close()
+    out = tmp_path / "out"
+    args = ["run", tmp_path / "exp.toml", "--out", out] if command == "run" else ["report", out]
+    line = one_error_line(run_lrlab(*args, cwd=tmp_path))
+    assert line.startswith(f"lrlab: error: {store}: settings: {words}; the store was changed")
+
+
+def test_run_leaves_another_programs_sqlite_file_as_it_was(tmp_path):
+    """Before: lrlab took a database without its tables for a store it had begun, added
+    its tables and switched the file to WAL mode."""
+    csv_rows(tmp_path)
+    (tmp_path / "exp.toml").write_text(experiment())
+    (tmp_path / "out").mkdir()
+    store = tmp_path / "out" / "store.sqlite"
+    with sqlite3.connect(store) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+        conn.execute("INSERT INTO users VALUES (1, 'ada')")
+    conn.close()
+    before = store.read_bytes()
+    line = one_error_line(run_lrlab("run", tmp_path / "exp.toml", "--out", tmp_path / "out",
+                                    cwd=tmp_path))  # fmt: skip
+    assert line == (
+        f"lrlab: error: {store} is not an lrlab store (it has the tables users); "
+        "move it away or choose another --out folder"
+    )
+    assert store.read_bytes() == before
+    assert sorted(p.name for p in store.parent.iterdir()) == [".lrlab.lock", "store.sqlite"]

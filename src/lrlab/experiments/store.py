@@ -50,6 +50,7 @@ from lrlab.experiments.store_rows import (
     edited_error,
     epoch_row,
     epoch_values,
+    meta_value,
     stored_trial,
     to_json,
 )
@@ -174,6 +175,7 @@ class Store:
             )
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            _refuse_foreign_tables(conn, path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -240,7 +242,7 @@ class Store:
     def meta(self) -> dict[str, Any]:
         """All metadata, JSON values decoded."""
         rows = self._read("SELECT key, value FROM meta")
-        return {k: decode_json(self.path, "settings", f"meta {k!r}", v) for k, v in rows}
+        return {k: meta_value(self.path, k, v) for k, v in rows}
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata entries in one transaction."""
@@ -462,6 +464,19 @@ class Store:
             raise StoreError(
                 f"cannot read {self.path}: {err}; is it an lrlab store?{_NEW_HINT}"
             ) from None
+
+
+def _refuse_foreign_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse (and close ``conn``) a database with tables lrlab never makes: another
+    program's SQLite file, which the store's schema and WAL mode would change."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    foreign = sorted(tables - {"meta", "trials", "epochs"})
+    if foreign:
+        conn.close()
+        raise StoreError(
+            f"{path} is not an lrlab store (it has the tables {', '.join(foreign[:5])}); "
+            "move it away or choose another --out folder"
+        )
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
