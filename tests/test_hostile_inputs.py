@@ -63,7 +63,19 @@ def text(**sections: str) -> Callable[[Path], str]:
     return lambda folder: experiment(**sections)
 
 
+def semicolons(folder: Path) -> str:
+    (folder / "semi.csv").write_text(
+        "a;b;label\n" + "".join(f"{i};{i};{i % 2}\n" for i in range(9))
+    )
+    return experiment("csv:semi.csv")
+
+
 CASES = {
+    "a CSV file with semicolons": (
+        semicolons,
+        "data.dataset",
+        "has 1 column; it needs features and a target; lrlab reads commas between columns, not ';'",
+    ),
     "npz without rows": (npz(X[:0], Y[:0]), "data.dataset", "holds no rows (x has shape (0, 3))"),
     "npz without features": (npz(X[:, :0], Y), "data.dataset", "x has shape (60, 0): no features"),
     "npz of complex numbers": (

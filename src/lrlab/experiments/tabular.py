@@ -155,7 +155,9 @@ def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.nda
     header = [c.strip() for c in first] if _is_header(first) else None
     width = len(first)
     if width < 2:
-        raise DatasetError(f"{name} has {width} column; it needs features and a target")
+        other = next((f"{d!r}" for d in (";", "\t", "|") if d in first[0]), None)
+        fix = f"; lrlab reads commas between columns, not {other}" if other else ""
+        raise DatasetError(f"{name} has {width} column; it needs features and a target{fix}")
     col = _target_column(name, header, width, target)
     features = [i for i in range(width) if i != col]
     values, labels = array("f"), []  # float32 as Keras trains on (each cell checked)
