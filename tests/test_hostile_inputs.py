@@ -353,3 +353,24 @@ def test_run_leaves_another_programs_sqlite_file_as_it_was(tmp_path):
     )
     assert store.read_bytes() == before
     assert sorted(p.name for p in store.parent.iterdir()) == [".lrlab.lock", "store.sqlite"]
+
+
+def test_run_writes_no_store_through_a_link_and_report_still_reads_it(stored, tmp_path):
+    """Before: ``run`` wrote the trials into the file the link named, elsewhere."""
+    shutil.copytree(stored, tmp_path, dirs_exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / "out" / "store.sqlite"
+    link.rename(elsewhere / "store.sqlite")
+    link.symlink_to(elsewhere / "store.sqlite")
+    before = (elsewhere / "store.sqlite").read_bytes()
+    exp = tmp_path / "exp.toml"
+    exp.write_text(experiment(experiment='seeds = 3\nengine = "keras"'))
+    line = one_error_line(run_lrlab("run", exp, "--out", tmp_path / "out", cwd=tmp_path))
+    assert line == (
+        f"lrlab: error: {link} is a symbolic link; lrlab writes no store through a link: "
+        f"give --out the folder of {elsewhere / 'store.sqlite'}"
+    )
+    assert (elsewhere / "store.sqlite").read_bytes() == before
+    shown = run_lrlab("report", tmp_path / "out", cwd=tmp_path)
+    assert shown.returncode == 0 and "constant" in shown.stdout, shown.stderr

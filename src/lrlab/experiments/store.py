@@ -168,6 +168,11 @@ class Store:
     def open(cls, directory: str | Path, *, create: bool = False) -> Store:
         """Open ``DIR/store.sqlite`` (``create=True`` makes it; the folder must exist)."""
         path = cls.file_in(Path(directory))
+        if path.is_symlink():  # as the lock file: never write to a file elsewhere
+            raise StoreError(
+                f"{path} is a symbolic link; lrlab writes no store through a link: "
+                f"give --out the folder of {path.resolve()}"
+            )
         if not create and not path.is_file():
             raise StoreError(
                 f"{directory} holds no lrlab store ({FILENAME}); "
@@ -467,8 +472,7 @@ class Store:
 
 
 def _refuse_foreign_tables(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse (and close ``conn``) a database with tables lrlab never makes: another
-    program's SQLite file, which the store's schema and WAL mode would change."""
+    """Refuse (closing ``conn``) another program's database: tables lrlab never makes."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     foreign = sorted(tables - {"meta", "trials", "epochs"})
     if foreign:
