@@ -70,7 +70,17 @@ def semicolons(folder: Path) -> str:
     return experiment("csv:semi.csv")
 
 
+def duplicate_target_name(folder: Path) -> str:
+    (folder / "dup.csv").write_text("a,a,b\n" + "".join(f"{i},{i % 2},{i}\n" for i in range(9)))
+    return experiment("csv:dup.csv", data_extra='target = "a"')
+
+
 CASES = {
+    "a target name two columns have": (
+        duplicate_target_name,
+        "data.dataset",
+        "2 columns are named 'a'; rename all but one, or give the target's index",
+    ),
     "a CSV file with semicolons": (
         semicolons,
         "data.dataset",

@@ -278,6 +278,11 @@ def _target_column(name: str, header: list[str] | None, width: int, target: str 
         close = difflib.get_close_matches(target, header, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"columns: {', '.join(header[:12])}"
         raise DatasetError(f"{name}: no column named {target!r}; {hint}")
+    if header.count(target) > 1:
+        raise DatasetError(
+            f"{name}: {header.count(target)} columns are named {target!r}; rename all but one, "
+            "or give the target's index"
+        )
     return header.index(target)
 
 
