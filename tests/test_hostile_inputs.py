@@ -135,6 +135,16 @@ CASES = {
         "experiment.lrs",
         "schedules.constant: scale: argument 'factor' must be finite, got inf; use smaller lrs",
     ),
+    "an optimizer paired with no schedule": (
+        text(optimizers='sgd = { type = "sgd", schedules = [] }'),
+        "optimizers.sgd.schedules",
+        "lists no schedule, so the optimizer would train nothing",  # was an IndexError
+    ),
+    "a schedule no optimizer pairs with": (
+        text(optimizers='sgd = { type = "sgd", schedules = ["constant"] }'),
+        "schedules.decay",
+        "no optimizer pairs with it (every optimizer lists its schedules)",  # was dropped
+    ),
     "a seed beyond 31 bits": (
         text(experiment="seeds = [4294967296]"),
         "experiment.seeds",

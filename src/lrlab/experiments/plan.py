@@ -511,6 +511,13 @@ def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:
     for label, opt in config.optimizers.items():
         if opt.get("schedules") is None:
             continue
+        if not opt["schedules"]:
+            raise ConfigError(
+                config.source,
+                f"optimizers.{label}.schedules",
+                "lists no schedule, so the optimizer would train nothing",
+                "name schedules from [schedules], or remove the list to pair it with all",
+            )
         for name in opt["schedules"]:
             if name not in config.schedules:
                 raise ConfigError(
@@ -520,6 +527,15 @@ def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:
                     f"use labels from [schedules]: {', '.join(config.schedules)}",
                 )
         only[label] = list(opt["schedules"])
+    free = len(only) < len(config.optimizers)  # an optimizer without a list pairs with all
+    for label in config.schedules:
+        if not free and not any(label in names for names in only.values()):
+            raise ConfigError(
+                config.source,
+                f"schedules.{label}",
+                "no optimizer pairs with it (every optimizer lists its schedules)",
+                "add it to an optimizer's schedules, or remove it",
+            )
     return only
 
 
