@@ -11,6 +11,7 @@ overflows the schedule's rescaling (a message without file or field); seeds beyo
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -388,9 +389,23 @@ def test_run_writes_no_store_through_a_link_and_report_still_reads_it(stored, tm
     exp.write_text(experiment(experiment='seeds = 3\nengine = "keras"'))
     line = one_error_line(run_lrlab("run", exp, "--out", tmp_path / "out", cwd=tmp_path))
     assert line == (
-        f"lrlab: error: {link} is a symbolic link; lrlab writes no store through a link: "
-        f"give --out the folder of {elsewhere / 'store.sqlite'}"
+        f"lrlab: error: {link} is a symbolic link; lrlab writes its store to a regular file "
+        "only: move it away, or choose another --out folder"
     )
     assert (elsewhere / "store.sqlite").read_bytes() == before
     shown = run_lrlab("report", tmp_path / "out", cwd=tmp_path)
     assert shown.returncode == 0 and "constant" in shown.stdout, shown.stderr
+
+
+def test_run_on_a_store_that_is_a_fifo_is_one_line(tmp_path):
+    """Before: 'disk I/O error; check the disk'."""
+    csv_rows(tmp_path)
+    (tmp_path / "exp.toml").write_text(experiment())
+    (tmp_path / "out").mkdir()
+    os.mkfifo(tmp_path / "out" / "store.sqlite")
+    line = one_error_line(run_lrlab("run", tmp_path / "exp.toml", "--out", tmp_path / "out",
+                                    cwd=tmp_path))  # fmt: skip
+    assert line == (
+        f"lrlab: error: {tmp_path / 'out' / 'store.sqlite'} is not a regular file; lrlab writes "
+        "its store to a regular file only: move it away, or choose another --out folder"
+    )

@@ -168,10 +168,11 @@ class Store:
     def open(cls, directory: str | Path, *, create: bool = False) -> Store:
         """Open ``DIR/store.sqlite`` (``create=True`` makes it; the folder must exist)."""
         path = cls.file_in(Path(directory))
-        if path.is_symlink():  # as the lock file: never write to a file elsewhere
+        if path.is_symlink() or (path.exists() and not path.is_file()):  # as the lock file
+            what = "a symbolic link" if path.is_symlink() else "not a regular file"
             raise StoreError(
-                f"{path} is a symbolic link; lrlab writes no store through a link: "
-                f"give --out the folder of {path.resolve()}"
+                f"{path} is {what}; lrlab writes its store to a regular file only: move it "
+                "away, or choose another --out folder"
             )
         if not create and not path.is_file():
             raise StoreError(
@@ -474,8 +475,7 @@ class Store:
 def _refuse_foreign_tables(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse (closing ``conn``) another program's database: tables lrlab never makes."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    foreign = sorted(tables - {"meta", "trials", "epochs"})
-    if foreign:
+    if foreign := sorted(tables - {"meta", "trials", "epochs"}):
         conn.close()
         raise StoreError(
             f"{path} is not an lrlab store (it has the tables {', '.join(foreign[:5])}); "
