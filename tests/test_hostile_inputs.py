@@ -76,6 +76,14 @@ def duplicate_target_name(folder: Path) -> str:
     return experiment("csv:dup.csv", data_extra='target = "a"')
 
 
+def schedule_function(code: str) -> Callable[[Path], str]:
+    def write(folder: Path) -> str:
+        (folder / "myschedules.py").write_text(code)
+        return experiment(schedules='f = { function = "myschedules:f", lr = 0.1 }')
+
+    return write
+
+
 CASES = {
     "a target name two columns have": (
         duplicate_target_name,
@@ -145,6 +153,22 @@ CASES = {
         text(optimizers='sgd = { type = "sgd", schedules = ["constant"] }'),
         "schedules.decay",
         "no optimizer pairs with it (every optimizer lists its schedules)",  # was dropped
+    ),
+    "an lr beyond float32": (
+        text(schedules='big = "constant(1e308)"'),
+        "schedules.big",
+        "constant(1e+308) reaches lr 1e+308, beyond float32 (3.4e+38), which training uses",
+    ),  # trained as inf, with overflow warnings on stderr
+    "a schedule function beyond float32": (
+        schedule_function("def f(epoch):\n    return 1e300\n"),
+        "schedules.f.function",
+        "myschedules:f at epoch 0 returned 1e+300; an lr must be a finite number >= 0 "
+        "(at most 3.4e+38",
+    ),
+    "a generator as schedule function": (
+        schedule_function("def f(epoch):\n    yield 0.1\n"),
+        "schedules.f.function",
+        "schedule function myschedules:f is a generator or async function; return from a plain def",
     ),
     "a seed beyond 31 bits": (
         text(experiment="seeds = [4294967296]"),
@@ -273,8 +297,8 @@ MODEL_CASES = {
     "two_inputs": "mymodels:two_inputs takes inputs of shape (2,), (2,);",
     "output_3d": "mymodels:output_3d gives outputs of shape (None, 2, 1); the binary task "
     "needs one output of shape (batch, 1): flatten before the last Dense layer",
-    "generator": "mymodels:generator is a generator or async function; return the model",
-    "coroutine": "mymodels:coroutine is a generator or async function; return the model",
+    "generator": "model mymodels:generator is a generator or async function; return from a",
+    "coroutine": "model mymodels:coroutine is a generator or async function; return from a",
 }
 
 

@@ -111,6 +111,12 @@ def resolve_function(
         raise LrlabError(
             f"{what} {text} is {kind}, not a function; name a function defined with def"
         )
+    if (
+        inspect.isgeneratorfunction(fn)
+        or inspect.iscoroutinefunction(fn)
+        or inspect.isasyncgenfunction(fn)
+    ):
+        raise LrlabError(f"{what} {text} is a generator or async function; return from a plain def")
     if fn.__module__ != module.__name__:
         raise LrlabError(
             f"{what} {text} is {fn.__module__}:{fn.__qualname__}, imported into "

@@ -338,14 +338,6 @@ def check_user_function(fn: Any, text: str, offered: tuple[str, ...]) -> None:
     lrlab.experiments.models.ModelError: mymod:needs_width needs argument 'width', which \
 lrlab does not give; it may take input_shape, n_outputs, task (give the others defaults)
     """
-    if (
-        inspect.isgeneratorfunction(fn)
-        or inspect.iscoroutinefunction(fn)
-        or inspect.isasyncgenfunction(fn)
-    ):
-        raise ModelError(
-            f"{text} is a generator or async function; return the model from a plain def"
-        )
     for name, param in inspect.signature(fn).parameters.items():
         required = param.default is inspect.Parameter.empty
         if param.kind is inspect.Parameter.POSITIONAL_ONLY and required:

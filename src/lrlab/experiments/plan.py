@@ -431,6 +431,22 @@ def _rescaled(config: ExperimentConfig, label: str, schedule: Any, factor: float
         ) from None
 
 
+def _refuse_overflow(config, label: str, schedule: Any, steps_per_epoch: int, unit: str) -> None:
+    """Refuse an lr beyond float32, the training's number type (it trained as inf, with
+    overflow warnings); ``peak`` (an upper bound) spares most schedules the exact check."""
+    limit = float(np.finfo(np.float32).max)
+    if schedule.peak <= limit:
+        return
+    top = float(np.max(schedule.per_update(config.training.epochs, steps_per_epoch, unit)))
+    if top > limit:
+        raise _fail(
+            config,
+            f"schedules.{label}",
+            f"{schedule} reaches lr {top:.3g}, beyond float32 ({limit:.3g}), which training uses",
+            "give it a smaller lr",
+        )
+
+
 def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
     """The configs in grid order (schedules x optimizers x lrs); trials add the seeds."""
     exp, training = config.experiment, config.training
@@ -462,6 +478,7 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
                 trained = schedule
                 if lr is not None and peak is not None and not np.isclose(lr, peak, rtol=1e-12):
                     trained = _rescaled(config, sched_label, schedule, lr / peak)
+                _refuse_overflow(config, sched_label, trained, steps_per_epoch, unit)
                 parts = [sched_label]
                 if many_opts:
                     parts.append(opt_label)
