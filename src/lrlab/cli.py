@@ -118,9 +118,7 @@ def _table_options(command):
         metavar="NAMES",
         help="The results table's columns, comma-separated (e.g. config,mean,anytime,verdict).",
     )(command)
-    return click.option("--wide", is_flag=True, help="Every column of the results table.")(
-        command
-    )
+    return click.option("--wide", is_flag=True, help="Every column of the results table.")(command)
 
 
 @cli.command()
@@ -296,10 +294,12 @@ def _looked_at(directory: Path, metric: str | None = None, baseline: str | None 
     with Store.open_read_only(directory) as store:
         looks = store.record_look(dry_run=True)
     table = results_from_store(directory, metric=metric, baseline=baseline, looks=looks)
-    if os.access(directory, os.W_OK) and os.access(Store.file_in(directory), os.W_OK):
+    path = Store.file_in(directory)
+    if os.access(directory, os.W_OK) and os.access(path, os.W_OK) and not path.is_symlink():
         with Store.open(directory) as store:
             store.record_look()
-    # a store on read-only media cannot count this look; its verdicts count it anyway (above)
+    # a store on read-only media (or behind a link) cannot count this look; its verdicts
+    # count it anyway (above)
     return table
 
 

@@ -84,6 +84,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    _refuse_special(path)
     try:
         if path.is_dir() and not path.is_symlink():  # a link (to a folder too) is replaced
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
@@ -106,6 +107,33 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         raise
     _sync_folder(path.parent)
     return path
+
+
+def _refuse_special(path: Path) -> None:
+    """Refuse a target that is, or links to, a device, FIFO or socket (``/dev/full``,
+    ``/dev/stdout``): renaming over it would replace the system's node with a file.
+
+    >>> _refuse_special(Path("/dev/null"))
+    Traceback (most recent call last):
+    lrlab.fileio.FileWriteError: cannot write /dev/null: it is a character device, not a \
+regular file; give the path of a file to write
+    """
+    for info in (_stat_or_none(os.lstat, path), _stat_or_none(os.stat, path)):
+        special = info is not None and not (
+            stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode) or stat.S_ISLNK(info.st_mode)
+        )
+        if special:
+            raise FileWriteError(
+                f"cannot write {path}: it is {_kind(info.st_mode)}, not a regular file; "
+                "give the path of a file to write"
+            )
+
+
+def _stat_or_none(how, path: Path) -> os.stat_result | None:
+    try:
+        return how(path)
+    except OSError:
+        return None
 
 
 def _create_temp(path: Path) -> tuple[Path, int]:

@@ -95,6 +95,10 @@ class RangeTest:
         return fig
 
 
+#: the most updates a range test ramps over (a few hundred are the norm)
+MAX_STEPS = 100_000
+
+
 def check_settings(
     start: float, end: float, steps: int, batch_size: int, smoothing: float, diverge: float
 ) -> LrRange:
@@ -102,9 +106,16 @@ def check_settings(
 
     Raises:
         ScheduleError: a bad ``start``, ``end`` or ``steps`` (named).
-        LrlabError: ``smoothing`` outside [0, 1), ``diverge <= 1`` or ``batch_size < 1``.
+        LrlabError: ``start >= end``, ``steps`` over :data:`MAX_STEPS`, ``smoothing``
+            outside [0, 1), ``diverge <= 1`` or ``batch_size < 1``.
     """
     ramp = LrRange(start, end, steps)
+    if not start < end:
+        raise LrlabError(f"find_lr: start ({start:g}) must be below end ({end:g}); the lr ramps up")
+    if steps > MAX_STEPS:
+        raise LrlabError(
+            f"find_lr: steps must be at most {MAX_STEPS:,}, got {steps:,}; a few hundred suffice"
+        )
     if not 0 <= smoothing < 1:
         raise LrlabError(f"find_lr: smoothing must be in [0, 1), got {smoothing}")
     if not diverge > 1:

@@ -55,7 +55,7 @@ _TOKEN = re.compile(
   | (?P<string>"[^"\n]*"|'[^'\n]*')
   | (?P<punct>[(),=\[\]])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # \d is 0-9 only: a spec reads the same to everyone
 )
 
 
@@ -94,7 +94,13 @@ def _tokenize(spec: str) -> list[_Tok]:
         m = _TOKEN.match(spec, pos)
         if m is None:
             ch = spec[pos]
-            hint = "strings need matching quotes" if ch in "\"'" else "remove it"
+            hint = (
+                "strings need matching quotes"
+                if ch in "\"'"
+                else "write digits as 0-9"
+                if ch.isdigit()
+                else "remove it"
+            )
             raise _fault(spec, pos, f"unexpected character {ch!r}", hint)
         kind = m.lastgroup or ""
         if kind != "ws":

@@ -320,7 +320,7 @@ def results_from_store(
     metric = metric or meta.get("metric", "val_accuracy")
     baseline = baseline or meta.get("baseline") or (labels[0] if labels else "")
     known = sorted({k for t in trials for k in t.final})
-    if trials and metric not in known:
+    if known and metric not in known:  # none: every trial failed, the table counts them
         raise LrlabError(f"no stored metric {metric!r}; stored: {', '.join(known)}")
     if labels and baseline not in labels:
         raise LrlabError(f"no config {baseline!r} in {directory}; configs: {', '.join(labels)}")

@@ -84,8 +84,10 @@ from pydantic import (
 from lrlab.errors import LrlabError, SpecError
 from lrlab.experiments.config_errors import (
     EXAMPLES,
+    PLATEAU_FIX,
     ConfigError,
     close_match,
+    refuse_unshowable,
     show_value,
     spec_problem,
     table_key,
@@ -109,6 +111,7 @@ __all__ = [
 ]
 
 MAX_SEEDS = 10_000
+MAX_SEED = 2**31 - 1  # seeds and the seeds the engines derive from them fit 32 bits
 MAX_EPOCHS = 1_000_000
 MAX_CONFIG_BYTES = 1 << 20  # an experiment file is a few KB of TOML
 VARY = ("split", "init", "order")
@@ -143,8 +146,8 @@ class ExperimentTable(_Table):
                 raise ValueError(f"must be from 1 to {MAX_SEEDS}, got {v}")
             return list(range(v))
         if isinstance(v, list) and v:
-            if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v):
-                raise ValueError(f"must list integers >= 0, got {v!r}")
+            if not all(type(s) is int and 0 <= s <= MAX_SEED for s in v):
+                raise ValueError(f"must list integers from 0 to {MAX_SEED}, got {v!r}")
             if len(set(v)) != len(v):
                 raise ValueError(f"lists a seed twice: {v!r}")
             return list(v)
@@ -387,6 +390,11 @@ def config_from_dict(
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise _translate(source, err) from None
+    refuse_unshowable(
+        source,
+        config.experiment.name,
+        {"schedules": config.schedules, "optimizers": config.optimizers},
+    )
     optimizers = _check_optimizers(source, config.optimizers)
     parsed = _check_schedules(source, config.schedules, config.training.epochs, base_dir)
     schedules = {
@@ -499,6 +507,8 @@ def _check_schedules(
             raise ConfigError(
                 source, f"{path}.lr", "only applies to a function", "put the lr in the spec"
             )
+        if entry.plateau is None and entry.monitor != "val_loss":
+            raise ConfigError(source, f"{path}.monitor", "only applies with a plateau", PLATEAU_FIX)
         if entry.spec is None:
             entry = _tabulated(source, path, entry, epochs, base_dir)
         try:
@@ -526,7 +536,7 @@ def _check_schedules(
                     source,
                     f"{path}.plateau",
                     f"must be a plateau(...) spec, got {entry.plateau}",
-                    'write e.g. plateau = "plateau(factor=0.5, patience=5)"',
+                    PLATEAU_FIX,
                 )
         out[label] = (entry, schedule, plateau)
     return out

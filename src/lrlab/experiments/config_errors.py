@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,8 +18,10 @@ from lrlab.errors import LrlabError
 
 __all__ = [
     "EXAMPLES",
+    "PLATEAU_FIX",
     "ConfigError",
     "close_match",
+    "refuse_unshowable",
     "show_value",
     "spec_problem",
     "table_key",
@@ -63,6 +66,9 @@ EXAMPLES = {
     "schedules": '[schedules] constant = "constant(0.1)"',
     "optimizers": '[optimizers] sgd = { type = "sgd", momentum = 0.9 }',
 }
+
+#: how to add a plateau to a schedule entry
+PLATEAU_FIX = 'write e.g. plateau = "plateau(factor=0.5, patience=5)"'
 
 _BOUNDS = {
     "greater_than": (">", "gt"),
@@ -120,6 +126,41 @@ def show_value(value: Any) -> str:
     text = repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
     return f"{text} ({kind.get(type(value), type(value).__name__)})"
+
+
+#: the bidirectional controls: they reorder what a terminal or a browser shows around them
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def refuse_unshowable(source: str, name: str | None, tables: Mapping[str, Mapping]) -> None:
+    """Refuse an experiment ``name`` or a label (a key of ``tables``: schedules, optimizers)
+    that cannot be shown as one cell of a table, a CSV file and a terminal line: one holding
+    a control character (a newline or tab splits the row, an escape recolours the terminal)
+    or a bidirectional control; and an empty or blank label. NUL is allowed: the plan drops it.
+
+    >>> refuse_unshowable("x.toml", None, {"schedules": {"a\\tb": "c"}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    lrlab.experiments.config_errors.ConfigError: x.toml: schedules."a\\tb": holds the control ...
+    """
+    labels = {f"{t}.{table_key(k)}": k for t, table in tables.items() for k in table}
+    names = {"experiment.name": name or "-"} | labels
+    for path, text in names.items():
+        if not text.strip():
+            raise ConfigError(source, path, "is empty", "give it a name")
+        bad = next((c for c in text if _unshowable(c)), None)
+        if bad is not None:
+            raise ConfigError(
+                source,
+                path,
+                f"holds the control character {ascii(bad)}",
+                "use letters, digits, spaces and punctuation",
+            )
+
+
+def _unshowable(char: str) -> bool:
+    return char != "\x00" and (unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS)
 
 
 def close_match(word: Any, options: Any) -> str:

@@ -53,6 +53,7 @@ from lrlab.errors import LrlabError
 from lrlab.experiments.tabular import (
     DatasetError,
     Targets,
+    feature_rows,
     read_csv,
     read_npz,
     target_problem,
@@ -255,15 +256,10 @@ def from_arrays(x: Any, y: Any, *, name: str = "arrays", task: str = "auto") -> 
     """
     if task not in TASKS:
         raise DatasetError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-    x = np.asarray(x)
-    y = np.ravel(np.asarray(y))
-    if x.ndim < 2 or len(x) != len(y):
-        raise DatasetError(
-            f"x has shape {x.shape} and y {y.shape}; give one row of features per target"
-        )
-    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
-        raise DatasetError("x must hold finite numbers")
-    return _with_task(_from_targets(name, x.astype(np.float32), targets_from_array(y, name)), task)
+    x, y = np.asarray(x), np.asarray(y)
+    return _with_task(
+        _from_targets(name, feature_rows(x, y, name), targets_from_array(np.ravel(y), name)), task
+    )
 
 
 def _dataset_hint(name: str) -> str:

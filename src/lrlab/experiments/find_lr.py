@@ -94,7 +94,10 @@ def run_range_test(
         shown = ", ".join(plan.labels[:8]) + (" ..." if len(plan.labels) > 8 else "")
         raise LrlabError(f"no config {label!r} in {source}; use one of: {shown}")
     trials = [t for t in plan.trials if t.config == label]
-    trial = next((t for t in trials if t.seed == seed), trials[0])
+    trial = next((t for t in trials if t.seed == seed), None)
+    if trial is None:
+        seeds = ", ".join(str(t.seed) for t in trials[:8]) + (" ..." if len(trials) > 8 else "")
+        raise LrlabError(f"--seed {seed} is not a seed of {source}; use one of: {seeds}")
     ds = plan.dataset
     split = plan.split(trial.split_seed)
     model = plan.model.build(ds.input_shape, ds.task, ds.n_classes, trial.init_seed)

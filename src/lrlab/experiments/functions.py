@@ -16,13 +16,14 @@ function defined in a module of your own, e.g. mymod:build_model
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.machinery
 import importlib.util
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,10 +32,46 @@ from lrlab.errors import LrlabError
 from lrlab.schedules import Schedule
 from lrlab.schedules.table import Table, function_name, tabulate
 
-__all__ = ["FUNCTION_REFERENCE", "function_schedule", "is_reference", "resolve_function"]
+__all__ = [
+    "FUNCTION_REFERENCE",
+    "UserCodeError",
+    "function_schedule",
+    "is_reference",
+    "resolve_function",
+    "user_code",
+]
 
 #: ``package.module:function``
 FUNCTION_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class UserCodeError(LrlabError):
+    """What user code raised, as ``<Type>: <first line of its message>``."""
+
+
+@contextlib.contextmanager
+def user_code() -> Iterator[None]:
+    """Run user code (a module's top level, a model or schedule function): what it prints
+    goes to stderr (lrlab's stdout holds results that pipes read), and whatever it raises
+    but Ctrl-C (an exception, ``sys.exit``, a bare ``BaseException``) is one
+    :class:`UserCodeError`. lrlab's own errors pass through.
+
+    >>> with user_code():
+    ...     raise SystemExit(3)
+    Traceback (most recent call last):
+    lrlab.experiments.functions.UserCodeError: SystemExit: 3
+    """
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except (KeyboardInterrupt, LrlabError):
+        raise
+    except BaseException as err:
+        text = str(err).strip()
+        detail = text.splitlines()[0][:200] if text else ""
+        raise UserCodeError(
+            f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+        ) from None
 
 
 def is_reference(text: object) -> bool:
@@ -74,6 +111,12 @@ def resolve_function(
         raise LrlabError(
             f"{what} {text} is {kind}, not a function; name a function defined with def"
         )
+    if (
+        inspect.isgeneratorfunction(fn)
+        or inspect.iscoroutinefunction(fn)
+        or inspect.isasyncgenfunction(fn)
+    ):
+        raise LrlabError(f"{what} {text} is a generator or async function; return from a plain def")
     if fn.__module__ != module.__name__:
         raise LrlabError(
             f"{what} {text} is {fn.__module__}:{fn.__qualname__}, imported into "
@@ -84,17 +127,14 @@ def resolve_function(
 
 def _import(module_name: str, top: str, base: Path | None, what: str, text: str) -> ModuleType:
     try:
-        if base is not None:
-            _load_top_from(top, Path(base))
-        return importlib.import_module(module_name)
-    except LrlabError:
-        raise
-    except Exception as err:
-        detail = str(err).strip().splitlines()
-        reason = f"{type(err).__name__}: {detail[0][:160]}" if detail else type(err).__name__
+        with user_code():
+            if base is not None:
+                _load_top_from(top, Path(base))
+            return importlib.import_module(module_name)
+    except UserCodeError as err:
         where = f"{base}, " if base is not None else ""
         raise LrlabError(
-            f"{what} {text}: cannot import {module_name!r} ({reason}); put {top}.py in "
+            f"{what} {text}: cannot import {module_name!r} ({err}); put {top}.py in "
             f"{where or 'a folder on '}sys.path or install it"
         ) from None
 
@@ -150,4 +190,8 @@ def function_schedule(
             f"a schedule function must be module:function or a Python function, got "
             f"{function!r:.80}"
         )
-    return tabulate(fn, epochs, unit="epoch", lr=lr, name=name), name
+    try:
+        with user_code():
+            return tabulate(fn, epochs, unit="epoch", lr=lr, name=name), name
+    except UserCodeError as err:
+        raise LrlabError(f"{name} raised {err}") from None

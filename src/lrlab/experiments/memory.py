@@ -38,7 +38,9 @@ def parse_memory(value: int | float | str | None) -> int:
         if not match or match.group(2).lower() not in _UNITS:
             raise LrlabError(f"memory must be a size like 512MB or 2GB, got {value!r}")
         number, unit = float(match.group(1)), match.group(2).lower()
+    if not math.isfinite(number * _UNITS[unit]):  # 1e400GB, nan, inf
+        raise LrlabError(f"memory must be a size like 512MB or 2GB, got {value!r}")
     size = int(number * _UNITS[unit])
-    if not math.isfinite(number) or size < 1 << 20:
+    if size < 1 << 20:
         raise LrlabError(f"memory must be at least 1MB, got {value!r}")
     return size

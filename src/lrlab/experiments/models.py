@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import LrlabError, SpecError
-from lrlab.experiments.functions import is_reference, resolve_function
+from lrlab.experiments.functions import UserCodeError, is_reference, resolve_function, user_code
 
 __all__ = [
     "ACTIVATIONS",
@@ -195,25 +195,46 @@ def _call_function(spec: ModelSpec, input_shape, head: Head, task: str):
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in offered.items() if takes_all or k in params}
     try:
-        model = fn(**kwargs)
-    except (Exception, SystemExit) as err:  # sys.exit() inside is an error of the function
-        raise ModelError(f"{spec.text} raised {type(err).__name__}: {_first(err)}") from None
+        with user_code():
+            model = fn(**kwargs)
+    except UserCodeError as err:
+        raise ModelError(f"{spec.text} raised {err}") from None
     if not isinstance(model, keras.Model):
         raise ModelError(
             f"{spec.text} returned {type(model).__name__}, not a keras.Model; return the model"
         )
-    out = model.outputs[0].shape if getattr(model, "outputs", None) else None
-    if out is not None and out[-1] != head.units:
-        raise ModelError(
-            f"{spec.text} ends in {out[-1]} units; the {task} task needs {head.units} "
-            f"({head.activation}); use the n_outputs argument"
-        )
+    _check_shapes(spec.text, model, tuple(input_shape), head, task)
     return model
 
 
-def _first(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__
+def _check_shapes(text: str, model: Any, input_shape: tuple[int, ...], head: Head, task: str):
+    """A built model takes one input of the data's row shape and gives one output of shape
+    ``(batch, units)`` (a subclassed model, not built yet, is checked by its first fit)."""
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if not inputs or not outputs:
+        return
+    shape = tuple(inputs[0].shape[1:])
+    fits = len(shape) == len(input_shape) and all(
+        a is None or a == b for a, b in zip(shape, input_shape, strict=True)
+    )
+    if len(inputs) != 1 or not fits:
+        got = ", ".join(str(tuple(i.shape[1:])) for i in inputs)
+        raise ModelError(
+            f"{text} takes inputs of shape {got}; the data's rows have shape {input_shape}: "
+            "build one keras.Input(input_shape) from the input_shape argument"
+        )
+    out = tuple(outputs[0].shape)
+    if len(outputs) != 1 or len(out) != 2:
+        raise ModelError(
+            f"{text} gives outputs of shape {', '.join(str(tuple(o.shape)) for o in outputs)}; "
+            f"the {task} task needs one output of shape (batch, {head.units}): flatten before "
+            "the last Dense layer"
+        )
+    if out[-1] != head.units:
+        raise ModelError(
+            f"{text} ends in {out[-1]} units; the {task} task needs {head.units} "
+            f"({head.activation}); use the n_outputs argument"
+        )
 
 
 def parse_model(text: str, base: Path | None = None) -> ModelSpec:

@@ -212,9 +212,7 @@ def _has_user_class(schedule: Any) -> bool:
     return False
 
 
-def _fail(
-    config: ExperimentConfig, path: str, err: Exception | str, fix: str = ""
-) -> ConfigError:
+def _fail(config: ExperimentConfig, path: str, err: Exception | str, fix: str = "") -> ConfigError:
     return ConfigError(config.source, path, str(err).splitlines()[0], fix)
 
 
@@ -421,10 +419,36 @@ def _baseline(config: ExperimentConfig, labels: list[str]) -> str:
     )
 
 
-def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
-    """The configs in grid order (schedules x optimizers x lrs); trials add the seeds."""
+def _rescaled(config: ExperimentConfig, label: str, schedule: Any, factor: float) -> Any:
+    """``scale(factor, schedule)``; a factor the float range cannot hold names the lr."""
     from lrlab.schedules import Scale
 
+    try:
+        return Scale(float(f"{factor:.15g}"), schedule)
+    except LrlabError as err:
+        raise _fail(
+            config, "experiment.lrs", f"schedules.{label}: {err}", "use smaller lrs"
+        ) from None
+
+
+def _refuse_overflow(config, label: str, schedule: Any, steps_per_epoch: int, unit: str) -> None:
+    """Refuse an lr beyond float32, the training's number type (it trained as inf, with
+    overflow warnings); ``peak`` (an upper bound) spares most schedules the exact check."""
+    limit = float(np.finfo(np.float32).max)
+    if schedule.peak <= limit:
+        return
+    top = float(np.max(schedule.per_update(config.training.epochs, steps_per_epoch, unit)))
+    if top > limit:
+        raise _fail(
+            config,
+            f"schedules.{label}",
+            f"{schedule} reaches lr {top:.3g}, beyond float32 ({limit:.3g}), which training uses",
+            "give it a smaller lr",
+        )
+
+
+def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
+    """The configs in grid order (schedules x optimizers x lrs); trials add the seeds."""
     exp, training = config.experiment, config.training
     lrs: list[float | None] = list(exp.lrs) if exp.lrs else [None]
     many_opts = len(config.optimizers) > 1
@@ -453,7 +477,8 @@ def _grid(config: ExperimentConfig, steps_per_epoch: int) -> list[GridPoint]:
             for lr in lrs:
                 trained = schedule
                 if lr is not None and peak is not None and not np.isclose(lr, peak, rtol=1e-12):
-                    trained = Scale(float(f"{lr / peak:.15g}"), schedule)
+                    trained = _rescaled(config, sched_label, schedule, lr / peak)
+                _refuse_overflow(config, sched_label, trained, steps_per_epoch, unit)
                 parts = [sched_label]
                 if many_opts:
                     parts.append(opt_label)
@@ -503,6 +528,13 @@ def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:
     for label, opt in config.optimizers.items():
         if opt.get("schedules") is None:
             continue
+        if not opt["schedules"]:
+            raise ConfigError(
+                config.source,
+                f"optimizers.{label}.schedules",
+                "lists no schedule, so the optimizer would train nothing",
+                "name schedules from [schedules], or remove the list to pair it with all",
+            )
         for name in opt["schedules"]:
             if name not in config.schedules:
                 raise ConfigError(
@@ -512,6 +544,15 @@ def _pairings(config: ExperimentConfig) -> dict[str, list[str]]:
                     f"use labels from [schedules]: {', '.join(config.schedules)}",
                 )
         only[label] = list(opt["schedules"])
+    free = len(only) < len(config.optimizers)  # an optimizer without a list pairs with all
+    for label in config.schedules:
+        if not free and not any(label in names for names in only.values()):
+            raise ConfigError(
+                config.source,
+                f"schedules.{label}",
+                "no optimizer pairs with it (every optimizer lists its schedules)",
+                "add it to an optimizer's schedules, or remove it",
+            )
     return only
 
 

@@ -126,7 +126,7 @@ def choose_engine(
     options = dict(options or {})
     if isinstance(name, Engine):
         return name
-    name = name or plan.config.experiment.engine
+    name = plan.config.experiment.engine if name is None else name
     if name != "auto":
         if name not in ENGINES:
             raise LrlabError(f"unknown engine {name!r}; use auto or one of {', '.join(ENGINES)}")
@@ -454,8 +454,7 @@ def _run(
         progress.stop()
         done = _stored_count(store, plan, skipped + stored)
         _say(
-            f"stopped: {done} of {total} trials are stored in {out}; "
-            "run the same command to resume"
+            f"stopped: {done} of {total} trials are stored in {out}; run the same command to resume"
         )
         raise
     progress.stop()

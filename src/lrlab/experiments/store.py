@@ -31,7 +31,6 @@ is one line naming the store, the trial and the field.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import socket
 import sqlite3
@@ -51,6 +50,7 @@ from lrlab.experiments.store_rows import (
     edited_error,
     epoch_row,
     epoch_values,
+    meta_value,
     stored_trial,
     to_json,
 )
@@ -168,6 +168,12 @@ class Store:
     def open(cls, directory: str | Path, *, create: bool = False) -> Store:
         """Open ``DIR/store.sqlite`` (``create=True`` makes it; the folder must exist)."""
         path = cls.file_in(Path(directory))
+        if path.is_symlink() or (path.exists() and not path.is_file()):  # as the lock file
+            what = "a symbolic link" if path.is_symlink() else "not a regular file"
+            raise StoreError(
+                f"{path} is {what}; lrlab writes its store to a regular file only: move it "
+                "away, or choose another --out folder"
+            )
         if not create and not path.is_file():
             raise StoreError(
                 f"{directory} holds no lrlab store ({FILENAME}); "
@@ -175,6 +181,7 @@ class Store:
             )
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            _refuse_foreign_tables(conn, path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -241,7 +248,7 @@ class Store:
     def meta(self) -> dict[str, Any]:
         """All metadata, JSON values decoded."""
         rows = self._read("SELECT key, value FROM meta")
-        return {k: decode_json(self.path, "settings", f"meta {k!r}", v) for k, v in rows}
+        return {k: meta_value(self.path, k, v) for k, v in rows}
 
     def set_meta(self, values: dict[str, Any]) -> None:
         """Write metadata entries in one transaction."""
@@ -412,7 +419,10 @@ class Store:
         rows = self._conn.execute(
             "SELECT config, params, COUNT(*) FROM trials GROUP BY config"
         ).fetchall()
-        return {config: (json.loads(params), n) for config, params, n in rows}
+        return {
+            config: (decode_json(self.path, f"config {config!r}", "params", params), n)
+            for config, params, n in rows
+        }
 
     def relabel(self, old: str, new: str, schedule: str, optimizer: str) -> None:
         """Store the trials of config ``old`` under the label ``new`` (keys ``new|seed=N``),
@@ -426,7 +436,7 @@ class Store:
                 for key, seed, params in rows:
                     new_key = f"{new}|seed={seed}"
                     data = {
-                        **json.loads(params),
+                        **decode_json(self.path, f"trial {key!r}", "params", params),
                         "key": new_key,
                         "config": new,
                         "schedule": schedule,
@@ -460,6 +470,17 @@ class Store:
             raise StoreError(
                 f"cannot read {self.path}: {err}; is it an lrlab store?{_NEW_HINT}"
             ) from None
+
+
+def _refuse_foreign_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse (closing ``conn``) another program's database: tables lrlab never makes."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if foreign := sorted(tables - {"meta", "trials", "epochs"}):
+        conn.close()
+        raise StoreError(
+            f"{path} is not an lrlab store (it has the tables {', '.join(foreign[:5])}); "
+            "move it away or choose another --out folder"
+        )
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

@@ -31,6 +31,7 @@ __all__ = [
     "edited_error",
     "epoch_row",
     "epoch_values",
+    "meta_value",
     "stored_trial",
     "to_json",
 ]
@@ -155,6 +156,8 @@ def decode_json(path: Path, where: str, field: str, text: Any) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as err:
         raise edited_error(path, where, field, f"is not valid JSON ({err})") from None
+    except RecursionError:  # lrlab writes flat JSON; the decoder recurses once per level
+        raise edited_error(path, where, field, "is JSON nested too deeply") from None
 
 
 def edited_error(path: Path, where: str, field: str, problem: str) -> StoreError:
@@ -172,9 +175,54 @@ def _check(
     if value is None and none:
         return
     kinds = (int, float) if kind is float else (kind,)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        what = {str: "text", int: "an integer", float: "a number"}[kind]
-        raise edited_error(path, where, field, f"is {_short(value)}, not {what}")
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kinds):
+        raise edited_error(path, where, field, f"is {_short(value)}, not {_KIND_WORDS[kind]}")
+
+
+_KIND_WORDS = {
+    str: "text",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a JSON object",
+    list: "a JSON list",
+}
+
+#: the JSON type of each setting lrlab keeps in the meta table (``schema_version`` is
+#: the store's own check, with its own message)
+META_TYPES: dict[str, type] = {
+    "created": str,
+    "config_hash": str,
+    "data_fingerprint": str,
+    "config_text": str,
+    "config_source": str,
+    "canonical": dict,
+    "identity": dict,
+    "title": str,
+    "metric": str,
+    "higher_is_better": bool,
+    "baseline": str,
+    "labels": list,
+    "seeds": list,
+    "planned": int,
+    "horizon": dict,
+    "lr_curves": dict,
+    "dataset": dict,
+    "steps_per_epoch": int,
+    "command": str,
+    "versions": dict,
+    "looks": int,
+    "looked_at": int,
+}
+
+
+def meta_value(path: Path, key: str, text: Any) -> Any:
+    """The setting ``key`` of the meta table, decoded and checked against :data:`META_TYPES`
+    (one line naming the setting when a hand changed its type)."""
+    value = decode_json(path, "settings", f"meta {key!r}", text)
+    if key in META_TYPES:
+        _check(path, "settings", f"meta {key!r}", value, META_TYPES[key])
+    return value
 
 
 def _object(path: Path, where: str, field: str, value: Any) -> dict[str, Any]:

@@ -58,6 +58,7 @@ __all__ = [
     "MAX_NPZ_BYTES",
     "MISSING_MARKERS",
     "DatasetError",
+    "feature_rows",
     "read_csv",
     "read_npz",
     "target_problem",
@@ -154,7 +155,9 @@ def _parse_csv(name: str, reader: Any, target: str | int | None) -> tuple[np.nda
     header = [c.strip() for c in first] if _is_header(first) else None
     width = len(first)
     if width < 2:
-        raise DatasetError(f"{name} has {width} column; it needs features and a target")
+        other = next((f"{d!r}" for d in (";", "\t", "|") if d in first[0]), None)
+        fix = f"; lrlab reads commas between columns, not {other}" if other else ""
+        raise DatasetError(f"{name} has {width} column; it needs features and a target{fix}")
     col = _target_column(name, header, width, target)
     features = [i for i in range(width) if i != col]
     values, labels = array("f"), []  # float32 as Keras trains on (each cell checked)
@@ -275,6 +278,11 @@ def _target_column(name: str, header: list[str] | None, width: int, target: str 
         close = difflib.get_close_matches(target, header, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"columns: {', '.join(header[:12])}"
         raise DatasetError(f"{name}: no column named {target!r}; {hint}")
+    if header.count(target) > 1:
+        raise DatasetError(
+            f"{name}: {header.count(target)} columns are named {target!r}; rename all but one, "
+            "or give the target's index"
+        )
     return header.index(target)
 
 
@@ -303,14 +311,38 @@ def read_npz(path: Path) -> tuple[np.ndarray, Targets]:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise DatasetError(f"cannot read {name}: {reason[:160]}; {fix}") from None
+    return feature_rows(x, y, name), targets_from_array(np.ravel(y), name)
+
+
+def feature_rows(x: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
+    """``x`` as float32 rows of features, after checking it against its targets ``y``:
+    one row per target, at least one row and one feature, real finite float32 numbers.
+
+    Raises:
+        DatasetError: naming the shape, the dtype or the first row that is not finite.
+
+    >>> feature_rows(np.array([[1, 2]]), np.array([0]), "d").dtype.name
+    'float32'
+    >>> feature_rows(np.zeros((3, 0)), np.zeros(3), "d")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    lrlab.experiments.tabular.DatasetError: d: x has shape (3, 0): no features; ...
+    """
     y = np.ravel(y)
     if x.ndim < 2 or len(x) != len(y):
         raise DatasetError(
             f"{name}: x has shape {x.shape} and y {y.shape}; "
             "x needs one row per example and y one value per row"
         )
-    if not np.issubdtype(x.dtype, np.number):
-        raise DatasetError(f"{name}: x has dtype {x.dtype}; features must be numeric")
+    if len(x) == 0:
+        raise DatasetError(f"{name} holds no rows (x has shape {x.shape}); give data with rows")
+    if math.prod(x.shape[1:]) == 0:
+        raise DatasetError(
+            f"{name}: x has shape {x.shape}: no features; give x at least one feature per row"
+        )
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DatasetError(
+            f"{name}: x has dtype {x.dtype}; features must be real numbers (integers or floats)"
+        )
     with np.errstate(over="ignore", invalid="ignore"):
         x = x.astype(np.float32)
     finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
@@ -319,7 +351,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, Targets]:
         raise DatasetError(
             f"{name}: x row {row} holds nan, inf or a number beyond float32; clean the data first"
         )
-    return x, targets_from_array(y, name)
+    return x
 
 
 def _not_npz(f: Any) -> str:
@@ -375,6 +407,8 @@ def targets_from_array(y: np.ndarray, name: str) -> Targets:
     >>> targets_from_array(np.array([1, 2]), "y").tolist(), targets_from_array(np.array(["a"]), "y")
     ([1.0, 2.0], ['a'])
     """
+    if np.issubdtype(y.dtype, np.complexfloating):
+        raise DatasetError(f"{name}: the target has dtype {y.dtype}; give real numbers or labels")
     if np.issubdtype(y.dtype, np.number):
         values = y.astype(np.float64)
         bad = np.flatnonzero(~np.isfinite(values))

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lrlab.errors import LrlabError
+from lrlab.fileio import read_input
 from lrlab.migrate.calls import (
     KERAS3_DEFAULT_LR,
     NOT_KERAS,
@@ -152,9 +153,10 @@ def scan_source(source: str, path: str = "<string>") -> Scan:
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as err:
+        where = "".join(f":{n}" for n in (err.lineno, err.offset) if n is not None)
         raise LrlabError(
-            f"{path}:{err.lineno}:{err.offset}: not valid Python ({err.msg}); to scan prose "
-            "with code in it, use --text"
+            f"{path}{where}: not valid Python ({err.msg}); to scan prose with code in it, "
+            "use --text"
         ) from None
     imports = _imports(tree)
     where = SourceMap(source)
@@ -291,6 +293,10 @@ def _line_of(line_starts: list[int], pos: int) -> int:
 
 
 # --------------------------------------------------------------------------- files
+#: the largest file scanned (a notebook with its outputs is the big case)
+MAX_SOURCE_BYTES = 256 << 20
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceFile:
     """A file's text as read, how to write it back, and how to scan it.
@@ -334,14 +340,13 @@ def read_source(path: str | Path, text: bool | None = None) -> SourceFile:
         kind = "python"
     else:
         kind = "prose"
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LrlabError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LrlabError(f"{path}: is a directory; give the files to check") from None
-    except OSError as err:
-        raise LrlabError(f"{path}: cannot read ({err.strerror})") from None
+    if not path.exists():
+        raise LrlabError(f"{path}: no such file")
+    if path.is_dir():
+        raise LrlabError(f"{path}: is a directory; give the files to check")
+    data = read_input(  # no FIFO, no /dev/zero, nothing without bound
+        path, limit=MAX_SOURCE_BYTES, what="source file", hint="give the files that hold the code"
+    )
     try:
         if kind == "python":
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
@@ -380,7 +385,7 @@ def _check_notebook(path: Path, raw: str) -> list[Finding]:
             for n, c in enumerate(cells, start=1)
             if c.get("cell_type") == "code"
         ]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise LrlabError(
             f"{path}: not a Jupyter notebook (no readable 'cells'); try --text"
         ) from None

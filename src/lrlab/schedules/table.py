@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import numbers
 from collections.abc import Callable
 from typing import Any, Literal
@@ -214,6 +213,9 @@ def tabulate(
     return Table(values.values, unit=unit)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _lr_value(out: Any, name: str, unit: str, index: int) -> float:
     if isinstance(out, np.ndarray) and out.shape == ():
         out = out[()]
@@ -222,8 +224,9 @@ def _lr_value(out: Any, name: str, unit: str, index: int) -> float:
             f"{name} at {unit} {index} returned {out!r:.60}, not a number; return the lr"
         )
     value = float(out)
-    if not math.isfinite(value) or value < 0:
+    if not 0 <= value <= _FLOAT32_MAX:  # nan, inf, negative, or inf once in float32
         raise LrlabError(
-            f"{name} at {unit} {index} returned {value}; an lr must be a finite number >= 0"
+            f"{name} at {unit} {index} returned {value}; an lr must be a finite number >= 0 "
+            f"(at most {_FLOAT32_MAX:.3g}, float32)"
         )
     return value

@@ -236,8 +236,10 @@ def check_options(
     task_cpus: float, task_gpus: float, max_retries: int, trials_per_task: int | None
 ) -> None:
     """Raise a one-line :class:`LrlabError` for a task option out of range."""
-    if not task_cpus >= 0 or not task_gpus >= 0:
-        raise LrlabError(f"--task-cpus and --task-gpus must be >= 0, got {task_cpus}, {task_gpus}")
+    if not (0 <= task_cpus < float("inf") and 0 <= task_gpus < float("inf")):  # nan, inf
+        raise LrlabError(
+            f"--task-cpus and --task-gpus must be finite and >= 0, got {task_cpus}, {task_gpus}"
+        )
     if max_retries < 0:
         raise LrlabError(f"--max-retries must be >= 0, got {max_retries}")
     if trials_per_task is not None and trials_per_task < 1:
