@@ -145,3 +145,19 @@ def test_migrate_refuses_a_file_it_cannot_read_in_one_line(tmp_path, case):
     make(path)
     line = one_error_line(run_lrlab("migrate", path, cwd=tmp_path, timeout=60))
     assert line.startswith("lrlab: error: ") and words.format(path=path) in line, line
+
+
+@pytest.mark.parametrize("target", ["file", "/dev/null"])
+def test_demo_to_an_output_that_is_not_a_folder_is_one_line_before_it_trains(tmp_path, target):
+    """``lrlab demo -o X`` where X is a file or a device: one line at once, X untouched."""
+    path = tmp_path / "file" if target == "file" else Path(target)
+    if target == "file":
+        path.write_text("mine")
+    done = run_lrlab("demo", "-o", path, cwd=tmp_path)
+    line = one_error_line(done)
+    if target == "file":  # click's own check of the option
+        assert f"Directory '{path}' is a file" in line, line
+    else:
+        assert line == f"lrlab: error: {path} is not a folder; give a folder to --output"
+    assert "trials" not in done.stdout  # refused before the curves, the plot or training
+    assert path.read_text() == "mine" if target == "file" else path.is_char_device()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lrlab.errors import LrlabError
 from lrlab.tutorials import SEED_SCHEDULES
 
 EPOCHS = 50
@@ -58,6 +59,8 @@ def run_demo(output: Path) -> None:
     from lrlab.spec import parse
 
     output = Path(output)
+    if output.exists() and not output.is_dir():  # before anything trains or is drawn
+        raise LrlabError(f"{output} is not a folder; give a folder to --output")
     curves = {label: parse(spec).curve(EPOCHS) for label, spec in SEED_SCHEDULES.items()}
     curve_table(
         curves, rows=range(0, EPOCHS, 5), title="Seed tutorial schedules (lr per epoch)"
