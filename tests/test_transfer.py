@@ -205,6 +205,30 @@ def test_keras_engine_rows_equal_the_whole_models(tmp_path, model):
 
 
 @pytest.mark.parametrize("model", ["fixed_base", "random_base"])
+def test_the_optimizer_groups_of_a_run_compute_a_bases_features_once(tmp_path, model, monkeypatch):
+    """Two optimizer structures (two population programs) on one frozen base: each
+    (split, base weights) is pushed through the base once per run, not once per group."""
+    from lrlab.experiments.engines import frozen_base
+    from lrlab.experiments.engines.population import PopulationEngine
+
+    plan = _plan(tmp_path, model, optimizer='"adam"\nplain = "sgd"')
+    computed = []
+    of = frozen_base.FeatureSplit.of.__func__
+
+    def counted(cls, frozen, split):
+        computed.append(frozen.digest)
+        return of(cls, frozen, split)
+
+    monkeypatch.setattr(frozen_base.FeatureSplit, "of", classmethod(counted))
+    engine = PopulationEngine()
+    assert len(engine.batches(plan.trials)) == 2
+    results = list(engine.run(plan, plan.trials))
+    assert [r.status for r in results] == ["ok"] * len(plan.trials)
+    bases = 1 if model == "fixed_base" else len(plan.seeds)  # one split (vary: init, order)
+    assert len(computed) == len(set(computed)) == bases
+
+
+@pytest.mark.parametrize("model", ["fixed_base", "random_base"])
 def test_population_rows_equal_the_whole_models(tmp_path, model):
     from lrlab.experiments.engines.population import population_inputs
     from lrlab.experiments.engines.population_chunks import train_population

@@ -150,7 +150,9 @@ class BaseFeatures:
         return frozen.head, self.get(frozen, split)
 
 
-def shortcut_population(inputs: dict[str, Any], template: Any = None) -> dict[str, Any]:
+def shortcut_population(
+    inputs: dict[str, Any], template: Any = None, features: BaseFeatures | None = None
+) -> dict[str, Any]:
     """The population engine's hook: :class:`~.population_chunks.Population`'s arguments
     with the head as the model and the features as the splits, when the model has a
     frozen base (else ``inputs`` with the one model built to find out handed back as its
@@ -161,6 +163,10 @@ def shortcut_population(inputs: dict[str, Any], template: Any = None) -> dict[st
     architecture's, the same for every seed). Else each distinct init seed's model is built
     once here and handed to the population as its head; trials whose bases hold different
     weights get separate feature splits.
+
+    ``features``: the store of features to use (e.g. the engine's, so the optimizer groups
+    of one run compute a split's features once; it keeps at least this call's); ``None``:
+    a store of this call's own.
     """
     build: Callable[[int], Any] = inputs["build_model"]
     seeds: Sequence[int] = inputs["init_seeds"]
@@ -173,7 +179,10 @@ def shortcut_population(inputs: dict[str, Any], template: Any = None) -> dict[st
         if frozen is None:
             return {**inputs, "build_model": _built_once(build, seed, model)}
         cuts[seed] = frozen
-    features = BaseFeatures(limit=len(inputs["splits"]) * len(cuts) + 1)
+    needed = len(inputs["splits"]) * len(cuts) + 1
+    if features is None:
+        features = BaseFeatures(limit=needed)
+    features.limit = max(features.limit, needed)
     splits: list[FeatureSplit] = []
     where: dict[int, int] = {}  # id of a feature split -> its index in ``splits``
     split_index = []

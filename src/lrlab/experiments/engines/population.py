@@ -40,7 +40,7 @@ import numpy as np
 
 from lrlab.errors import LrlabError
 from lrlab.experiments.engines.base import Engine
-from lrlab.experiments.engines.frozen_base import shortcut_population
+from lrlab.experiments.engines.frozen_base import BaseFeatures, shortcut_population
 from lrlab.experiments.engines.population_chunks import (
     EpochsDone,
     Population,
@@ -155,7 +155,9 @@ class PopulationEngine(Engine):
             try:
                 t0 = time.perf_counter()
                 population = Population(
-                    **population_inputs(plan, group, weights=self.caches.weights),
+                    **population_inputs(
+                        plan, group, weights=self.caches.weights, features=self.caches.features
+                    ),
                     memory=self.memory,
                     caches=self.caches,
                     devices=self.devices,
@@ -322,7 +324,11 @@ def _plateau(trial: Trial) -> Plateau | None:
 
 
 def population_inputs(
-    plan: Any, trials: Sequence[Trial], frozen_base: bool = True, weights: WeightCache | None = None
+    plan: Any,
+    trials: Sequence[Trial],
+    frozen_base: bool = True,
+    weights: WeightCache | None = None,
+    features: BaseFeatures | None = None,
 ) -> dict[str, Any]:
     """:class:`~.population_chunks.Population`'s arguments for ``trials`` of ``plan`` (one
     optimizer structure; each trial's own numbers). A model with a frozen deterministic
@@ -330,6 +336,8 @@ def population_inputs(
     (``frozen_base=False``: the whole model; :func:`~.frozen_base.shortcut_population`).
     ``weights``: the engine's cache of initial weights; the template model it keeps for
     the plan's model answers whether it has a frozen base without building another.
+    ``features``: the engine's store of a frozen base's features (a run's optimizer groups
+    share them); ``None``: this call's own.
 
     Everything comes from the same plan methods the Keras engine uses (split, lr table,
     model build, batch order, loss and metrics), so a trial means the same in both.
@@ -369,7 +377,7 @@ def population_inputs(
     if not frozen_base:
         return inputs
     known = weights.template(inputs["cache_key"]) if weights is not None else None
-    return shortcut_population(inputs, known)
+    return shortcut_population(inputs, known, features)
 
 
 def _rows_key(split: Any) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from lrlab.experiments.engines.frozen_base import BaseFeatures
 from lrlab.experiments.engines.population_optim import KerasOptimizer, OptimizerStructure
 from lrlab.experiments.engines.population_program import PopulationProgram, ProgramShape
 
@@ -129,11 +130,14 @@ class OrderCache:
 
 @dataclasses.dataclass
 class PopulationCaches:
-    """What is kept between calls: compiled programs, initial weights, batch orders."""
+    """What is kept between calls: compiled programs, initial weights, batch orders, and a
+    frozen base's features (:class:`~.frozen_base.BaseFeatures`, shared by a run's
+    optimizer groups)."""
 
     programs: ProgramCache = dataclasses.field(default_factory=ProgramCache)
     weights: WeightCache = dataclasses.field(default_factory=WeightCache)
     orders: OrderCache = dataclasses.field(default_factory=OrderCache)
+    features: BaseFeatures = dataclasses.field(default_factory=BaseFeatures)
 
 
 def _nameless(value: Any) -> Any:
