@@ -227,7 +227,6 @@ def test_examples_are_valid(example, tmp_path, monkeypatch):
     assert plan.baseline in plan.labels
 
 
-
 def test_the_readme_sample_experiment_file_is_valid(tmp_path, monkeypatch):
     """README.md's "The experiment file" shows every field: the file as shown must plan."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -238,6 +237,7 @@ def test_the_readme_sample_experiment_file_is_valid(tmp_path, monkeypatch):
     (tmp_path / "exp.toml").write_text(sample)
     plan = build_plan(load_config(tmp_path / "exp.toml"), check_model=False)
     assert plan.baseline in plan.labels and len(plan.labels) == 12  # 6 schedule x optimizer, 2 lrs
+
 
 def test_seed002_example_is_the_tutorial_setup(tmp_path, monkeypatch):
     monkeypatch.setenv("LRLAB_CACHE", str(tmp_path))

@@ -107,7 +107,8 @@ def test_trials_final_together_are_written_in_one_transaction(tmp_path):
         assert seen.count("BEGIN IMMEDIATE") == 1 and seen.count("COMMIT") == 1
         assert seen.count("INSERT INTO trials") == 4  # one statement, run once per trial
         assert [(t.key, t.status) for t in store.trials()] == [
-            (f"constant|seed={s}", "ok") for s in range(4)  # the failed seed 3 replaced
+            (f"constant|seed={s}", "ok")
+            for s in range(4)  # the failed seed 3 replaced
         ]
         assert {k: len(rows) for k, rows in store.epochs().items()} == {
             f"constant|seed={s}": 5 for s in range(4)
