@@ -51,24 +51,22 @@ class ProgramCache:
                 loss.get_config(),
                 [m.get_config() for m in metrics],
             ]
-            key = json.dumps(
+            key: str | None = json.dumps(
                 [parts, repr(optimizer), repr(shape), devices, trials_at_once],
                 sort_keys=True,
                 default=repr,
             )
         except Exception:
-            self.built += 1
-            return PopulationProgram(
-                model, optimizer, loss, metrics, shape, devices, trials_at_once
-            )
-        if key not in self._programs:
+            key = None  # not serializable: a program of its own, not kept
+        if key in self._programs:
+            return self._programs[key]
+        self.built += 1
+        program = PopulationProgram(model, optimizer, loss, metrics, shape, devices, trials_at_once)
+        if key is not None:
             while len(self._programs) >= self.limit:
                 self._programs.pop(next(iter(self._programs)))
-            self.built += 1
-            self._programs[key] = PopulationProgram(
-                model, optimizer, loss, metrics, shape, devices, trials_at_once
-            )
-        return self._programs[key]
+            self._programs[key] = program
+        return program
 
 
 class WeightCache:
