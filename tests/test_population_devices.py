@@ -13,7 +13,7 @@ import pytest
 from lrlab.experiments.engines.population_chunks import per_device
 from lrlab.experiments.jax_devices import cpu_cores
 from lrlab.experiments.store import Store
-from lrlab_process import lrlab_env, run_lrlab
+from lrlab_process import lrlab_env, one_error_line, run_lrlab
 
 EXPERIMENT = textwrap.dedent(
     """
@@ -146,3 +146,14 @@ def test_lrlab_called_from_python_keeps_one_device(tmp_path):
     env.pop("XLA_FLAGS", None)
     done = _python("-c", script, cwd=tmp_path, env=env)
     assert done.stdout.split()[-2:] == ["0", "1"]
+
+
+@pytest.mark.parametrize("value", ["two", "0", "1.5"])
+def test_a_bad_device_count_is_one_line_and_nothing_is_written(tmp_path, value):
+    """A ``JAX_NUM_CPU_DEVICES`` JAX cannot read is named as itself (it used to surface as
+    the model failing to build), before anything is written."""
+    (tmp_path / "exp.toml").write_text(EXPERIMENT)
+    env = lrlab_env(tmp_path, JAX_NUM_CPU_DEVICES=value)
+    line = one_error_line(run_lrlab("run", "exp.toml", "-o", "out", cwd=tmp_path, env=env))
+    assert line.startswith(f"lrlab: error: JAX_NUM_CPU_DEVICES={value!r} is not a number of CPU")
+    assert not (tmp_path / "out").exists()

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import os
 
+from lrlab.errors import LrlabError
+
 #: the XLA flag that also sets the number of CPU devices
 FORCE_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 
@@ -50,9 +52,15 @@ def use_every_core(environ: dict[str, str] | None = None) -> int | None:
     True
     >>> use_every_core({"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}) is None
     True
+    >>> use_every_core({"JAX_NUM_CPU_DEVICES": "two"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    lrlab.errors.LrlabError: JAX_NUM_CPU_DEVICES='two' is not a number of CPU devices; ...
     """
     environ = os.environ if environ is None else environ
-    if "JAX_NUM_CPU_DEVICES" in environ or FORCE_DEVICES_FLAG in environ.get("XLA_FLAGS", ""):
+    if "JAX_NUM_CPU_DEVICES" in environ:
+        _check_count(environ["JAX_NUM_CPU_DEVICES"])
+        return None
+    if FORCE_DEVICES_FLAG in environ.get("XLA_FLAGS", ""):
         return None
     import jax
 
@@ -64,3 +72,17 @@ def use_every_core(environ: dict[str, str] | None = None) -> int | None:
     except RuntimeError:  # JAX's backend has started: its devices are fixed
         return None
     return cores
+
+
+def _check_count(text: str) -> None:
+    """``JAX_NUM_CPU_DEVICES`` as JAX reads it: a whole number >= 1 (or JAX's ``-1``,
+    unset); anything else would fail later, inside the first JAX call, under another name."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1 and count != -1:
+        raise LrlabError(
+            f"JAX_NUM_CPU_DEVICES={text!r} is not a number of CPU devices; set a whole number "
+            "such as 1, or unset it for one per core"
+        )
