@@ -111,3 +111,50 @@ def test_on_a_terminal_an_engine_step_is_the_bars_description():
     assert progress._bar.tasks[0].description == ""
     assert progress._bar.tasks[0].completed == 1
     progress.stop()
+
+
+def test_progress_whose_reader_is_gone_goes_quiet_and_the_run_stores_every_trial(tmp_path):
+    """``lrlab run exp.toml 2>&1 | head``: once the reader is gone, writing progress fails;
+    during training that used to fail the trials (``BrokenPipeError`` stored as their
+    message). Now progress goes quiet and every trial is stored ``ok``. (A reader gone
+    before training starts ends the run there, as rich's console does: exit 1, nothing
+    trained.)"""
+    import subprocess
+    import sys
+
+    from lrlab.experiments.store import Store
+    from lrlab_process import LRLAB, lrlab_env
+
+    (tmp_path / "exp.toml").write_text(EXP.replace('engine = "keras"', 'engine = "population"'))
+    # a reader that leaves once training starts (the pipe breaks while trials train)
+    leaves = "import sys\nfor line in sys.stdin:\n    if line.startswith('training'): break\n"
+    reader = subprocess.Popen([sys.executable, "-c", leaves], stdin=subprocess.PIPE)
+    done = subprocess.run(
+        [*LRLAB, "run", "exp.toml", "-o", "out"],
+        cwd=tmp_path,
+        env=lrlab_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=reader.stdin,
+        timeout=300,
+    )
+    reader.stdin.close()
+    reader.wait()
+    assert done.returncode == 0
+    with Store.open_read_only(tmp_path / "out") as store:
+        assert [t.status for t in store.trials()] == ["ok"] * 4
+
+
+def test_a_closed_stream_silences_progress():
+    import io
+
+    from lrlab.experiments.progress import RunProgress
+
+    class Gone(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    progress = RunProgress(stream=Gone())
+    progress.step("preparing")
+    progress.start(2, "")
+    progress.advance(1, "best: x")
+    assert progress.quiet and progress.done == 1

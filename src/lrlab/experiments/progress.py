@@ -71,8 +71,6 @@ class RunProgress:
         self.release()
         if self._bar is not None:
             self._bar.update(self._task, description=text)
-        elif self.live:
-            print(text, file=self.stream, flush=True)
         else:
             self._line(text)
 
@@ -150,7 +148,12 @@ class RunProgress:
             self._line(text)
 
     def _line(self, text: str) -> None:
-        print(text.rstrip(), file=self.stream, flush=True)
+        """One line of progress; when its reader is gone (``lrlab run ... 2>&1 | head``: a
+        broken pipe) progress goes quiet and the run goes on storing its trials."""
+        try:
+            print(text.rstrip(), file=self.stream, flush=True)
+        except (BrokenPipeError, ValueError):  # ValueError: the stream was closed
+            self.quiet = True
 
 
 def _is_terminal(stream: TextIO) -> bool:
